@@ -1,0 +1,54 @@
+"""Defaults every preset starts from; a preset overrides only what differs."""
+
+import ml_collections
+
+
+def get_config():
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    config.data = data = ml_collections.ConfigDict()
+    # tfds:NAME[:SPLIT], idx:DIR, folder:DIR, npz:FILE or synthetic:digits.
+    data.source = "synthetic:digits"
+    data.image_size = 28
+    data.channels = 1
+
+    config.model = model = ml_collections.ConfigDict()
+    model.noise_dim = 100
+    model.gen_filters = 64  # width of the generator's last hidden layer; earlier ones are 2x, 4x
+    model.disc_filters = 64  # width of the discriminator's first layer; later ones are 2x, 4x
+    model.kernel_size = 5
+    model.upsample = "transpose"  # transpose | resize (nearest resize, then conv: no checkerboard)
+    model.init = "glorot_uniform"  # glorot_uniform (Keras) | dcgan (N(0, 0.02), Radford et al.)
+    model.dropout = 0.3  # discriminator dropout
+    model.spectral_norm = False  # spectral normalization in the discriminator
+    model.ema_decay = 0.0  # exponential moving average of the generator; 0 disables
+
+    config.optim = optim = ml_collections.ConfigDict()
+    optim.g_learning_rate = 1e-4
+    optim.d_learning_rate = 1e-4
+    optim.beta1 = 0.9
+    optim.beta2 = 0.999
+
+    config.training = training = ml_collections.ConfigDict()
+    training.batch_size = 256
+    training.num_steps = 10_000
+    training.label_smoothing = 0.0  # one-sided: real targets become 1 - label_smoothing
+    training.log_every_steps = 100
+    training.sample_every_steps = 500
+    training.checkpoint_every_steps = 1000
+    training.keep_checkpoints = 3
+    training.num_grid_images = 16
+    training.precision = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16
+    training.jit_compile = False
+    training.steps_per_call = 1  # training steps run inside one tf.function call
+    training.on_nan = "stop"  # stop | rollback
+    training.eval_every_steps = 0  # 0 disables in-training quality metrics
+    training.eval_num_samples = 2000
+    training.eval_features = ""  # path of a classifier from `python -m dcgan.classifier`
+
+    config.runtime = runtime = ml_collections.ConfigDict()
+    runtime.distribute = "default"  # default | mirrored | multi_worker | tpu
+    runtime.virtual_cpu_devices = 0  # split the CPU into N logical devices (tests, dry runs)
+    runtime.sync_batch_norm = False
+    return config
