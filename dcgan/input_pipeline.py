@@ -1,0 +1,414 @@
+"""Data sources -> uint8 image arrays -> an endless tf.data stream of float32 batches.
+
+`data.source` is a URI-like string:
+
+  tfds:NAME[:SPLIT]   a TensorFlow Datasets data set ('image' feature, 'label' if any)
+  idx:DIR             MNIST-format files: *train-images-idx3-ubyte[.gz], *t10k-... for test
+  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels)
+  npz:FILE            Keras' mnist.npz layout (x_train, y_train, x_test, y_test), or one
+                      array of images (key 'images' or the only array; 'labels' if present)
+  synthetic:digits    font digits made on the spot (see dcgan/digits.py); needs no files.
+                      synthetic:digits:N makes N training images instead of 10,000.
+
+Every source ends as uint8 (N, S, S, C): images are center-cropped to a square, resized
+with an antialiased bilinear filter when the size differs, and turned grey (ITU-R 601
+luma) or RGB (grey repeated) as `channels` asks; alpha channels are dropped.
+"""
+
+import gzip
+import os
+import struct
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan import digits
+from dcgan.errors import UserError
+
+SCHEMES = ("tfds:NAME[:SPLIT]", "idx:DIR", "folder:DIR", "npz:FILE", "synthetic:digits")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+SYNTHETIC_TRAIN_SIZE = 10_000
+SYNTHETIC_TEST_SIZE = 2_000
+_LUMA = (0.2989, 0.5870, 0.1140)
+_CHUNK = 4096  # images converted per TensorFlow call, to bound float32 temporaries
+
+
+def load_images(source, image_size, channels, split="train", seed=0, with_labels=False):
+    """Loads a whole data source into memory.
+
+    Args:
+        source: a `data.source` string (see the module docstring).
+        image_size: side S of the square images returned.
+        channels: 1 (grey) or 3 (RGB).
+        split: "train" or "test". `tfds:` reads the "test" split for "test" (an explicit
+            SPLIT in the URI only names the training split); `idx:` reads the t10k files;
+            `npz:` reads x_test/y_test; `synthetic:digits` makes 2,000 images from a
+            separate seed stream. `folder:` and single-array `npz:` files have no held-out
+            part, so "test" returns the training images again.
+        seed: only used by `synthetic:digits`; equal seeds give equal images.
+        with_labels: also return the int64 labels; an error for sources without labels.
+
+    Returns:
+        uint8 images (N, image_size, image_size, channels), and with `with_labels` a tuple
+        (images, labels) with int64 labels (N,).
+
+    Raises:
+        UserError: for an unknown scheme, a missing or unreadable path, a data set that
+            cannot be loaded, or a source with no images.
+    """
+    if split not in ("train", "test"):
+        raise UserError(f"split must be 'train' or 'test', not {split!r}")
+    if channels not in (1, 3):
+        raise UserError(f"data.channels must be 1 (grey) or 3 (RGB), not {channels}")
+    if not isinstance(image_size, (int, np.integer)) or image_size < 1:
+        raise UserError(f"data.image_size must be a positive integer, not {image_size!r}")
+    image_size = int(image_size)
+    scheme, _, rest = source.partition(":")
+    loader = _LOADERS.get(scheme)
+    if loader is None or not rest:
+        raise UserError(
+            f"data.source {source!r}: unknown source; use one of {', '.join(SCHEMES)}"
+        )
+    if with_labels and scheme == "folder":  # say so before decoding a whole folder
+        raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
+    images, labels = loader(rest, source, split, image_size, channels, seed)
+    if len(images) == 0:
+        raise UserError(f"data.source {source}: holds no images")
+    images = _fit_array(images, image_size, channels)
+    if not with_labels:
+        return images
+    if labels is None:
+        raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
+    if callable(labels):  # loaders defer reading labels that are often not wanted
+        labels = labels()
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(images):
+        raise UserError(
+            f"data.source {source}: {len(images)} images but {len(labels)} labels"
+        )
+    return images, labels
+
+
+def make_dataset(images, batch_size, seed, start_step=0):
+    """An endless stream of shuffled batches whose order is a function of (seed, step).
+
+    Every epoch is a fresh permutation of the images, drawn from (seed, epoch) by
+    `tf.random.experimental.index_shuffle`; each epoch's last N % batch_size images (a
+    different few each time) are left out so every batch is full. Batch k is the same
+    whether the stream starts at 0 or at start_step <= k, so a resumed run continues the
+    exact sequence without saving any iterator state.
+
+    Args:
+        images: uint8 array (N, H, W, C).
+        batch_size: images per batch (the global batch under a distribution strategy).
+        seed: integer seed of the order.
+        start_step: index of the first batch produced.
+
+    Returns:
+        tf.data.Dataset of float32 (batch_size, H, W, C) in [-1, 1].
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images (N, H, W, C), got {images.dtype} {images.shape}")
+    num_images = len(images)
+    if batch_size < 1 or batch_size > num_images:
+        raise UserError(
+            f"training.batch_size {batch_size} must be between 1 and the number of "
+            f"training images ({num_images}); lower it or use more data"
+        )
+    if start_step < 0:
+        raise ValueError(f"start_step must be >= 0, not {start_step}")
+    steps_per_epoch = num_images // batch_size
+    # An eager tensor the map function captures: tf.data passes it to the function as an
+    # input rather than copying it into the dataset graph as a constant.
+    pixels = tf.convert_to_tensor(images)
+    seed = tf.constant(seed, tf.int64)
+    max_index = tf.constant(num_images - 1, tf.int64)
+    offsets = tf.range(batch_size, dtype=tf.int64)
+
+    def batch_at(step):
+        epoch = step // steps_per_epoch
+        positions = (step % steps_per_epoch) * batch_size + offsets
+        indices = tf.random.experimental.index_shuffle(
+            positions, seed=tf.stack([seed, epoch]), max_index=max_index
+        )
+        return tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+
+    options = tf.data.Options()
+    options.deterministic = True
+    return (
+        tf.data.Dataset.range(start_step, 2**62)
+        .map(batch_at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )
+
+
+def read_idx(path):
+    """Reads one IDX file (the MNIST format), gzip-compressed or not, into an array.
+
+    Raises:
+        UserError naming the file when it cannot be read or its size disagrees with its
+        header.
+    """
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: cannot read IDX file ({_reason(e)}); download it again") from e
+    # Header: two zero bytes, a type code, the number of dimensions, then each dimension
+    # as a big-endian uint32.
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_TYPES or data[3] == 0:
+        raise UserError(f"{path}: not an IDX file (bad magic number); download it again")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise UserError(f"{path}: truncated IDX header; download it again")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise UserError(
+            f"{path}: corrupt IDX file: header says shape {dims} ({expected} bytes) but "
+            f"{len(data) - header} bytes follow; download it again"
+        )
+    # A copy owns its memory and is writable, unlike a view of the bytes read.
+    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _load_tfds(rest, source, split, image_size, channels, seed):
+    del seed
+    import tensorflow_datasets as tfds  # slow to import; only tfds sources pay for it
+
+    name, _, uri_split = rest.partition(":")
+    tfds_split = "test" if split == "test" else (uri_split or "train")
+    try:
+        dataset = tfds.load(name, split=tfds_split)
+    except Exception as e:  # network, unknown name, unknown split, missing files, ...
+        raise UserError(
+            f"cannot load tfds dataset {name!r} (split {tfds_split!r}): {_reason(e)}; "
+            f"download it first (tfds build {name} where there is network) "
+            f"or use data.source=idx:DIR"
+        ) from e
+    spec = dataset.element_spec
+    if not isinstance(spec, dict) or "image" not in spec:
+        features = list(spec) if isinstance(spec, dict) else spec
+        raise UserError(f"data.source {source}: no 'image' feature (has {features})")
+    if spec["image"].shape.rank != 3 or spec["image"].shape[-1] is None:
+        raise UserError(f"data.source {source}: 'image' is not (H, W, C): {spec['image']}")
+    has_labels = "label" in spec
+
+    def convert(example):
+        image = _fit_tensor(example["image"], image_size, channels)
+        label = example["label"] if has_labels else tf.constant(-1, tf.int64)
+        return image, tf.cast(label, tf.int64)
+
+    batches = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
+    try:
+        parts = list(batches.as_numpy_iterator())
+    except tf.errors.OpError as e:
+        raise UserError(f"data.source {source}: cannot read the data ({_reason(e)})") from e
+    if not parts:
+        return np.zeros((0, image_size, image_size, channels), np.uint8), None
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts]) if has_labels else None
+    return images, labels
+
+
+def _load_idx(directory, source, split, image_size, channels, seed):
+    del image_size, channels, seed
+    if not os.path.isdir(directory):
+        raise UserError(
+            f"data.source {source}: no such directory; point it at the folder holding "
+            f"train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz]"
+        )
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(_find_idx(directory, source, f"{prefix}-images", "idx3-ubyte"))
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise UserError(f"data.source {source}: expected uint8 (N, H, W) images, got "
+                        f"{images.dtype} {images.shape}")
+
+    def labels():  # read only on demand: some image-only folders have no label files
+        return read_idx(_find_idx(directory, source, f"{prefix}-labels", "idx1-ubyte"))
+
+    return images[..., None], labels
+
+
+def _find_idx(directory, source, stem, kind):
+    """Finds one *STEM[-.]KIND[.gz] file in directory, preferring the uncompressed copy."""
+    names = sorted(
+        n for n in os.listdir(directory)
+        if stem in n and kind in n and n.endswith((kind, kind + ".gz")) and not n.startswith(".")
+    )
+    distinct = sorted({n.removesuffix(".gz") for n in names})
+    if not distinct:
+        raise UserError(f"data.source {source}: no *{stem}-{kind}[.gz] file in {directory}")
+    if len(distinct) > 1:
+        raise UserError(f"data.source {source}: several {stem} files ({', '.join(names)}); "
+                        f"keep one data set per directory")
+    name = distinct[0] if distinct[0] in names else distinct[0] + ".gz"
+    return os.path.join(directory, name)
+
+
+def _load_folder(directory, source, split, image_size, channels, seed):
+    del split, seed  # a folder has no held-out part: "test" is the training set again
+    if not os.path.isdir(directory):
+        raise UserError(f"data.source {source}: no such directory; point it at a folder of "
+                        f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
+    paths = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # Hidden files include macOS "._name.png" resource forks, which are not images.
+        paths += [os.path.join(root, f) for f in files
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    paths.sort()  # os.walk's order depends on the file system; the data order must not
+    if not paths:
+        raise UserError(f"data.source {source}: no image files "
+                        f"({', '.join(IMAGE_EXTENSIONS)}) in {directory} or below")
+
+    def decode(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return _fit_tensor(image, image_size, channels)
+
+    batch = 256
+    decoded = (
+        tf.data.Dataset.from_tensor_slices(paths)
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch)
+    )
+    parts = []
+    try:
+        for part in decoded.as_numpy_iterator():
+            parts.append(part)
+    except tf.errors.OpError as e:
+        # The error does not say which file; the batches before it decoded, so check the
+        # remaining files one by one.
+        for path in paths[len(parts) * batch:] + paths[:len(parts) * batch]:
+            try:
+                decode(path)
+            except tf.errors.OpError as file_error:
+                raise UserError(f"data.source {source}: cannot decode {path} "
+                                f"({_reason(file_error)}); fix or remove it") from e
+        raise UserError(f"data.source {source}: cannot decode the images ({_reason(e)})") from e
+    return np.concatenate(parts), None
+
+
+def _load_npz(path, source, split, image_size, channels, seed):
+    del image_size, channels, seed
+    if not os.path.isfile(path):
+        raise UserError(f"data.source {source}: no such file; point it at an .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as e:  # zipfile, pickle and format errors all mean "not a good .npz"
+        raise UserError(f"{path}: cannot read .npz file ({_reason(e)})") from e
+    if "x_train" in arrays:
+        x_key, y_key = ("x_train", "y_train") if split == "train" else ("x_test", "y_test")
+        if x_key not in arrays:
+            raise UserError(f"{path}: has x_train but no {x_key} array")
+    elif "images" in arrays or len(arrays) == 1:
+        # A single array of images has no held-out part: "test" returns it again.
+        x_key = "images" if "images" in arrays else next(iter(arrays))
+        y_key = "labels"
+    else:
+        raise UserError(f"{path}: cannot tell which array holds the images (has "
+                        f"{', '.join(arrays)}); name it 'images' or use x_train/y_train")
+    return _uint8_images(arrays[x_key], f"{path}[{x_key}]"), arrays.get(y_key)
+
+
+def _uint8_images(array, where):
+    """(N, H, W[, C]) integers in [0, 255] or floats in [0, 1] or [-1, 1] -> uint8 NHWC.
+
+    Floats whose minimum is >= 0 are read as [0, 1], other floats as [-1, 1].
+    """
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 2, 3, 4):
+        raise UserError(f"{where}: expected images (N, H, W) or (N, H, W, C), got {array.shape}")
+    if array.dtype == np.uint8 or array.size == 0:
+        return array.astype(np.uint8)
+    low, high = array.min(), array.max()
+    if np.issubdtype(array.dtype, np.integer) and low >= 0 and high <= 255:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating) and np.isfinite([low, high]).all():
+        if 0 <= low and high <= 1:
+            return np.round(array * 255.0).astype(np.uint8)
+        if -1 <= low and high <= 1:
+            return np.round((array + 1.0) * 127.5).astype(np.uint8)
+    raise UserError(f"{where}: {array.dtype} values in [{low}, {high}]; expected uint8, "
+                    f"integers in [0, 255] or floats in [0, 1] or [-1, 1]")
+
+
+def _load_synthetic(rest, source, split, image_size, channels, seed):
+    del image_size, channels
+    kind, _, count = rest.partition(":")
+    if kind != "digits" or (count and not (count.isdigit() and int(count) > 0)):
+        raise UserError(f"data.source {source}: use synthetic:digits or synthetic:digits:N")
+    if split == "train":
+        num_images = int(count) if count else SYNTHETIC_TRAIN_SIZE
+    else:
+        num_images = SYNTHETIC_TEST_SIZE
+    # Distinct seed streams keep the test images apart from the training images.
+    return digits.synthetic_digits(num_images, (seed % 2**64, 0 if split == "train" else 1))
+
+
+_LOADERS = {
+    "tfds": _load_tfds,
+    "idx": _load_idx,
+    "folder": _load_folder,
+    "npz": _load_npz,
+    "synthetic": _load_synthetic,
+}
+
+
+def _fit_tensor(image, size, channels):
+    """Center-crops one uint8 (H, W, C) tensor to a square, resizes it and sets channels.
+
+    Works inside tf.data maps on images of any size; C must be static.
+    """
+    have = image.shape[-1]
+    if have in (2, 4):
+        image = image[..., : have - 1]  # drop alpha
+        have -= 1
+    height, width = image.shape[-3], image.shape[-2]
+    if height is None or width is None:  # decoded files: sizes known only at run time
+        height, width = tf.shape(image)[-3], tf.shape(image)[-2]
+        side = tf.minimum(height, width)
+    else:
+        side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    image = tf.cast(image[..., top : top + side, left : left + side, :], tf.float32)
+    if have == 3 and channels == 1:
+        image = tf.reduce_sum(image * tf.constant(_LUMA), axis=-1, keepdims=True)
+    # Resizing to the same size is exact (the filter then weighs only the pixel itself).
+    # Antialiasing only matters when shrinking, and its op is 5x slower, so images of
+    # known size that grow skip it.
+    antialias = not isinstance(side, int) or side > size
+    image = tf.image.resize(image, (size, size), method="bilinear", antialias=antialias)
+    if have == 1 and channels == 3:
+        image = tf.repeat(image, 3, axis=-1)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
+def _fit_array(images, size, channels):
+    """_fit_tensor for a whole uint8 (N, H, W, C) array, in chunks; a no-op if it fits."""
+    if images.shape[1:] == (size, size, channels):
+        return images
+    if images.shape[1:3] == (size, size) and images.shape[-1] == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    return np.concatenate([
+        _fit_tensor(tf.constant(images[i : i + _CHUNK]), size, channels).numpy()
+        for i in range(0, len(images), _CHUNK)
+    ])
+
+
+def _reason(error):
+    """The first line of an exception's message, short enough for a one-line error."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
