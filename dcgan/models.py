@@ -1,0 +1,345 @@
+"""Generator and discriminator networks for 28, 32 and 64 pixel images.
+
+The 28 px pair is the TensorFlow DCGAN tutorial's (with filters=64, kernel_size=5,
+upsample="transpose", init="glorot_uniform"); the 32 and 64 px pairs follow Radford et al.
+(2016): a projection to 4x4 followed by stride-2 blocks that halve the width as the image
+doubles, batch norm, ReLU in the generator and LeakyReLU(0.2) in the discriminator.
+
+Both builders return plain `keras.Sequential` models, so `model.save("x.keras")` and
+`tf.train.Checkpoint(generator=model)` work on them. Under a mixed dtype policy the layers
+compute in bfloat16/float16 with float32 variables, while the generator's tanh output and the
+discriminator's logits stay float32, so losses and images never see a 16-bit number.
+"""
+
+import keras
+from keras import ops
+
+from dcgan.errors import UserError
+
+SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+SUPPORTED_CHANNELS = (1, 3)
+UPSAMPLE_MODES = ("transpose", "resize")
+INITS = ("glorot_uniform", "dcgan")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+
+# Radford et al.: "all weights were initialized from a zero-centered Normal distribution with
+# standard deviation 0.02"; batch norm scales start around 1 with the same spread.
+_DCGAN_STDDEV = 0.02
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class SpectralNorm(keras.layers.Wrapper):
+    """Spectral normalization (Miyato et al., 2018) of a `Conv2D` or `Dense` layer.
+
+    The wrapped layer runs with its kernel divided by an estimate of the kernel's largest
+    singular value, sigma, from power iteration on the kernel reshaped to (fan_in, units).
+    The iteration's vector `u` persists across steps, so one iteration per training step is
+    enough; `u` only moves when `training=True`, and inference uses the same formula without
+    changing any state.
+
+    Why not `keras.layers.SpectralNormalization`: it writes the normalized kernel back into the
+    kernel variable on every training call, and under a mixed policy it computes that kernel in
+    the 16-bit compute dtype, so the float32 master weights get rounded to bfloat16/float16 at
+    every step and small optimizer updates vanish. Here the kernel variable is never written:
+    the normalized kernel exists only in the forward pass (as in the paper), gradients flow
+    through the division by sigma (with `u` and `v` held constant), and sigma is always
+    computed in float32.
+
+    This wrapper's own dtype policy is float32 with autocasting off, so it reads the float32
+    variables as they are; the wrapped layer's policy decides the dtype of the convolution or
+    matmul and of the output.
+    """
+
+    def __init__(self, layer, power_iterations=1, epsilon=1e-12, **kwargs):
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            raise TypeError(f"SpectralNorm wraps Conv2D or Dense, not {type(layer).__name__}")
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            raise ValueError("SpectralNorm supports channels_last convolutions only")
+        if power_iterations < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
+        kwargs.pop("dtype", None)
+        kwargs.pop("autocast", None)
+        super().__init__(layer, dtype="float32", autocast=False, **kwargs)
+        self.power_iterations = power_iterations
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        units = self.layer.kernel.shape[-1]
+        # Every replica computes the same u from the same mirrored kernel, so keeping the first
+        # replica's copy is exact and lets the update run inside a distributed step.
+        self.u = self.add_weight(
+            name="u",
+            shape=(1, units),
+            initializer=keras.initializers.RandomNormal(0.0, 1.0),
+            trainable=False,
+            dtype="float32",
+            aggregation="only_first_replica",
+        )
+
+    def _l2_normalize(self, x):
+        return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x)), self.epsilon))
+
+    def spectral_norm(self, training=False):
+        """Estimated largest singular value of the kernel (float32 scalar).
+
+        One step of power iteration from the stored `u`; the new `u` is stored when
+        `training` is true. `u` and `v` are constants for the gradient, as in the paper.
+        """
+        kernel = ops.convert_to_tensor(self.layer.kernel)
+        matrix = ops.reshape(kernel, (-1, kernel.shape[-1]))
+        u = ops.convert_to_tensor(self.u)
+        v = None
+        for _ in range(self.power_iterations):
+            v = self._l2_normalize(ops.matmul(u, ops.transpose(matrix)))
+            u = self._l2_normalize(ops.matmul(v, matrix))
+        u = ops.stop_gradient(u)
+        v = ops.stop_gradient(v)
+        if training:
+            self.u.assign(u)
+        return ops.maximum(ops.sum(ops.matmul(v, matrix) * u), self.epsilon)
+
+    def normalized_kernel(self):
+        """The kernel the layer effectively applies: kernel / sigma (float32, no update)."""
+        return ops.convert_to_tensor(self.layer.kernel) / self.spectral_norm(training=False)
+
+    def call(self, inputs, training=None):
+        compute_dtype = self.layer.compute_dtype
+        sigma = self.spectral_norm(training=bool(training))
+        inputs = ops.cast(inputs, compute_dtype)
+        kernel = ops.cast(ops.convert_to_tensor(self.layer.kernel), compute_dtype)
+        if isinstance(self.layer, keras.layers.Dense):
+            outputs = ops.matmul(inputs, kernel)
+        else:
+            outputs = self.layer.convolution_op(inputs, kernel)
+        # Both ops are linear in the kernel, so scaling the output equals using kernel / sigma.
+        # (Dividing the kernel itself trips a graph-rewrite error of TensorFlow's oneDNN CPU
+        # build when conv, bias and LeakyReLU get fused.)
+        outputs = outputs * ops.cast(1.0 / sigma, compute_dtype)
+        if self.layer.use_bias:
+            # channels_last: the bias goes on the last axis for Dense and Conv2D alike.
+            outputs = outputs + ops.cast(self.layer.bias, compute_dtype)
+        if self.layer.activation is not None:
+            outputs = self.layer.activation(outputs)
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(power_iterations=self.power_iterations, epsilon=self.epsilon)
+        return config
+
+
+def _check_common(image_size, channels, filters, kernel_size, init, dtype, filters_field):
+    if image_size not in SUPPORTED_IMAGE_SIZES:
+        raise UserError(f"data.image_size={image_size} is not supported; use 28, 32 or 64")
+    if channels not in SUPPORTED_CHANNELS:
+        raise UserError(f"data.channels={channels} is not supported; use 1 (greyscale) or 3 (RGB)")
+    if not isinstance(filters, int) or filters < 1:
+        raise UserError(f"{filters_field}={filters} is not valid; use a positive integer")
+    if not isinstance(kernel_size, int) or kernel_size < 1:
+        raise UserError(f"model.kernel_size={kernel_size} is not valid; use a positive integer")
+    if init not in INITS:
+        raise UserError(f"model.init={init!r} is not supported; use one of {', '.join(INITS)}")
+    if dtype is not None and dtype not in DTYPE_POLICIES:
+        raise UserError(
+            f"training.precision={dtype!r} is not supported; use one of {', '.join(DTYPE_POLICIES)}"
+        )
+
+
+def _kernel_init(init):
+    # A fresh initializer per layer: one unseeded instance shared by several layers would
+    # give them all the same values.
+    if init == "dcgan":
+        return keras.initializers.RandomNormal(0.0, _DCGAN_STDDEV)
+    return keras.initializers.GlorotUniform()
+
+
+def _batch_norm(init, dtype, sync=False, tutorial=False):
+    gamma = keras.initializers.RandomNormal(1.0, _DCGAN_STDDEV) if init == "dcgan" else "ones"
+    # The tutorial keeps Keras' defaults; the Radford models use the momentum and epsilon of
+    # the reference implementations, so the moving statistics used by `training=False`
+    # follow the generator closely instead of lagging ~100 steps behind.
+    extra = {} if tutorial else {"momentum": 0.9, "epsilon": 1e-5}
+    return keras.layers.BatchNormalization(
+        gamma_initializer=gamma, synchronized=sync, dtype=dtype, **extra
+    )
+
+
+def _upsample(width, kernel_size, upsample, init, dtype, activation=None):
+    """Layers doubling the resolution: a stride-2 transposed conv, or resize then conv."""
+    conv_kwargs = dict(
+        padding="same",
+        use_bias=False,
+        activation=activation,
+        kernel_initializer=_kernel_init(init),
+        # The output layer (tanh) computes in float32 so the images are float32.
+        dtype="float32" if activation == "tanh" else dtype,
+    )
+    if upsample == "transpose":
+        return [keras.layers.Conv2DTranspose(width, kernel_size, strides=2, **conv_kwargs)]
+    # Nearest-neighbour resize then a stride-1 conv has no uneven kernel overlap, hence no
+    # checkerboard artefacts (Odena et al., 2016).
+    return [
+        keras.layers.UpSampling2D(2, interpolation="nearest", dtype=dtype),
+        keras.layers.Conv2D(width, kernel_size, strides=1, **conv_kwargs),
+    ]
+
+
+def _num_doublings(image_size):
+    """Stride-2 blocks between 4x4 and the image: 3 for 32 px, 4 for 64 px."""
+    return {32: 3, 64: 4}[image_size]
+
+
+def build_generator(
+    image_size: int,
+    channels: int,
+    noise_dim: int,
+    filters: int,
+    kernel_size: int,
+    upsample: str = "transpose",
+    init: str = "glorot_uniform",
+    dtype=None,
+    sync_batch_norm: bool = False,
+) -> keras.Model:
+    """The generator: noise (B, noise_dim) float32 -> images (B, S, S, C) float32 in [-1, 1].
+
+    Args:
+        image_size: S, one of 28, 32, 64.
+        channels: C, 1 or 3.
+        noise_dim: length of the noise vector.
+        filters: width of the last hidden layer; earlier layers are 2x, 4x, ... as wide.
+        kernel_size: size of every convolution kernel.
+        upsample: "transpose" (stride-2 Conv2DTranspose) or "resize" (nearest UpSampling2D
+            then a stride-1 Conv2D).
+        init: "glorot_uniform" (Keras' default) or "dcgan" (N(0, 0.02) kernels, batch norm
+            gamma N(1, 0.02)).
+        dtype: Keras dtype policy name ("float32", "mixed_bfloat16", "mixed_float16") or None
+            for the global policy. The tanh output is float32 in every case.
+        sync_batch_norm: synchronize batch statistics across replicas.
+
+    Raises:
+        UserError: an unsupported size, channel count, upsample mode, init or policy.
+    """
+    _check_common(image_size, channels, filters, kernel_size, init, dtype, "model.gen_filters")
+    if upsample not in UPSAMPLE_MODES:
+        raise UserError(f"model.upsample={upsample!r} is not supported; use transpose or resize")
+    if not isinstance(noise_dim, int) or noise_dim < 1:
+        raise UserError(f"model.noise_dim={noise_dim} is not valid; use a positive integer")
+
+    def dense(units):
+        return keras.layers.Dense(
+            units, use_bias=False, kernel_initializer=_kernel_init(init), dtype=dtype
+        )
+
+    out = [keras.Input(shape=(noise_dim,), name="noise")]
+    if image_size == 28:
+        # The tutorial's generator: 7x7 -> 7x7 (stride 1) -> 14x14 -> 28x28, LeakyReLU(0.3).
+        def block():
+            return [
+                _batch_norm(init, dtype, sync_batch_norm, tutorial=True),
+                keras.layers.LeakyReLU(dtype=dtype),
+            ]
+
+        out += [dense(7 * 7 * 4 * filters), *block()]
+        out += [keras.layers.Reshape((7, 7, 4 * filters), dtype=dtype)]
+        out += [
+            keras.layers.Conv2DTranspose(
+                2 * filters,
+                kernel_size,
+                strides=1,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=_kernel_init(init),
+                dtype=dtype,
+            ),
+            *block(),
+        ]
+        out += [*_upsample(filters, kernel_size, upsample, init, dtype), *block()]
+    else:
+        n = _num_doublings(image_size)
+
+        def block():
+            return [_batch_norm(init, dtype, sync_batch_norm), keras.layers.ReLU(dtype=dtype)]
+
+        width = filters * 2 ** (n - 1)
+        out += [dense(4 * 4 * width), *block(), keras.layers.Reshape((4, 4, width), dtype=dtype)]
+        for _ in range(n - 1):
+            width //= 2
+            out += [*_upsample(width, kernel_size, upsample, init, dtype), *block()]
+    out += _upsample(channels, kernel_size, upsample, init, dtype, activation="tanh")
+    return keras.Sequential(out, name="generator")
+
+
+def build_discriminator(
+    image_size: int,
+    channels: int,
+    filters: int,
+    kernel_size: int,
+    dropout: float = 0.3,
+    spectral_norm: bool = False,
+    init: str = "glorot_uniform",
+    dtype=None,
+    sync_batch_norm: bool = False,
+) -> keras.Model:
+    """The discriminator: images (B, S, S, C) in [-1, 1] -> float32 logits (B, 1).
+
+    Args:
+        image_size: S, one of 28, 32, 64.
+        channels: C, 1 or 3.
+        filters: width of the first conv; each later conv is twice as wide.
+        kernel_size: size of every convolution kernel.
+        dropout: rate of the Dropout after each LeakyReLU; 0 leaves Dropout out.
+        spectral_norm: wrap every Conv2D and the final Dense in `SpectralNorm`; batch norm is
+            left out then (it would undo the Lipschitz bound).
+        init: "glorot_uniform" or "dcgan" (N(0, 0.02) kernels, batch norm gamma N(1, 0.02)).
+        dtype: Keras dtype policy name or None; the logits are float32 in every case.
+        sync_batch_norm: synchronize batch statistics across replicas.
+
+    Raises:
+        UserError: an unsupported size, channel count, dropout rate, init or policy.
+    """
+    _check_common(image_size, channels, filters, kernel_size, init, dtype, "model.disc_filters")
+    if not 0.0 <= dropout < 1.0:
+        raise UserError(f"model.dropout={dropout} is not valid; use a rate in [0, 1)")
+
+    def maybe_sn(layer):
+        return SpectralNorm(layer, name=f"spectral_norm_{layer.name}") if spectral_norm else layer
+
+    def conv(width, use_bias=True):
+        return maybe_sn(
+            keras.layers.Conv2D(
+                width,
+                kernel_size,
+                strides=2,
+                padding="same",
+                use_bias=use_bias,
+                kernel_initializer=_kernel_init(init),
+                dtype=dtype,
+            )
+        )
+
+    def activation_dropout(slope):
+        layers = [keras.layers.LeakyReLU(negative_slope=slope, dtype=dtype)]
+        if dropout > 0:
+            layers.append(keras.layers.Dropout(dropout, dtype=dtype))
+        return layers
+
+    out = [keras.Input(shape=(image_size, image_size, channels), name="images")]
+    if image_size == 28:
+        # The tutorial's discriminator: 28 -> 14 -> 7, LeakyReLU(0.3) (Keras' default slope).
+        for width in (filters, 2 * filters):
+            out += [conv(width), *activation_dropout(0.3)]
+    else:
+        for i in range(_num_doublings(image_size)):
+            # No batch norm on the first layer (Radford et al.) nor under spectral norm; a conv
+            # followed by batch norm needs no bias of its own.
+            with_bn = i > 0 and not spectral_norm
+            out.append(conv(filters * 2**i, use_bias=not with_bn))
+            if with_bn:
+                out.append(_batch_norm(init, dtype, sync_batch_norm))
+            out += activation_dropout(0.2)
+    out.append(keras.layers.Flatten(dtype=dtype))
+    # float32 logits: the loss then never sees a 16-bit value, whatever the policy.
+    logits = keras.layers.Dense(1, kernel_initializer=_kernel_init(init), dtype="float32")
+    out.append(maybe_sn(logits))
+    return keras.Sequential(out, name="discriminator")

@@ -1,0 +1,127 @@
+"""The files of a run folder: config, metrics log, samples, lock; kept consistent on resume."""
+
+import fcntl
+import json
+import os
+
+from dcgan.errors import UserError
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "train.log"
+GIF_FILE = "progress.gif"
+LOCK_FILE = ".lock"
+# Config fields that fix the shapes of the saved variables: a checkpoint only resumes under these.
+MODEL_FIELDS = ("data.image_size", "data.channels", "model")
+
+
+def prepare(workdir):
+    """Create the run folder and its subfolders, failing clearly if it cannot be written."""
+    try:
+        for sub in ("", "checkpoints", "samples", "tensorboard"):
+            os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(
+            f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir"
+        ) from None
+
+
+def lock(workdir):
+    """Hold an exclusive lock on the run folder for this process's lifetime."""
+    handle = open(os.path.join(workdir, LOCK_FILE), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise UserError(
+            f"workdir {workdir} is in use by another training run ({owner}); "
+            "wait for it to finish or use another --workdir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def _field(config_dict, dotted):
+    value = config_dict
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def model_differences(saved, current):
+    """Fields that differ between two config dicts among those that shape the checkpoint."""
+    differences = []
+    for name in MODEL_FIELDS:
+        old, new = _field(saved, name), _field(current, name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    differences.append(f"{name}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
+        elif old != new:
+            differences.append(f"{name}: {old!r} -> {new!r}")
+    return differences
+
+
+def read_config(workdir):
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_json_atomically(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def sample_path(workdir, step):
+    return os.path.join(workdir, "samples", f"step_{step:06d}.png")
+
+
+def sample_paths(workdir):
+    folder = os.path.join(workdir, "samples")
+    return sorted(
+        os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if name.startswith("step_") and name.endswith(".png")
+    )
+
+
+def forget_after(workdir, step):
+    """Drop records written after `step`, the checkpoint a resumed run continues from.
+
+    A run killed between checkpoints has logged and sampled steps it will now train again;
+    without this they would appear twice.
+    """
+    metrics = os.path.join(workdir, METRICS_FILE)
+    if os.path.exists(metrics):
+        with open(metrics) as f:
+            lines = f.readlines()
+        kept = []
+        for line in lines:
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                pass  # a line cut short by a crash
+        if len(kept) != len(lines):
+            tmp = metrics + ".tmp"
+            with open(tmp, "w") as f:
+                f.writelines(kept)
+            os.replace(tmp, metrics)
+    for path in sample_paths(workdir):
+        if int(os.path.basename(path)[5:11]) > step:
+            os.remove(path)
