@@ -343,3 +343,21 @@ def build_discriminator(
     logits = keras.layers.Dense(1, kernel_initializer=_kernel_init(init), dtype="float32")
     out.append(maybe_sn(logits))
     return keras.Sequential(out, name="discriminator")
+
+
+def generator_from_config(config, dtype=None):
+    """The generator a run's config describes (a ConfigDict, or the dict in config.json)."""
+    model, data = config["model"], config["data"]
+    return build_generator(
+        image_size=data["image_size"], channels=data["channels"], noise_dim=model["noise_dim"],
+        filters=model["gen_filters"], kernel_size=model["kernel_size"],
+        upsample=model["upsample"], init=model["init"], dtype=dtype)
+
+
+def discriminator_from_config(config, dtype=None):
+    model, data = config["model"], config["data"]
+    return build_discriminator(
+        image_size=data["image_size"], channels=data["channels"], filters=model["disc_filters"],
+        kernel_size=model["kernel_size"], dropout=model["dropout"],
+        spectral_norm=model["spectral_norm"], init=model["init"], dtype=dtype,
+        sync_batch_norm=config["runtime"]["sync_batch_norm"])

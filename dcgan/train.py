@@ -36,20 +36,13 @@ class GAN(tf.Module):
 
     def __init__(self, config, dtype_policy):
         super().__init__(name="gan")
-        m, d = config.model, config.data
-        common = dict(image_size=d.image_size, channels=d.channels, dtype=dtype_policy)
-        self.generator = models.build_generator(
-            noise_dim=m.noise_dim, filters=m.gen_filters, kernel_size=m.kernel_size,
-            upsample=m.upsample, init=m.init, **common)
-        self.discriminator = models.build_discriminator(
-            filters=m.disc_filters, kernel_size=m.kernel_size, dropout=m.dropout,
-            spectral_norm=m.spectral_norm, init=m.init, **common)
-        self.ema_decay = float(m.ema_decay)
+        self.generator = models.generator_from_config(config, dtype_policy)
+        self.discriminator = models.discriminator_from_config(config, dtype_policy)
+        self.ema_decay = float(config.model.ema_decay)
         self.ema_generator = None
         if self.ema_decay > 0:
-            self.ema_generator = models.build_generator(
-                noise_dim=m.noise_dim, filters=m.gen_filters, kernel_size=m.kernel_size,
-                upsample=m.upsample, init=m.init, **common)
+            # Sampling only: kept in float32 so the average does not round away small updates.
+            self.ema_generator = models.generator_from_config(config)
             self.ema_generator.set_weights(self.generator.get_weights())
         self.g_optimizer = make_optimizer(config.optim.g_learning_rate, config.optim, dtype_policy)
         self.d_optimizer = make_optimizer(config.optim.d_learning_rate, config.optim, dtype_policy)
