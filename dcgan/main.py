@@ -27,10 +27,14 @@ def main(argv):
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
-    cli.log_to_file(FLAGS.workdir, "train.log")
-    logging.getLogger("dcgan").info("config:\n%s", config)
+    from dcgan import distribute, train, workdir  # TensorFlow loads here, after the cheap checks
 
-    from dcgan import train  # TensorFlow loads here, after the cheap checks
+    # In a cluster the workdir is the chief's: the other workers log to stderr only.
+    if distribute.writes_run_files(config.runtime.distribute):
+        # A second run on the same workdir is refused before it writes a line there.
+        _run_lock = workdir.lock(FLAGS.workdir)  # held until the process ends
+        cli.log_to_file(FLAGS.workdir, "train.log")
+    logging.getLogger("dcgan").info("config:\n%s", config)
 
     try:
         train.train_and_evaluate(config, FLAGS.workdir)
@@ -38,7 +42,8 @@ def main(argv):
         logging.getLogger("dcgan").warning("%s", stop)
         return stop.exit_code
     print(f"done: samples in {os.path.join(FLAGS.workdir, 'samples')}, "
-          f"progress GIF {os.path.join(FLAGS.workdir, 'progress.gif')}")
+          f"progress GIF {os.path.join(FLAGS.workdir, 'progress.gif')}, "
+          f"report {os.path.join(FLAGS.workdir, 'report.png')}")
     return 0
 
 

@@ -351,7 +351,10 @@ def generator_from_config(config, dtype=None):
     return build_generator(
         image_size=data["image_size"], channels=data["channels"], noise_dim=model["noise_dim"],
         filters=model["gen_filters"], kernel_size=model["kernel_size"],
-        upsample=model["upsample"], init=model["init"], dtype=dtype)
+        upsample=model["upsample"], init=model["init"], dtype=dtype,
+        # Its batch norm sees only a replica's slice of the batch unless synchronized, like the
+        # discriminator's; an older config.json without the field means unsynchronized.
+        sync_batch_norm=config.get("runtime", {}).get("sync_batch_norm", False))
 
 
 def discriminator_from_config(config, dtype=None):

@@ -4,31 +4,32 @@ import json
 import logging
 import math
 import os
-import signal
+import shutil
 import time
 
 import tensorflow as tf
 
-from dcgan import distribute, input_pipeline, losses, models, precision, visualize, workdir
+from dcgan import (
+    distribute,
+    features,
+    input_pipeline,
+    losses,
+    models,
+    precision,
+    progress,
+    recovery,
+    report,
+    visualize,
+    workdir,
+)
 from dcgan.errors import UserError
+from dcgan.recovery import Diverged, Interrupted, StopOnSignal  # noqa: F401 - train.* API
 
 log = logging.getLogger("dcgan")
 
 # The latent grid rendered through training comes from its own seed stream, so it is the same
 # picture-to-picture and run-to-run whatever the data order.
 GRID_SEED_OFFSET = 7919
-
-
-class Interrupted(Exception):
-    """Training stopped on a signal after saving a checkpoint; carries the exit code."""
-
-    def __init__(self, exit_code, step):
-        super().__init__(f"stopped at step {step} on signal; rerun the same command to resume")
-        self.exit_code = exit_code
-
-
-class Diverged(UserError):
-    """A loss became NaN or infinite."""
 
 
 class GAN(tf.Module):
@@ -80,14 +81,26 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
     """A tf.function running `steps_per_call` GAN steps; returns summed metrics."""
     scaled = isinstance(gan.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
 
+    # Plain arithmetic: converting it inside strategy.run only earns an AutoGraph warning.
+    @tf.autograph.experimental.do_not_convert
     def average(per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+    # Without batch norm, one discriminator pass over real and fake together computes what two
+    # separate passes do, and a batch of 2B keeps the matrix units busier than two batches of B.
+    fuse = not any(isinstance(layer, tf.keras.layers.BatchNormalization)
+                   for layer in gan.discriminator.layers)
+
+    def discriminate(images, fake):
+        if fuse:
+            both = tf.concat([images, tf.cast(fake, images.dtype)], axis=0)
+            return tf.split(gan.discriminator(both, training=True), 2)
+        return gan.discriminator(images, training=True), gan.discriminator(fake, training=True)
 
     def replica_step(images, noise):
         with tf.GradientTape(persistent=True) as tape:
             fake = gan.generator(noise, training=True)
-            real_logits = gan.discriminator(images, training=True)
-            fake_logits = gan.discriminator(fake, training=True)
+            real_logits, fake_logits = discriminate(images, fake)
             d_loss = average(losses.discriminator_loss(real_logits, fake_logits, label_smoothing))
             g_loss = average(losses.generator_loss(fake_logits))
             d_target = gan.d_optimizer.scale_loss(d_loss) if scaled else d_loss
@@ -118,7 +131,8 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
 
     def train_steps(iterator):
         totals = {k: tf.constant(0.0) for k in names}
-        for _ in tf.range(steps_per_call):
+        # A graph loop only when it pays: one step runs straight-line, with no loop overhead.
+        for _ in (range if steps_per_call == 1 else tf.range)(steps_per_call):
             images, noise = next(iterator)
             per_replica = strategy.run(replica_step, args=(images, noise))
             totals = {k: totals[k] + strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k],
@@ -128,7 +142,10 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
             gan.step.assign_add(1)
         return totals
 
-    return tf.function(train_steps, jit_compile=jit_compile or None)
+    if jit_compile:
+        # XLA compiles the math; reading the input iterator must stay outside the cluster.
+        replica_step = tf.function(replica_step, jit_compile=True)
+    return tf.function(train_steps)
 
 
 def make_input(images, batch_size, noise_dim, seed, start_step):
@@ -140,55 +157,72 @@ def make_input(images, batch_size, noise_dim, seed, start_step):
     return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
 
 
-class StopOnSignal:
-    """Turns the first SIGINT/SIGTERM into a request to stop at the next step boundary."""
+# metrics.jsonl keys (flat, read by other tools) -> TensorBoard tags, grouped into sections.
+TENSORBOARD_TAGS = {
+    "d_loss": "loss/d", "g_loss": "loss/g",
+    "d_real": "discriminator/d_real", "d_fake": "discriminator/d_fake",
+    "d_entropy": "cross_entropy/d_entropy", "d_kl": "cross_entropy/d_kl",
+    "images_per_sec": "speed/images_per_sec",
+    **{name: f"quality/{name}" for name in features.METRIC_NAMES},
+}
+# Reference lines drawn beside the curves: the losses and D's output when D outputs 1/2.
+TENSORBOARD_LINES = {
+    "loss/d_equilibrium": losses.EQUILIBRIUM_D_LOSS,
+    "loss/g_equilibrium": losses.EQUILIBRIUM_G_LOSS,
+    "discriminator/half": 0.5,
+}
 
-    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-    def __init__(self):
-        self.exit_code = None
-        self._previous = {}
+def custom_scalars_layout():
+    """TensorBoard's Custom Scalars tab: each curve on one chart with its reference line."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
 
-    def _handle(self, signum, frame):
-        self.exit_code = self.CODES[signum]
-        log.warning("signal %d: stopping after this step (again to quit at once)", signum)
-        # A second signal takes the default path: an immediate exit.
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+    def chart(title, *tags):
+        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(
+            tag=[f"^{tag}$" for tag in tags]))
 
-    def __enter__(self):
-        try:
-            for signum in self.CODES:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self._previous.clear()
-        return self
-
-    def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+    return layout_pb2.Layout(category=[layout_pb2.Category(title="GAN", chart=[
+        chart("discriminator loss vs 2 ln 2", "loss/d", "loss/d_equilibrium"),
+        chart("generator loss vs ln 2", "loss/g", "loss/g_equilibrium"),
+        chart("D(x) and D(G(z)) vs 0.5", "discriminator/d_real", "discriminator/d_fake",
+              "discriminator/half"),
+        chart("discriminator BCE = H(q) + KL(q || p)", "loss/d", "cross_entropy/d_entropy",
+              "cross_entropy/d_kl"),
+    ])])
 
 
 class RunLog:
-    """metrics.jsonl, train.log lines and TensorBoard scalars, written by the chief only."""
+    """metrics.jsonl and TensorBoard summaries, written by the chief only."""
 
     def __init__(self, root, enabled):
         self.enabled = enabled
         self.metrics_path = os.path.join(root, workdir.METRICS_FILE)
         self.writer = tf.summary.create_file_writer(os.path.join(root, "tensorboard")) \
             if enabled else None
+        if enabled:
+            from tensorboard.summary.v1 import custom_scalar_pb
 
-    def scalars(self, step, record):
+            with self.writer.as_default(step=0):
+                tf.summary.experimental.write_raw_pb(
+                    custom_scalar_pb(custom_scalars_layout()).SerializeToString(), step=0)
+
+    def scalars(self, step, record, learning_rates=None):
+        """Appends `record` to metrics.jsonl and writes it, with reference lines, to TensorBoard.
+
+        `learning_rates` ({"g_learning_rate": ..., ...}) goes to TensorBoard only.
+        """
         if not self.enabled:
             return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps({"step": step, **record}) + "\n")
         with self.writer.as_default(step=step):
             for name, value in record.items():
+                tf.summary.scalar(TENSORBOARD_TAGS.get(name, name), value)
+            for name, value in TENSORBOARD_LINES.items():
                 tf.summary.scalar(name, value)
-            tf.summary.scalar("equilibrium/d_loss", losses.EQUILIBRIUM_D_LOSS)
-            tf.summary.scalar("equilibrium/g_loss", losses.EQUILIBRIUM_G_LOSS)
+            for name, value in (learning_rates or {}).items():
+                tf.summary.scalar(f"optim/{name}", value)
         self.writer.flush()
-        log.info("step %d  %s", step, "  ".join(f"{k} {v:.4g}" for k, v in record.items()))
 
     def image(self, step, grid):
         if self.enabled:
@@ -216,6 +250,12 @@ def validate(t):
             raise UserError(f"training.{name}={t[name]} must be positive")
     if not 0.0 <= t.label_smoothing < 1.0:
         raise UserError(f"training.label_smoothing={t.label_smoothing} must be in [0, 1)")
+    if t.eval_every_steps < 0:
+        raise UserError(f"training.eval_every_steps={t.eval_every_steps} must be >= 0 (0: off)")
+    if t.eval_every_steps and t.eval_num_samples < 4:
+        raise UserError(f"training.eval_num_samples={t.eval_num_samples} must be at least 4")
+    if t.on_nan not in recovery.NanGuard.MODES:
+        raise UserError(f"training.on_nan={t.on_nan!r} is not supported; use stop or rollback")
 
 
 def train_and_evaluate(config, root):
@@ -228,10 +268,17 @@ def train_and_evaluate(config, root):
                         f"over {strategy.num_replicas_in_sync} replicas")
     policy = precision.resolve_precision(config.training.precision)
     chief = distribute.is_chief(strategy)
-    workdir.prepare(root)
-    run_lock = workdir.lock(root) if chief else None
+    run_lock = None
+    if chief:  # the workdir is the chief's; other workers only save into temporary folders
+        workdir.prepare(root)
+        run_lock = workdir.lock(root)
     try:
         return _train(config, root, strategy, policy, chief)
+    except (OSError, tf.errors.OpError) as e:
+        problem = recovery.write_problem(e, root)  # a full disk or an unwritable folder
+        if problem is None:
+            raise
+        raise UserError(problem) from None
     finally:
         if run_lock:
             run_lock.close()
@@ -241,20 +288,18 @@ def _restore(config, root, strategy, policy, chief):
     """Build the GAN and load the workdir's latest checkpoint, if any."""
     config_dict = json.loads(config.to_json_best_effort())
     ckpt_dir = os.path.join(root, "checkpoints")
-    check_resumable(root, config_dict, tf.train.latest_checkpoint(ckpt_dir) is not None)
+    check_resumable(root, config_dict, bool(recovery.checkpoint_candidates(ckpt_dir)))
     tf.keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         gan = GAN(config, policy)
-    manager = tf.train.CheckpointManager(gan.checkpoint(), ckpt_dir,
+    checkpoint = gan.checkpoint()
+    # The newest checkpoint that reads back whole: a kill or power cut can tear the last one.
+    if recovery.restore_latest(checkpoint, ckpt_dir, tidy=chief):
+        recovery.apply_learning_rates(gan, workdir.read_config(root), config.optim)
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir,
                                          max_to_keep=config.training.keep_checkpoints)
-    if manager.latest_checkpoint:
-        try:
-            manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            raise UserError(f"cannot resume from {manager.latest_checkpoint}: "
-                            f"{str(e).splitlines()[0]}; use a new --workdir") from None
-    if chief:
-        workdir.forget_after(root, int(gan.step.numpy()))
+    if chief:  # what was logged past the checkpoint will be logged again
+        recovery.forget_after(root, int(gan.step.numpy()))
         config_dict["resolved_precision"] = policy
         workdir.write_json_atomically(os.path.join(root, workdir.CONFIG_FILE), config_dict)
     return gan, manager
@@ -264,14 +309,27 @@ def _train(config, root, strategy, policy, chief):
     t = config.training
     images = input_pipeline.load_images(config.data.source, config.data.image_size,
                                         config.data.channels, seed=config.seed)
+    # Before the GAN is built: loading the extractor must not shift its initial weights.
+    scorer = features.run_scorer(config) if t.eval_every_steps else None
     gan, manager = _restore(config, root, strategy, policy, chief)
+    best = BestCheckpoint(gan, root) if scorer else None
     start = int(gan.step.numpy())
+    distribute.check_same_step(strategy, start)
     log.info("%s at step %d of %d (%d images, precision %s, %d replica(s))",
              "resuming" if start else "starting", start, t.num_steps, len(images), policy,
              strategy.num_replicas_in_sync)
-    dataset = make_input(images, t.batch_size, config.model.noise_dim, config.seed, start)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    del images  # the pipeline holds its own copy
+
+    def start_input(at_step, pixels):
+        dataset = make_input(pixels, t.batch_size, config.model.noise_dim, config.seed, at_step)
+        return iter(distribute.distribute_dataset(strategy, dataset))
+
+    iterator = start_input(start, images)
+    # The pipeline holds its own copy; only a rollback needs to start another stream.
+    rollback_images = images if t.on_nan == "rollback" else None
+    del images
+    guard = recovery.NanGuard(t.on_nan, gan, manager, root, chief)
+    if t.on_nan == "rollback" and not manager.latest_checkpoint:
+        save_checkpoint(manager, start, chief)  # something to roll back to
     run_log = RunLog(root, chief)
     grid_noise = tf.random.stateless_normal(
         [t.num_grid_images, config.model.noise_dim], seed=[config.seed, GRID_SEED_OFFSET])
@@ -291,9 +349,15 @@ def _train(config, root, strategy, policy, chief):
 
     last_record, pending, since = {}, [], time.perf_counter()
     step = start
+    # Tracked here, not read from the manager: a non-chief worker's manager never saves, and
+    # all workers must make the same saves.
+    saved = start if manager.latest_checkpoint else None
     every = {"log": t.log_every_steps, "sample": t.sample_every_steps,
              "checkpoint": t.checkpoint_every_steps}
-    with StopOnSignal() as stop:
+    if scorer:
+        every["eval"] = t.eval_every_steps
+    with StopOnSignal() as stop, \
+            progress.Progress(start, t.num_steps, t.batch_size, enabled=chief) as bar:
         while step < t.num_steps:
             # Run up to the next step where something is logged, sampled or saved.
             n = min([t.steps_per_call, t.num_steps - step] +
@@ -301,39 +365,99 @@ def _train(config, root, strategy, policy, chief):
             pending.append((n, run_steps(n)))
             step += n
             due = {name: step % k == 0 or step == t.num_steps for name, k in every.items()}
-            if due["log"] or due["checkpoint"] or stop.exit_code:
+            logged = None
+            # Set by a signal at any moment: read once, so all of this step agrees.
+            stopping = stop.exit_code
+            due_eval = due.get("eval") and not stopping
+            # Nothing is logged, drawn or saved from a model that has gone NaN.
+            problem = None
+            if any(due.values()) or stopping:
+                problem = guard.check(pending, step, weights=due["checkpoint"] or stopping)
+            if problem:
+                if run_log.writer:
+                    run_log.writer.close()  # its events past the checkpoint are dropped
+                step = saved = guard.handle(problem)  # raises Diverged unless rolling back
+                iterator = start_input(step, rollback_images)
+                run_log = RunLog(root, chief)
+                pending, since = [], time.perf_counter()
+                continue
+            if due["log"] or due["checkpoint"] or due_eval or stopping:
                 record = summarize(pending, time.perf_counter() - since, t.batch_size)
                 pending, since = [], time.perf_counter()
-                bad = [k for k, v in record.items() if not math.isfinite(v)]
-                if bad:
-                    raise Diverged(
-                        f"{', '.join(bad)} became NaN/Inf by step {step}; the last good checkpoint "
-                        f"({manager.latest_checkpoint or 'none'}) is kept; lower the learning "
-                        "rates in optim.* and rerun to resume from it")
-                run_log.scalars(step, record)
-                last_record = record
+                if due_eval:
+                    record.update(scorer.score(gan.sampling_generator()))
+                    best.offer(step, record["fid"], chief)
+                    since = time.perf_counter()  # scoring time is not training throughput
+                run_log.scalars(step, record, current_learning_rates(gan))
+                last_record = logged = record
+            bar.update(step, logged)
             if due["sample"]:
                 save_samples(step)
-            if due["checkpoint"] or stop.exit_code:
+            if due["checkpoint"] or stopping:
                 save_checkpoint(manager, step, chief)
-            if stop.exit_code:
-                raise Interrupted(stop.exit_code, step)
+                saved = step
+            if stopping:
+                raise Interrupted(stopping, step)
     if chief:
         if not os.path.exists(workdir.sample_path(root, step)):
             save_samples(step)
         visualize.write_gif(workdir.sample_paths(root), os.path.join(root, workdir.GIF_FILE))
-    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
+        if os.path.exists(run_log.metrics_path):  # a resumed run may have had nothing to do
+            report.write_report(root)
+    if saved != step:
         save_checkpoint(manager, step, chief)
+    # Workers leave together, once the chief has written everything: a worker that exits
+    # while the chief still works is reported by the cluster as a crashed task.
+    distribute.check_same_step(strategy, step)
     return last_record
+
+
+def current_learning_rates(gan):
+    return {name: float(tf.convert_to_tensor(optimizer.learning_rate))
+            for name, optimizer in (("g_learning_rate", gan.g_optimizer),
+                                    ("d_learning_rate", gan.d_optimizer))}
+
+
+class BestCheckpoint:
+    """checkpoints/best: the checkpoint of lowest Frechet distance, apart from the latest ones.
+
+    best.json ({step, fid}) carries the score across resumes.
+    """
+
+    def __init__(self, gan, root):
+        directory = os.path.join(root, "checkpoints", "best")
+        self.manager = tf.train.CheckpointManager(gan.checkpoint(), directory, max_to_keep=1)
+        self.path = os.path.join(directory, "best.json")
+        self.fid = math.inf
+        if self.manager.latest_checkpoint and os.path.exists(self.path):
+            try:
+                with open(self.path) as f:
+                    self.fid = float(json.load(f)["fid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("%s is unreadable; the next evaluation replaces the best", self.path)
+
+    def offer(self, step, fid, chief):
+        if not fid < self.fid:
+            return
+        self.fid = fid
+        save_checkpoint(self.manager, step, chief)
+        if chief:
+            workdir.write_json_atomically(self.path, {"step": step, "fid": fid})
+            log.info("best Frechet distance so far (%.4g) at step %d: kept in %s", fid, step,
+                     self.manager.directory)
 
 
 def save_checkpoint(manager, step, chief):
     if chief:
-        manager.save(checkpoint_number=step)
+        recovery.save_checkpoint(manager, step)
         return
-    # Non-chief workers must take part in the save, into a throwaway folder.
+    # Non-chief workers take part in every save (it may hold collective ops), into a folder
+    # of their own that they delete: only the chief's checkpoint is the run's.
     tmp = os.path.join(manager.directory, f".worker_tmp_{os.getpid()}")
-    tf.train.CheckpointManager(manager.checkpoint, tmp, max_to_keep=1).save(step)
+    try:
+        tf.train.CheckpointManager(manager.checkpoint, tmp, max_to_keep=1).save(step)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def summarize(pending, seconds, batch_size):

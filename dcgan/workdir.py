@@ -30,9 +30,43 @@ def prepare(workdir):
         ) from None
 
 
+class _Lock:
+    """A hold on a run folder's lock; the lock goes when its last holder in the process closes."""
+
+    held = {}  # real path -> [open lock file, number of holders]
+
+    def __init__(self, key):
+        self.key = key
+
+    def close(self):
+        entry = self.held.get(self.key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self.held[self.key]
+            entry[0].close()  # closing the file releases the flock
+        self.key = None
+
+
 def lock(workdir):
-    """Hold an exclusive lock on the run folder for this process's lifetime."""
-    handle = open(os.path.join(workdir, LOCK_FILE), "a+")
+    """Hold an exclusive lock on the run folder until `.close()` (or this process ends).
+
+    flock is released by the kernel when the process dies, even on kill -9, so a crashed run
+    never leaves a stale lock. Within one process the lock can be taken again (the entry point
+    takes it before logging to the folder, train_and_evaluate takes it too).
+    """
+    key = os.path.realpath(workdir)
+    if key in _Lock.held:
+        _Lock.held[key][1] += 1
+        return _Lock(key)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        handle = open(os.path.join(workdir, LOCK_FILE), "a+")
+    except OSError as e:
+        raise UserError(
+            f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -47,7 +81,8 @@ def lock(workdir):
     handle.truncate()
     handle.write(f"pid {os.getpid()}")
     handle.flush()
-    return handle
+    _Lock.held[key] = [handle, 1]
+    return _Lock(key)
 
 
 def _field(config_dict, dotted):

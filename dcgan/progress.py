@@ -1,0 +1,203 @@
+"""How a run reports itself while it trains: a live bar on a terminal, log lines elsewhere.
+
+On an interactive terminal one line is rewritten in place (carriage return, no newline) with
+the step, percent done, ETA, images per second, both losses, D(x) and D(G(z)):
+
+    step 1200/1500  80%  [################    ]  ETA 25s  960 img/s  g 0.740  d 1.360  D(x) ...
+
+Piped into a file, a CI log or `tee`, carriage returns would pile up into one unreadable line,
+so each log step becomes an ordinary log line instead. Either way train.log gets the log lines.
+"""
+
+import logging
+import os
+import sys
+import time
+
+log = logging.getLogger("dcgan")
+
+# Redraw at most this often: a terminal is slow next to a fast step, and the eye needs no more.
+_REDRAW_SECONDS = 0.1
+_BAR_WIDTH = 20
+# The bar shows these record keys, in this order, under short labels.
+_BAR_FIELDS = (("g_loss", "g"), ("d_loss", "d"), ("d_real", "D(x)"), ("d_fake", "D(G(z))"))
+
+
+def format_duration(seconds):
+    """1h02m, 3m05s or 42s: an ETA is read at a glance, not to the millisecond."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+class _ClearBarFirst(logging.Filter):
+    """Wipes the bar before another message reaches the terminal, so the two never share a line.
+
+    Attached to the handlers that write to the bar's stream; the bar is drawn again on the next
+    update.
+    """
+
+    def __init__(self, progress):
+        super().__init__()
+        self.progress = progress
+
+    def filter(self, record):
+        self.progress.clear()
+        return True
+
+
+class Progress:
+    """Reports training progress from `start_step` up to `num_steps`.
+
+    Args:
+        start_step: the step the run starts or resumes at. The bar shows the whole run; the
+            rate behind the ETA and images/s counts only the steps this process trains.
+        num_steps: the step training ends at.
+        batch_size: global batch size, for images per second.
+        stream: where the bar goes; sys.stderr by default (where the log lines go too).
+        enabled: False on the workers of a multi-worker run, which stay silent.
+    """
+
+    def __init__(self, start_step, num_steps, batch_size, stream=None, enabled=True):
+        self.start_step = start_step
+        self.num_steps = num_steps
+        self.batch_size = batch_size
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        try:
+            self.interactive = enabled and self.stream.isatty()
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            self.interactive = False
+        self.last_record = {}
+        self._shown = False  # the bar is on screen and the cursor sits at its end
+        self._last_draw = 0.0
+        # The rate is timed from the first update: the step before it includes the tf.function
+        # trace, which would make every ETA of a short run far too long.
+        self._first = None  # (step, time) of the first update
+        self._latest = None
+        self._filters = []
+        if self.interactive:
+            self._guard_other_messages()
+
+    def _guard_other_messages(self):
+        for logger in (logging.getLogger(), log):
+            for handler in logger.handlers:
+                if getattr(handler, "stream", None) is self.stream:
+                    bar_filter = _ClearBarFirst(self)
+                    handler.addFilter(bar_filter)
+                    self._filters.append((handler, bar_filter))
+
+    def rate(self):
+        """Steps per second since the first update, or None before two updates."""
+        if self._first is None or self._latest is None:
+            return None
+        steps = self._latest[0] - self._first[0]
+        seconds = self._latest[1] - self._first[1]
+        return steps / seconds if steps > 0 and seconds > 0 else None
+
+    def eta(self, step):
+        rate = self.rate()
+        return None if rate is None else (self.num_steps - step) / rate
+
+    def update(self, step, record=None):
+        """Called after each chunk of training steps; `record` is passed on log steps only."""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = (step, now)
+        self._latest = (step, now)
+        if record:
+            self.last_record = {**self.last_record, **record}
+        if self.interactive:
+            if record or step >= self.num_steps or now - self._last_draw >= _REDRAW_SECONDS:
+                self._draw(step)
+                self._last_draw = now
+            if record:
+                # The bar stands in for the log line on screen; train.log still gets it.
+                self._log(step, record, to_terminal=False)
+        elif record:
+            self._log(step, record, to_terminal=True)
+
+    def status(self, step):
+        """step/total, percent and ETA: the start of both the bar and the log line."""
+        percent = 100.0 * step / max(self.num_steps, 1)
+        eta = self.eta(step)
+        eta_text = "--" if eta is None else format_duration(eta)
+        return f"step {step}/{self.num_steps} {percent:3.0f}%", f"ETA {eta_text}"
+
+    def bar_line(self, step, width=None):
+        """The bar's text; the bar graphic goes first if the line does not fit in `width`."""
+        counted, eta = self.status(step)
+        filled = int(_BAR_WIDTH * min(step, self.num_steps) / max(self.num_steps, 1))
+        graphic = "[" + "#" * filled + " " * (_BAR_WIDTH - filled) + "]"
+        rate = self.rate()
+        images_per_sec = (self.last_record.get("images_per_sec") if rate is None
+                          else rate * self.batch_size)
+        tail = [eta]
+        if images_per_sec is not None:
+            tail.append(f"{images_per_sec:.0f} img/s")
+        tail += [f"{label} {self.last_record[key]:.3f}"
+                 for key, label in _BAR_FIELDS if key in self.last_record]
+        line = "  ".join([counted, graphic, *tail])
+        if width is not None and len(line) > width:
+            line = "  ".join([counted, *tail])[:width]
+        return line
+
+    def _columns(self):
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        # A pseudo-terminal nobody sized reports 0 columns; assume a common width.
+        return columns or 120
+
+    def _draw(self, step):
+        # A line wider than the terminal wraps, and \r then rewrites only its last row.
+        line = self.bar_line(step, width=self._columns() - 1)
+        self.stream.write("\r" + line + "\x1b[K")
+        self.stream.flush()
+        self._shown = True
+
+    def _log(self, step, record, to_terminal):
+        counted, eta = self.status(step)
+        values = "  ".join(f"{k} {v:.4g}" for k, v in record.items())
+        if to_terminal:
+            log.info("%s  %s  %s", counted, eta, values)
+            return
+        entry = log.makeRecord(log.name, logging.INFO, __file__, 0, "%s  %s  %s",
+                               (counted, eta, values), None)
+        for handler in log.handlers:  # the run's file handlers, not the root's terminal one
+            if getattr(handler, "stream", None) is not self.stream and \
+                    entry.levelno >= handler.level:
+                handler.handle(entry)
+
+    def clear(self):
+        """Erases the bar from the terminal (it comes back on the next update)."""
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+    def close(self):
+        """Leaves the final bar on screen on a line of its own, and stops guarding the log."""
+        for handler, bar_filter in self._filters:
+            handler.removeFilter(bar_filter)
+        self._filters = []
+        if self.interactive and self._latest is not None:
+            if not self._shown:  # wiped by a message since; the final state deserves a look
+                self._draw(self._latest[0])
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

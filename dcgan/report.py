@@ -1,0 +1,84 @@
+"""One picture of a run: `python -m dcgan.report --workdir=runs/mnist` writes WORKDIR/report.png.
+
+Training writes the report when it finishes; this command draws it at any other time, from a
+run still training (the files it reads are appended or replaced atomically) or one that was
+stopped. It reads metrics.jsonl and the latest sample grid, and needs no TensorFlow.
+"""
+
+import json
+import math
+import os
+import sys
+
+from absl import flags
+
+from dcgan import cli, visualize, workdir
+from dcgan.errors import UserError
+
+REPORT_FILE = "report.png"
+
+# The losses when D outputs 1/2 everywhere (losses.EQUILIBRIUM_D_LOSS / EQUILIBRIUM_G_LOSS),
+# restated so that drawing a report does not load TensorFlow.
+EQUILIBRIUM_D_LOSS = 2.0 * math.log(2.0)
+EQUILIBRIUM_G_LOSS = math.log(2.0)
+
+
+def read_metrics(root):
+    """The records of WORKDIR/metrics.jsonl, in order; a line cut short by a crash is skipped."""
+    path = os.path.join(root, workdir.METRICS_FILE)
+    if not os.path.exists(path):
+        return []
+    records = []
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "step" in record:
+                records.append(record)
+    return records
+
+
+def latest_sample(root):
+    try:
+        paths = workdir.sample_paths(root)
+    except FileNotFoundError:
+        return None
+    return paths[-1] if paths else None
+
+
+def write_report(root, path=None):
+    """Draws the report of the run in `root`; returns the path written.
+
+    Raises:
+        UserError: `root` is not a folder, or holds no metrics yet.
+    """
+    if not os.path.isdir(root):
+        raise UserError(f"workdir {root} does not exist; pass the --workdir of a training run")
+    records = read_metrics(root)
+    if not records:
+        raise UserError(
+            f"no metrics in {os.path.join(root, workdir.METRICS_FILE)} yet; a run writes its first "
+            "line after training.log_every_steps steps, try again then")
+    return visualize.plot_report(records, path or os.path.join(root, REPORT_FILE),
+                                 EQUILIBRIUM_D_LOSS, EQUILIBRIUM_G_LOSS, latest_sample(root))
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    if not flags.FLAGS.workdir:
+        raise UserError("--workdir is required, e.g. --workdir=runs/mnist")
+    print(f"report: {write_report(flags.FLAGS.workdir)}")
+    return 0
+
+
+def run():
+    # Defined here, not at import: training imports this module and has a --workdir of its own.
+    flags.DEFINE_string("workdir", None, "Run folder of `dcgan.main` (holds metrics.jsonl).")
+    cli.run_app(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,74 @@
+"""What a run prints while it trains: a live bar on a terminal, plain log lines in a pipe."""
+
+import os
+import pty
+import re
+import subprocess
+import sys
+
+from tests import helpers
+
+NUM_STEPS = 12
+TINY = ["--config=configs/default.py", f"--config.training.num_steps={NUM_STEPS}",
+        "--config.training.batch_size=4", "--config.model.gen_filters=4",
+        "--config.model.disc_filters=4", "--config.model.noise_dim=8",
+        "--config.model.kernel_size=3", "--config.training.precision=float32",
+        "--config.training.num_grid_images=4", "--config.training.log_every_steps=4",
+        "--config.training.sample_every_steps=12", "--config.training.checkpoint_every_steps=12"]
+# A number of seconds, minutes or hours, as the ETA shows once the rate is known.
+ETA = r"ETA (\d+h)?(\d+m)?\d+s"
+
+
+def train_on_a_terminal(workdir, timeout=300):
+    """Runs the training command with a pseudo-terminal as its stdout and stderr."""
+    leader, follower = pty.openpty()
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dcgan.main", *TINY, f"--workdir={workdir}"],
+        cwd=helpers.ROOT, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    os.close(follower)
+    output = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: every process holding the terminal has exited
+                break
+            if not chunk:
+                break
+            output += chunk
+        process.wait(timeout=timeout)
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, output.decode(errors="replace")
+
+
+def test_terminal_shows_one_live_bar(tmp_path):
+    code, output = train_on_a_terminal(tmp_path / "run")
+    assert code == 0, output
+    # Every redraw starts with a carriage return and rewrites the same line.
+    redraws = [part for part in output.split("\r") if part.startswith("step ")]
+    assert len(redraws) >= 3, output
+    last = redraws[-1]
+    assert re.match(rf"step {NUM_STEPS}/{NUM_STEPS} 100%", last), last
+    assert re.search(ETA, last) and "img/s" in last, last
+    for label in ("g ", "d ", "D(x) ", "D(G(z)) "):
+        assert label in last, last
+    assert any(re.search(rf"step \d+/{NUM_STEPS} .*{ETA}", part) for part in redraws[:-1])
+    # The bar stands in for the per-step log lines on screen; train.log still has them.
+    assert "INFO step" not in output
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert re.search(rf"INFO step {NUM_STEPS}/{NUM_STEPS} 100%  {ETA}  g_loss", log), log
+
+
+def test_pipe_gets_plain_log_lines(tmp_path):
+    result = helpers.run_cli("dcgan.main", *TINY, f"--workdir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "INFO step " in line]
+    assert [re.search(r"step (\d+)/", line).group(1) for line in lines] == ["4", "8", "12"]
+    for line in lines:
+        assert re.search(rf"{ETA}  g_loss \S+  d_loss \S+  d_real \S+  d_fake \S+", line), line
+    assert "report" in result.stdout and (tmp_path / "run" / "report.png").exists()
