@@ -1,0 +1,333 @@
+"""Images from a trained run: `python -m dcgan.sample --workdir=runs/mnist`.
+
+Only the generator is restored (the EMA one when the run kept one), rebuilt from the run's
+config.json, so no training flag needs repeating. Image i always comes from noise vector i of
+the stream named by --seed, whatever --num_images or --batch_size: the same command gives the
+same pictures, and asking for more images only appends new ones.
+
+Outputs, chosen by --output:
+  FILE.png   one grid of all images
+  FILE.npz   uint8 images (N, H, W, C) under `images`, their float32 noise under `noise`
+  FOLDER     one PNG per image, 000000.png, 000001.png, ...
+Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png.
+--interpolate=K writes K-step spherical interpolations between pairs of noise vectors as a
+grid (one row per pair) and a GIF next to it; --export=DIR writes a SavedModel and a .keras file.
+"""
+
+import glob
+import math
+import os
+import re
+import sys
+import tempfile
+import zipfile
+
+import imageio.v3 as iio
+import numpy as np
+from absl import flags
+
+from dcgan import cli, visualize, workdir
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Training run folder (the --workdir given to dcgan-train).")
+flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
+                  "latest: the newest checkpoint (or --step); best: the lowest Frechet distance.")
+flags.DEFINE_integer("step", None, "Restore the checkpoint saved at this step.")
+flags.DEFINE_bool("no_ema", False, "Use the trained generator even if the run kept an EMA one.")
+flags.DEFINE_integer("num_images", None,
+                     "Images to write (default 64); with --interpolate, pairs to interpolate "
+                     "between, one row each (default 8).")
+flags.DEFINE_integer("seed", 0, "Names the noise stream: same seed, same images.")
+flags.DEFINE_string("output", None, "FILE.png (grid), FILE.npz (arrays) or a folder (PNG files); "
+                    "default WORKDIR/samples/sample_stepN_seedS.png.")
+flags.DEFINE_integer("interpolate", 0, "Steps of a spherical interpolation between noise pairs, "
+                     "written as a grid and a GIF (0: off).")
+flags.DEFINE_float("truncation", None, "Redraw noise entries with |z| > T: higher quality, less "
+                   "variety (off by default; 0.5 to 1.5 is typical).")
+flags.DEFINE_integer("batch_size", 64, "Images generated at a time; memory does not grow with N.")
+flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
+                    "generator.keras.")
+
+DEFAULT_NUM_IMAGES = 64
+DEFAULT_NUM_PAIRS = 8
+MIN_TRUNCATION = 0.1  # below it almost every draw is rejected, and the images barely differ
+GIF_FRAME_SECONDS = 0.1
+
+
+def checkpoints_in(folder):
+    """Checkpoint number -> prefix of every complete checkpoint in `folder` (no TensorFlow)."""
+    found = {}
+    for index in glob.glob(os.path.join(glob.escape(folder), "*.index")):
+        prefix = index[: -len(".index")]
+        match = re.search(r"-(\d+)$", prefix)
+        if match and glob.glob(glob.escape(prefix) + ".data-*"):
+            found[int(match.group(1))] = prefix
+    return found
+
+
+def resolve_checkpoint(root, which, step):
+    """(prefix, step) of the checkpoint to restore; a UserError says what exists instead."""
+    folder = os.path.join(root, "checkpoints")
+    if which == "best":
+        if step is not None:
+            raise cli.UserError("--step and --checkpoint=best both pick a checkpoint; use one")
+        found = checkpoints_in(os.path.join(folder, "best"))
+        if not found:
+            raise cli.UserError("no best checkpoint yet: it appears once "
+                                "training.eval_every_steps > 0 has scored the run")
+        # The best folder only ever receives a checkpoint that beat the previous one.
+        return found[max(found)], max(found)
+    found = checkpoints_in(folder)
+    if not found:
+        raise cli.UserError(f"no checkpoint in {folder} yet; train first, or wait for the first "
+                            "save (training.checkpoint_every_steps)")
+    if step is None:
+        step = max(found)
+    elif step not in found:
+        raise cli.UserError(f"no checkpoint of step {step} in {folder}; available steps: "
+                            f"{', '.join(str(s) for s in sorted(found))}")
+    return found[step], step
+
+
+def latents(seed, start, stop, noise_dim, truncation=None):
+    """Noise vectors start..stop-1 of stream `seed`, float32 (stop - start, noise_dim).
+
+    Vector i depends on (seed, i) only, so any batching of any prefix gives the same vectors.
+    """
+    out = np.empty((stop - start, noise_dim), np.float32)
+    for row, index in enumerate(range(start, stop)):
+        rng = np.random.default_rng([seed, index])
+        out[row] = rng.standard_normal(noise_dim, dtype=np.float32)
+        if truncation is not None:
+            _truncate(out[row], truncation, rng)
+    return out
+
+
+def _truncate(z, limit, rng):
+    """Redraw, in place and from `rng`, the entries of z outside [-limit, limit]."""
+    accept = math.erf(limit / math.sqrt(2.0))
+    bad = np.flatnonzero(np.abs(z) > limit)
+    while bad.size:
+        # Draw enough at once that a small limit still finishes in a round or two.
+        draws = rng.standard_normal(math.ceil(2 * bad.size / accept) + 8, dtype=np.float32)
+        good = draws[np.abs(draws) <= limit][: bad.size]
+        z[bad[: good.size]] = good
+        bad = bad[good.size:]
+
+
+def slerp(a, b, steps):
+    """`steps` points from a to b (both included) along the great circle between them.
+
+    Gaussian noise lives near a sphere; a straight line between two vectors passes through
+    shorter vectors the generator rarely saw, so it is interpolated by angle instead.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:  # (anti)parallel: every great circle fits, take the line
+        return ((1.0 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b)
+            / np.sin(omega)).astype(np.float32)
+
+
+def generate(sampler, noise_rows, total, batch_size):
+    """Yields (start, uint8 images) for noise rows 0..total-1, batch_size rows at a time.
+
+    Every batch is padded to batch_size rows, so an image never sees a different batch shape
+    when the request grows: N images are exactly the first N of a larger request.
+    """
+    for start in range(0, total, batch_size):
+        noise = noise_rows(start, min(start + batch_size, total))
+        count = len(noise)
+        if count < batch_size:
+            noise = np.concatenate([noise, np.zeros((batch_size - count, noise.shape[1]),
+                                                    np.float32)])
+        yield start, sampler(noise)[:count]
+
+
+def output_kind(path, interpolate):
+    lower = path.lower()
+    if lower.endswith(".png"):
+        return "grid"
+    if interpolate:
+        raise cli.UserError("--interpolate writes a grid and a GIF; give --output=FILE.png")
+    if lower.endswith(".npz"):
+        return "npz"
+    if os.path.isdir(path) or path.endswith(os.sep) or not os.path.splitext(path)[1]:
+        return "folder"
+    raise cli.UserError(f"--output={path}: end it in .png (one grid) or .npz (arrays), or name "
+                        "a folder (one PNG per image)")
+
+
+def check_writable(path, is_folder, flag="output"):
+    """Fail before any image is made, not after minutes of generating."""
+    folder = path if is_folder else (os.path.dirname(path) or ".")
+    try:
+        if not is_folder and os.path.isdir(path):
+            raise IsADirectoryError(21, "it is a folder")
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write_test")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and e.filename:
+            reason = f"{e.filename} is a file, not a folder"
+        raise cli.UserError(f"cannot write --{flag}={path} ({reason}); choose another path") \
+            from None
+
+
+def _squeeze(image):
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def write_folder(batches, folder, total):
+    width = max(6, len(str(total - 1)))
+    for start, images in batches:
+        for i, image in enumerate(images, start):
+            iio.imwrite(os.path.join(folder, f"{i:0{width}d}.png"), _squeeze(image))
+
+
+def write_npz(path, arrays):
+    """An .npz written chunk by chunk, so memory stays flat however many images it holds.
+
+    Args:
+        path: the .npz file.
+        arrays: (name, shape, dtype, iterable of chunks along the first axis) per array.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".npz.tmp")
+    os.close(fd)
+    try:
+        # Stored, not deflated, as np.savez does: compressing is slower than writing.
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, shape, dtype, chunks in arrays:
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                              "fortran_order": False, "shape": tuple(shape)}
+                    np.lib.format.write_array_header_1_0(f, header)
+                    for chunk in chunks:
+                        f.write(np.ascontiguousarray(chunk, dtype).tobytes())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_interpolation(images, pairs, steps, path):
+    """Grid (a row per pair) at path, and path.gif going there and back through the steps."""
+    visualize.save_grid(images, path, columns=steps)
+    frames = images.reshape(pairs, steps, *images.shape[1:])
+    gif = os.path.splitext(path)[0] + ".gif"
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k in range(steps):
+            paths.append(os.path.join(tmp, f"{k}.png"))
+            visualize.save_grid(frames[:, k], paths[-1])
+        visualize.write_gif(paths + paths[-2:0:-1], gif, duration=GIF_FRAME_SECONDS)
+    return gif
+
+
+def _check_flags():
+    if FLAGS.num_images is not None and FLAGS.num_images < 1:
+        raise cli.UserError(f"--num_images={FLAGS.num_images} must be at least 1")
+    if FLAGS.batch_size < 1:
+        raise cli.UserError(f"--batch_size={FLAGS.batch_size} must be at least 1")
+    if FLAGS.seed < 0:
+        raise cli.UserError(f"--seed={FLAGS.seed} must be 0 or more")
+    if FLAGS.interpolate < 0 or FLAGS.interpolate == 1:
+        raise cli.UserError(f"--interpolate={FLAGS.interpolate}: give 2 or more steps (0: off)")
+    if FLAGS.truncation is not None and not FLAGS.truncation >= MIN_TRUNCATION:
+        raise cli.UserError(f"--truncation={FLAGS.truncation} must be at least {MIN_TRUNCATION}")
+    if not FLAGS.workdir:
+        raise cli.UserError("--workdir is required: the folder of a training run")
+    if not os.path.isdir(FLAGS.workdir):
+        raise cli.UserError(f"workdir {FLAGS.workdir} does not exist; pass the --workdir "
+                            "of a training run")
+
+
+def _read_config(root):
+    try:
+        config = workdir.read_config(root)
+    except (OSError, ValueError) as e:
+        raise cli.UserError(f"cannot read {os.path.join(root, workdir.CONFIG_FILE)} ({e})") \
+            from None
+    if config is None:
+        raise cli.UserError(f"{root} has no {workdir.CONFIG_FILE}; pass the --workdir of a "
+                            "training run")
+    return config
+
+
+def _default_output(root, step, kind):
+    name = f"{kind}_{'best_' if FLAGS.checkpoint == 'best' else ''}step{step:06d}_seed{FLAGS.seed}"
+    if FLAGS.truncation is not None:
+        name += f"_trunc{FLAGS.truncation:g}"
+    if FLAGS.no_ema:
+        name += "_noema"
+    return os.path.join(root, "samples", name + ".png")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UserError(
+            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    _check_flags()
+    root, steps = FLAGS.workdir, FLAGS.interpolate
+    config = _read_config(root)
+    checkpoint, step = resolve_checkpoint(root, FLAGS.checkpoint, FLAGS.step)
+    output = None
+    if FLAGS.output is not None or steps or not FLAGS.export:
+        output = FLAGS.output or _default_output(root, step, "interpolation" if steps else "sample")
+        kind = output_kind(output, steps)
+        check_writable(output, kind == "folder")
+    if FLAGS.export:
+        check_writable(FLAGS.export, True, flag="export")
+    use_ema = float(config.get("model", {}).get("ema_decay", 0.0)) > 0 and not FLAGS.no_ema
+
+    from dcgan import export  # TensorFlow loads here, after the cheap checks
+
+    sampler = export.Sampler(export.load_generator(config, checkpoint, use_ema))
+    source = f"{os.path.basename(checkpoint)} ({'EMA' if use_ema else 'trained'} generator)"
+    dim, seed, truncation = sampler.noise_dim, FLAGS.seed, FLAGS.truncation
+    try:
+        if output and steps:
+            pairs = FLAGS.num_images or DEFAULT_NUM_PAIRS
+            ends = latents(seed, 0, 2 * pairs, dim, truncation)
+            path = np.concatenate([slerp(ends[2 * j], ends[2 * j + 1], steps)
+                                   for j in range(pairs)])
+            images = np.concatenate([b for _, b in generate(
+                sampler, lambda a, b: path[a:b], len(path), FLAGS.batch_size)])
+            gif = write_interpolation(images, pairs, steps, output)
+            print(f"wrote {pairs} interpolations of {steps} steps from {source} to {output} "
+                  f"and {gif}")
+        elif output:
+            total = FLAGS.num_images or DEFAULT_NUM_IMAGES
+            batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
+                               total, FLAGS.batch_size)
+            if kind == "grid":
+                visualize.save_grid(np.concatenate([b for _, b in batches]), output)
+            elif kind == "folder":
+                write_folder(batches, output, total)
+            else:
+                shape = (total, *sampler.generator.output_shape[1:])
+                noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
+                         for a in range(0, total, FLAGS.batch_size))
+                write_npz(output, [("images", shape, np.uint8, (b for _, b in batches)),
+                                   ("noise", (total, dim), np.float32, noise)])
+            print(f"wrote {total} images from {source} to {output}")
+    except OSError as e:
+        raise cli.UserError(f"cannot write --output={output} ({e.strerror or e}); "
+                            "choose another path") from None
+    if FLAGS.export:
+        saved_model, keras_file = export.export(sampler, FLAGS.export)
+        print(f"exported {source} to {saved_model} (signature serving_default: noise "
+              f"float32 [N, {dim}] -> images uint8) and {keras_file}")
+    return 0
+
+
+def run():
+    cli.run_app(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

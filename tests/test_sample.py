@@ -1,0 +1,226 @@
+"""The sample command as users run it on a finished run: every output form, export, errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan import export, train
+from dcgan.errors import UserError
+from tests import helpers
+
+SIZE = 28  # helpers.tiny_config's image size
+UNRESTORED_WARNINGS = ("Value in checkpoint could not be found", "Unresolved object")
+
+# Runs dcgan.sample in this process's child and reports its peak memory in MiB.
+PEAK_MEMORY = """
+import resource, runpy, sys
+sys.argv[0] = "dcgan-sample"
+try:
+    runpy.run_module("dcgan.sample", run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+print("peak_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+sys.exit(code)
+"""
+
+# Loads both exports in a fresh process that never imports dcgan.
+RELOAD = """
+import sys
+import keras
+import numpy as np
+import tensorflow as tf
+folder, noise_file, out_file = sys.argv[1:]
+noise = np.load(noise_file)
+served = tf.saved_model.load(folder + "/saved_model").signatures["serving_default"]
+images = served(noise=tf.constant(noise))["images"].numpy()
+generator = keras.models.load_model(folder + "/generator.keras")
+floats = generator.predict(noise, verbose=0)
+np.savez(out_file, images=images, floats=floats)
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished tiny run with an EMA generator: checkpoints at steps 2 and 4."""
+    root = str(tmp_path_factory.mktemp("run"))
+    config = helpers.tiny_config()
+    config.model.ema_decay = 0.5
+    train.train_and_evaluate(config, root)
+    grid_noise = tf.random.stateless_normal(
+        [config.training.num_grid_images, config.model.noise_dim],
+        seed=[config.seed, train.GRID_SEED_OFFSET])
+    return {"root": root, "grid_noise": grid_noise.numpy(), "noise_dim": config.model.noise_dim}
+
+
+@pytest.fixture(scope="module")
+def reference(run, tmp_path_factory):
+    """Ten images of seed 3 as .npz, and the peak memory of the command that wrote them."""
+    path = tmp_path_factory.mktemp("reference") / "ten.npz"
+    result = sample(run, "--num_images=10", "--seed=3", f"--output={path}", script=PEAK_MEMORY)
+    assert "ckpt-4 (EMA generator)" in result.stdout
+    with np.load(path) as arrays:
+        return {"images": arrays["images"], "noise": arrays["noise"], "peak": peak_mib(result)}
+
+
+def _env():
+    return dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def sample(run, *args, script=None):
+    """Run the sample command on the run; it must succeed without restore warnings."""
+    if script is None:
+        result = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", *args)
+    else:
+        result = subprocess.run([sys.executable, "-c", script, f"--workdir={run['root']}", *args],
+                                cwd=helpers.ROOT, env=_env(), capture_output=True, text=True,
+                                timeout=300)
+    assert result.returncode == 0, result.stderr
+    for warning in UNRESTORED_WARNINGS:
+        assert warning not in result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def peak_mib(result):
+    return float(result.stdout.split("peak_mib")[1])
+
+
+def tiles(grid, rows, columns, padding=2):
+    """Cut a grey grid written by visualize.save_grid back into (N, H, W, 1) images."""
+    assert grid.shape == (rows * SIZE + (rows - 1) * padding,
+                          columns * SIZE + (columns - 1) * padding)
+    step = SIZE + padding
+    return np.stack([grid[r * step:r * step + SIZE, c * step:c * step + SIZE]
+                     for r in range(rows) for c in range(columns)])[..., None]
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
+def test_npz_same_seed_same_images_in_flat_memory(run, reference, tmp_path):
+    ten = reference
+    assert ten["images"].dtype == np.uint8 and ten["images"].shape == (10, SIZE, SIZE, 1)
+    assert ten["noise"].dtype == np.float32 and ten["noise"].shape == (10, run["noise_dim"])
+    assert len({image.tobytes() for image in ten["images"]}) == 10
+    # 20000 images are 63 MB as float32: held at once, they would show in the peak.
+    path = tmp_path / "many.npz"
+    result = sample(run, "--num_images=20000", "--seed=3", f"--output={path}",
+                    script=PEAK_MEMORY)
+    assert peak_mib(result) - ten["peak"] < 30, (ten["peak"], peak_mib(result))
+    with np.load(path) as many:
+        assert many["images"].shape == (20000, SIZE, SIZE, 1)
+        np.testing.assert_array_equal(many["noise"][:10], ten["noise"])
+        np.testing.assert_array_equal(many["images"][:10], ten["images"])
+
+
+def test_grid_and_export_round_trip_in_a_fresh_process(run, reference, tmp_path):
+    grid_path, export = tmp_path / "grid.png", tmp_path / "export"
+    result = sample(run, "--num_images=4", "--seed=3", f"--output={grid_path}",
+                    f"--export={export}")
+    assert "serving_default" in result.stdout
+    np.testing.assert_array_equal(tiles(iio.imread(grid_path), 2, 2), reference["images"][:4])
+
+    # The command generates 64 at a time; the exports get the same batch: the ten noise
+    # vectors, zeros, then the training run's own grid noise.
+    noise = np.concatenate([reference["noise"], np.zeros((54, run["noise_dim"]), np.float32),
+                            run["grid_noise"]])
+    np.save(tmp_path / "noise.npy", noise)
+    reload = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(export), str(tmp_path / "noise.npy"),
+         str(tmp_path / "out.npz")],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert reload.returncode == 0, reload.stderr
+    with np.load(tmp_path / "out.npz") as out:
+        images, floats = out["images"], out["floats"]
+    assert images.dtype == np.uint8 and images.shape == (68, SIZE, SIZE, 1)
+    np.testing.assert_array_equal(images[:10], reference["images"])
+    np.testing.assert_allclose((floats[:10] + 1) * 127.5, reference["images"], atol=0.51)
+    # The EMA generator is the default: the export redraws the run's last training grid.
+    grid = iio.imread(os.path.join(run["root"], "samples", "step_000004.png"))
+    assert np.abs(images[64:].astype(int) - tiles(grid, 2, 2)).max() <= 1
+
+
+def test_folder_truncation_and_interpolation(run, reference, tmp_path):
+    folder = tmp_path / "pngs"
+    result = sample(run, "--num_images=4", "--seed=3", "--step=2", "--no_ema",
+                    f"--output={folder}")
+    assert "ckpt-2 (trained generator)" in result.stdout
+    assert sorted(os.listdir(folder)) == [f"{i:06d}.png" for i in range(4)]
+    earlier = np.stack([iio.imread(folder / f"{i:06d}.png") for i in range(4)])[..., None]
+    assert earlier.shape == (4, SIZE, SIZE, 1)
+    assert not np.array_equal(earlier, reference["images"][:4])
+
+    truncated = tmp_path / "truncated.npz"
+    sample(run, "--num_images=10", "--seed=3", "--truncation=0.5", f"--output={truncated}")
+    z, t = reference["noise"], np.load(truncated)["noise"]
+    assert np.abs(t).max() <= 0.5
+    kept = np.abs(z) <= 0.5
+    assert kept.any() and (~kept).any()
+    np.testing.assert_array_equal(t[kept], z[kept])  # only the entries beyond T are redrawn
+
+    result = sample(run, "--interpolate=5", "--num_images=2", "--seed=3")
+    grid_path = os.path.join(run["root"], "samples", "interpolation_step000004_seed3.png")
+    assert grid_path in result.stdout
+    rows = tiles(iio.imread(grid_path), 2, 5).reshape(2, 5, SIZE, SIZE, 1)
+    # Pair j walks from sample 2j to sample 2j+1 of the same seed.
+    np.testing.assert_array_equal(rows[:, 0], reference["images"][[0, 2]])
+    np.testing.assert_array_equal(rows[:, -1], reference["images"][[1, 3]])
+    assert all(len({image.tobytes() for image in row}) == 5 for row in rows)
+    gif = iio.imread(grid_path.replace(".png", ".gif"), index=None)
+    assert gif.shape[0] == 2 * 5 - 2  # there and back, the ends shown once
+
+
+@pytest.mark.parametrize("case, words", [
+    ("no_workdir", ["--workdir is required"]),
+    ("missing_workdir", ["does not exist"]),
+    ("not_a_run", ["config.json"]),
+    ("no_checkpoint", ["no checkpoint in", "train first"]),
+    ("missing_step", ["step 3", "available steps: 2, 4"]),
+    ("no_best", ["no best checkpoint yet", "eval_every_steps"]),
+    ("unwritable_output", ["cannot write --output", "not a folder"]),
+    ("unknown_output", ["--output=out.jpg", ".png", ".npz"]),
+])
+def test_bad_input_is_one_line(run, tmp_path, case, words):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    empty_run = tmp_path / "empty_run"
+    (empty_run / "checkpoints").mkdir(parents=True)
+    shutil.copy(os.path.join(run["root"], "config.json"), empty_run)
+    workdir = f"--workdir={run['root']}"
+    args = {
+        "no_workdir": [],
+        "missing_workdir": [f"--workdir={tmp_path / 'nowhere'}"],
+        "not_a_run": [f"--workdir={tmp_path}"],
+        "no_checkpoint": [f"--workdir={empty_run}"],
+        "missing_step": [workdir, "--step=3"],
+        "no_best": [workdir, "--checkpoint=best"],
+        "unwritable_output": [workdir, f"--output={blocker / 'grid.png'}"],
+        "unknown_output": [workdir, "--output=out.jpg"],
+    }[case]
+    before = helpers.files_under(run["root"])
+    assert_one_line_error(helpers.run_cli("dcgan.sample", *args), *words)
+    assert helpers.files_under(run["root"]) == before
+    assert blocker.read_text() == "a file"
+
+
+def test_checkpoint_of_another_model_is_refused(run):
+    """A config.json edited after training: the restore fails with one clear sentence."""
+    with open(os.path.join(run["root"], "config.json")) as f:
+        config = json.load(f)
+    config["model"]["gen_filters"] = 8
+    checkpoint = os.path.join(run["root"], "checkpoints", "ckpt-4")
+    with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching config.json"):
+        export.load_generator(config, checkpoint, use_ema=True)
