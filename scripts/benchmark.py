@@ -1,0 +1,182 @@
+"""Training speed: this project's step against the TensorFlow DCGAN tutorial's loop.
+
+Both run in this one process, on the same device, model and batch, in alternating rounds so
+that a noisy shared machine slows both alike. Then, optionally, end-to-end steps/s through the
+real `dcgan.main` on local data, so input-pipeline costs count.
+
+    python scripts/benchmark.py                       # step benchmark, default precision
+    python scripts/benchmark.py --precision=float32 --jit_compile
+    python scripts/benchmark.py --end_to_end_source=idx:/usr/share/datasets/fashion-mnist
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("batch_size", 256, "Global batch, the tutorial's 256 by default.")
+flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per contender.")
+flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")
+flags.DEFINE_string("precision", "auto", "This project's training.precision.")
+flags.DEFINE_bool("jit_compile", False, "This project's training.jit_compile.")
+flags.DEFINE_integer("steps_per_call", 1, "This project's training.steps_per_call.")
+flags.DEFINE_string("end_to_end_source", "", "data.source for an end-to-end dcgan.main run.")
+flags.DEFINE_integer("end_to_end_steps", 60, "Steps of the end-to-end run.")
+flags.DEFINE_string("json", "", "Also write the results to this JSON file.")
+
+
+def tutorial_contender(images, batch_size):
+    """The tutorial's loop as published: float32, plain tf.function, 60,000-image shuffle."""
+    import tensorflow as tf
+
+    from dcgan import models
+
+    generator = models.build_generator(28, 1, 100, 64, 5)  # the tutorial's exact architecture
+    discriminator = models.build_discriminator(28, 1, 64, 5)
+    cross_entropy = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+    generator_optimizer = tf.keras.optimizers.Adam(1e-4)
+    discriminator_optimizer = tf.keras.optimizers.Adam(1e-4)
+
+    @tf.function
+    def train_step(batch):
+        noise = tf.random.normal([batch_size, 100])
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            generated_images = generator(noise, training=True)
+            real_output = discriminator(batch, training=True)
+            fake_output = discriminator(generated_images, training=True)
+            gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+            disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
+                         + cross_entropy(tf.zeros_like(fake_output), fake_output))
+        gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+        gradients_of_discriminator = disc_tape.gradient(
+            disc_loss, discriminator.trainable_variables)
+        generator_optimizer.apply_gradients(
+            zip(gradients_of_generator, generator.trainable_variables, strict=True))
+        discriminator_optimizer.apply_gradients(
+            zip(gradients_of_discriminator, discriminator.trainable_variables, strict=True))
+        return gen_loss
+
+    scaled = (images.astype("float32") - 127.5) / 127.5
+    dataset = tf.data.Dataset.from_tensor_slices(scaled).shuffle(60_000).batch(batch_size)
+    iterator = iter(dataset.repeat())
+
+    def run(steps):
+        for _ in range(steps):
+            loss = train_step(next(iterator))
+        loss.numpy()
+
+    return run
+
+
+def project_contender(images, batch_size, precision_name, jit_compile, steps_per_call):
+    """This project's real GAN state, input pipeline and train function."""
+    import tensorflow as tf
+
+    from configs import mnist_tutorial
+    from dcgan import precision, train
+
+    config = mnist_tutorial.get_config()
+    config.training.precision = precision_name
+    config.training.batch_size = batch_size
+    policy = precision.resolve_precision(precision_name)
+    strategy = tf.distribute.get_strategy()
+    gan = train.GAN(config, policy)
+    dataset = train.make_input(images, batch_size, config.model.noise_dim, 0, 0)
+    iterator = iter(dataset)
+    step_fn = train.make_train_fn(gan, strategy, batch_size, 0.0, steps_per_call, jit_compile)
+
+    def run(steps):
+        for _ in range(max(1, steps // steps_per_call)):
+            metrics = step_fn(iterator)
+        float(metrics["g_loss"])
+
+    return run, policy
+
+
+def time_alternating(contenders, rounds, steps):
+    """images/s per contender: median over alternating rounds, after one warm-up each."""
+    for run in contenders.values():
+        run(2)  # trace and warm up
+    seconds = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run(steps)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: steps / statistics.median(s) for name, s in seconds.items()}
+
+
+def end_to_end(source, steps, batch_size, precision_name):
+    """Steps/s of a real `python -m dcgan.main` run, reported by its own metrics.jsonl."""
+    with tempfile.TemporaryDirectory() as workdir:
+        log_every = max(1, steps // 6)
+        args = [sys.executable, "-m", "dcgan.main", "--config=configs/mnist_tutorial.py",
+                f"--workdir={workdir}", f"--config.data.source={source}",
+                f"--config.training.num_steps={steps}",
+                f"--config.training.batch_size={batch_size}",
+                f"--config.training.precision={precision_name}",
+                f"--config.training.log_every_steps={log_every}",
+                f"--config.training.sample_every_steps={steps}",
+                f"--config.training.checkpoint_every_steps={steps}"]
+        start = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        wall = time.perf_counter() - start
+        with open(os.path.join(workdir, "metrics.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+    # The first interval includes tracing; the rest is the steady state.
+    steady = [r["images_per_sec"] for r in records[1:]] or [records[0]["images_per_sec"]]
+    return {"steady_images_per_sec": statistics.median(steady),
+            "steady_steps_per_sec": statistics.median(steady) / batch_size,
+            "wall_seconds_including_startup": wall}
+
+
+def main(argv):
+    del argv
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(60_000, 28, 28, 1), dtype=np.uint8)
+    tutorial = tutorial_contender(images, FLAGS.batch_size)
+    project, policy = project_contender(images, FLAGS.batch_size, FLAGS.precision,
+                                        FLAGS.jit_compile, FLAGS.steps_per_call)
+    steps = max(FLAGS.steps_per_round, FLAGS.steps_per_call)
+    rates = time_alternating({"tutorial": tutorial, "dcgan": project}, FLAGS.rounds, steps)
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    result = {
+        "device": device, "batch_size": FLAGS.batch_size, "precision": policy,
+        "jit_compile": FLAGS.jit_compile, "steps_per_call": FLAGS.steps_per_call,
+        "tutorial_images_per_sec": rates["tutorial"] * FLAGS.batch_size,
+        "dcgan_images_per_sec": rates["dcgan"] * FLAGS.batch_size,
+        "speedup": rates["dcgan"] / rates["tutorial"],
+    }
+    if FLAGS.end_to_end_source:
+        result["end_to_end"] = end_to_end(FLAGS.end_to_end_source, FLAGS.end_to_end_steps,
+                                          FLAGS.batch_size, FLAGS.precision)
+    print(f"{'contender':<12}{'images/s':>12}")
+    print(f"{'tutorial':<12}{result['tutorial_images_per_sec']:>12.0f}")
+    print(f"{'dcgan':<12}{result['dcgan_images_per_sec']:>12.0f}   "
+          f"({policy}, jit={FLAGS.jit_compile}, steps/call={FLAGS.steps_per_call})")
+    print(f"speedup {result['speedup']:.2f}x on {device}, batch {FLAGS.batch_size}")
+    if "end_to_end" in result:
+        e2e = result["end_to_end"]
+        print(f"end to end (dcgan.main): {e2e['steady_images_per_sec']:.0f} images/s, "
+              f"{e2e['steady_steps_per_sec']:.2f} steps/s")
+    print(json.dumps(result))
+    if FLAGS.json:
+        with open(FLAGS.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    app.run(main)
