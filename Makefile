@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dcgan.main --config=configs/demo.py --workdir=runs/demo
 
+# pytest exits 5 when it collects no tests; that fails the target like any other failure.
 test: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs
+	scripts/lint_container.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)
