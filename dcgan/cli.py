@@ -46,6 +46,8 @@ def run_app(main):
         sys.exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr, force=True)
+    # TensorFlow's Python INFO lines (one per collective op in a cluster) drown the run's own.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     sys.exit(_exit_on_user_error(main)(argv))
 
 
