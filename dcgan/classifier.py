@@ -1,0 +1,174 @@
+"""Train the small CNN whose features and logits score generators of a labelled data set.
+
+    python -m dcgan.classifier --config=configs/fashion_mnist.py \\
+        --output=runs/classifiers/fashion_mnist.keras
+
+It trains on the config's `data.source` training split with its labels, reports the accuracy
+on the test split and saves a plain Keras model (inputs float32 in [-1, 1], like the
+generator's output) whose layer "features" gives the features for the Frechet and kernel
+distances and whose output gives the logits of the classifier score. Use it with
+`--config.training.eval_features=PATH` when training, or `dcgan-evaluate --features=PATH`.
+"""
+
+import json
+import logging
+import os
+import sys
+
+from absl import flags
+from ml_collections import config_flags
+
+from dcgan import cli
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Preset file in configs/ naming the data set; override fields as "
+    "--config.data.source=idx:DIR.", lock_config=True)
+flags.DEFINE_string("output", None, "Where to save the classifier (a .keras file).")
+flags.DEFINE_integer("epochs", 5, "Passes over the training split.")
+flags.DEFINE_integer("batch_size", 128, "Images per training step.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+
+log = logging.getLogger("dcgan")
+
+
+def build_classifier(image_size, channels, num_classes):
+    """Two conv blocks, a 128-unit layer named "features", then the class logits."""
+    import keras
+    from keras import layers
+
+    from dcgan.features import FEATURE_LAYER
+
+    inputs = keras.Input((image_size, image_size, channels), name="images")
+    x = inputs
+    for width in (32, 64):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
+    # Dropout acts only in training, so the features are deterministic at evaluation.
+    x = layers.Dropout(0.3)(features)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="classifier")
+
+
+def _dataset(images, labels, batch_size, shuffle_seed=None):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).map(
+        lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y)).prefetch(2)
+
+
+def check_labels(train_labels, test_labels, source):
+    """The number of classes; UserError unless the labels are usable class indices."""
+    from dcgan.errors import UserError
+
+    if train_labels.min() < 0:
+        raise UserError(f"data.source {source}: has no class labels; the classifier needs "
+                        "a labelled data set (tfds, idx or npz with labels)")
+    num_classes = int(train_labels.max()) + 1
+    if num_classes < 2:
+        raise UserError(f"data.source {source}: all training labels are {num_classes - 1}; "
+                        "a classifier needs at least two classes")
+    if test_labels.min() < 0 or test_labels.max() >= num_classes:
+        raise UserError(f"data.source {source}: test labels fall outside the training "
+                        f"labels 0..{num_classes - 1}")
+    return num_classes
+
+
+def train_classifier(train, test, epochs, batch_size=128, learning_rate=1e-3, seed=0,
+                     verbose=0):
+    """Fits a classifier to labelled uint8 images.
+
+    Args:
+        train: (images uint8 (N, S, S, C), int labels (N,)) to learn from.
+        test: (images, labels) held out, for the accuracy reported.
+        epochs, batch_size, learning_rate: the usual.
+        seed: seeds the weights and the data order.
+        verbose: Keras' fit verbosity.
+
+    Returns:
+        (model, report) where report holds the train and test accuracy.
+    """
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = train, test
+    num_classes = check_labels(y_train, y_test, "the data")
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(x_train.shape[1], x_train.shape[3], num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(_dataset(x_train, y_train, batch_size, shuffle_seed=seed),
+                        epochs=epochs, verbose=verbose, shuffle=False)
+    _, test_accuracy = model.evaluate(_dataset(x_test, y_test, 512), verbose=0)
+    report = {"num_classes": num_classes, "epochs": epochs,
+              "train_accuracy": float(history.history["accuracy"][-1]),
+              "test_accuracy": float(test_accuracy),
+              "train_images": len(x_train), "test_images": len(x_test)}
+    return model, report
+
+
+def save(model, report, path):
+    """The model at `path` and, next to it, PATH-without-.keras.json with the report."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    model.save(path)
+    with open(os.path.splitext(path)[0] + ".json", "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UserError(
+            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    config = cli.require_config(FLAGS, "config")
+    output = FLAGS.output
+    if not output:
+        raise cli.UserError("--output is required, e.g. --output=runs/classifiers/mnist.keras")
+    if not output.endswith(".keras"):
+        raise cli.UserError(f"--output={output} must end in .keras (the Keras model format)")
+    if FLAGS.epochs < 1 or FLAGS.batch_size < 1:
+        raise cli.UserError("--epochs and --batch_size must be positive")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    except OSError as e:
+        raise cli.UserError(f"cannot create the folder of --output={output} "
+                            f"({e.strerror})") from None
+
+    from dcgan import input_pipeline  # TensorFlow loads here, after the cheap checks
+
+    data = config.data
+    log.info("loading %s", data.source)
+    train = input_pipeline.load_images(data.source, data.image_size, data.channels,
+                                       split="train", seed=config.seed, with_labels=True)
+    test = input_pipeline.load_images(data.source, data.image_size, data.channels,
+                                      split="test", seed=config.seed, with_labels=True)
+    check_labels(train[1], test[1], data.source)
+    log.info("training on %d images, testing on %d, %d epoch(s)", len(train[0]),
+             len(test[0]), FLAGS.epochs)
+    model, report = train_classifier(
+        train, test, FLAGS.epochs, FLAGS.batch_size, FLAGS.learning_rate, seed=config.seed,
+        verbose=1 if sys.stdout.isatty() else 2)
+    report.update(source=data.source, image_size=data.image_size, channels=data.channels)
+    try:
+        save(model, report, output)
+    except OSError as e:
+        raise cli.UserError(f"cannot write --output={output} ({e.strerror})") from None
+    print(f"test accuracy {report['test_accuracy']:.4f} on {report['test_images']} images "
+          f"(train {report['train_accuracy']:.4f})")
+    print(f"saved {output}; use it with --config.training.eval_features={output} or "
+          f"dcgan-evaluate --features={output}")
+    return 0
+
+
+def run():
+    cli.run_app(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,290 @@
+"""Feature extractors for the sample-quality metrics, and the scoring that training and
+`dcgan.evaluate` share.
+
+An extractor maps float32 images in [-1, 1] (the generator's range) to (features, logits):
+
+- a classifier saved by `python -m dcgan.classifier`: the output of its layer named
+  "features" and its logits. It knows the data set, so it suits MNIST-like grey images.
+- "inception": Keras' InceptionV3 with ImageNet weights (downloaded once to
+  $KERAS_HOME/models): the 2048 pool features (FID proper) and the ImageNet logits.
+"""
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan import input_pipeline, metrics
+from dcgan.errors import UserError
+
+log = logging.getLogger("dcgan")
+
+INCEPTION = "inception"
+FEATURE_LAYER = "features"
+INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+INCEPTION_SIZE = 299
+# Evaluation noise has a seed stream of its own, beyond any training step, so every
+# evaluation of a run draws the same latents: scores of two checkpoints differ by the
+# generator, not by the draw.
+EVAL_NOISE_SEED = 2**40 + 17
+METRIC_NAMES = ("fid", "kid", "kid_stderr", "classifier_score", "precision", "recall")
+
+
+class Extractor:
+    """Calls a Keras model in batches; `name` says which features these are."""
+
+    def __init__(self, name, model, input_shape, description):
+        self.name = name
+        self.input_shape = input_shape  # (H, W, C) the images must have, or None for any
+        self.description = description
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, images):
+        feats, logits = self._call(tf.convert_to_tensor(images, tf.float32))
+        return feats.numpy(), logits.numpy()
+
+
+def classifier_info(path):
+    """What `dcgan.classifier` recorded next to a saved classifier, or {}."""
+    try:
+        with open(os.path.splitext(path)[0] + ".json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def load_extractor(spec, image_size, channels):
+    """The extractor named by `spec`: a saved classifier's path or "inception".
+
+    Raises:
+        UserError: empty spec, missing or unreadable file, a model without a "features"
+            layer or made for other images, inception weights that cannot be had.
+    """
+    if not spec:
+        raise UserError("no feature extractor: set training.eval_features (or --features) to a "
+                        "classifier from `python -m dcgan.classifier --config=... "
+                        "--output=PATH.keras`, or to 'inception' for RGB data")
+    if spec == INCEPTION:
+        return _inception()
+    return _classifier(spec, image_size, channels)
+
+
+def _classifier(path, image_size, channels):
+    import keras
+
+    if not os.path.isfile(path):
+        raise UserError(f"feature classifier {path} not found; train one with `python -m "
+                        f"dcgan.classifier --config=<the run's config> --output={path}`")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - zip, h5, config and deserialisation errors alike
+        raise UserError(f"cannot load feature classifier {path} ({_first_line(e)}); "
+                        "train it again with `python -m dcgan.classifier`") from None
+    try:
+        feats = model.get_layer(FEATURE_LAYER).output
+    except ValueError:
+        raise UserError(f"{path} has no layer named {FEATURE_LAYER!r}; use a classifier "
+                        "saved by `python -m dcgan.classifier`") from None
+    want = tuple(model.inputs[0].shape[1:])
+    if want != (image_size, image_size, channels):
+        raise UserError(
+            f"feature classifier {path} takes {want[0]}x{want[1]}x{want[2]} images but the run "
+            f"makes {image_size}x{image_size}x{channels}; train one on this data set with "
+            "`python -m dcgan.classifier`")
+    both = keras.Model(model.inputs, [feats, model.outputs[0]])
+    accuracy = classifier_info(path).get("test_accuracy")
+    description = f"classifier {path}" + (
+        f" (test accuracy {accuracy:.4f})" if accuracy is not None else "")
+    return Extractor(path, both, want, description)
+
+
+def _inception():
+    import keras
+
+    try:
+        base = keras.applications.InceptionV3(include_top=True, weights="imagenet")
+    except Exception as e:  # noqa: BLE001 - urllib, hash and h5 errors all mean "no weights"
+        where = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
+                             "models")
+        raise UserError(
+            f"cannot get the InceptionV3 ImageNet weights ({_first_line(e)}); run once where "
+            f"the network allows, or copy {INCEPTION_WEIGHTS} into {where}; or use a "
+            "classifier from `python -m dcgan.classifier` as --features") from None
+    pool = base.get_layer("avg_pool").output
+    top = base.get_layer("predictions")
+    trunk = keras.Model(base.inputs, pool)
+
+    def model(images, training=False):
+        if images.shape[-1] == 1:
+            images = tf.repeat(images, 3, axis=-1)
+        # The network wants 299x299 RGB in [-1, 1], which is already the generator's range.
+        images = tf.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear")
+        feats = trunk(images, training=training)
+        # Logits before the softmax: log-probabilities would underflow to -inf.
+        return feats, tf.matmul(feats, top.kernel) + top.bias
+
+    return Extractor(INCEPTION, model, None, "InceptionV3 (ImageNet) pool features")
+
+
+def _first_line(error):
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+class Progress:
+    """A one-line bar on a terminal, a log line about every 10% otherwise."""
+
+    def __init__(self, total, label, stream=None):
+        self.total, self.label, self.done = max(int(total), 1), label, 0
+        self.stream = stream or sys.stderr
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        self.start = time.perf_counter()
+        self._next_tenth = 1
+
+    def update(self, n):
+        self.done = min(self.done + n, self.total)
+        fraction = self.done / self.total
+        seconds = time.perf_counter() - self.start
+        if self.tty:
+            width = 30
+            bar = "#" * int(width * fraction) + "." * (width - int(width * fraction))
+            self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {seconds:.0f}s")
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif fraction * 10 >= self._next_tenth:
+            self._next_tenth = math.floor(fraction * 10) + 1
+            log.info("%s: %d/%d (%.0f%%, %.0fs)", self.label, self.done, self.total,
+                     100 * fraction, seconds)
+
+
+def extract(extractor, batches, total, label=None):
+    """(features, logits) of every image in `batches` (float32 arrays in [-1, 1])."""
+    progress = Progress(total, label) if label else None
+    feats, logits = [], []
+    for batch in batches:
+        f, lg = extractor(batch)
+        feats.append(f)
+        logits.append(lg)
+        if progress:
+            progress.update(len(batch))
+    return np.concatenate(feats), np.concatenate(logits)
+
+
+def image_batches(images, batch_size):
+    """uint8 images -> float32 batches in [-1, 1], the generator's range."""
+    for start in range(0, len(images), batch_size):
+        yield images[start:start + batch_size].astype(np.float32) / 127.5 - 1.0
+
+
+def sample_batches(generator, num_samples, noise_dim, batch_size, seed):
+    """Generated images, the same ones for equal (seed, num_samples, noise_dim)."""
+    noise = tf.random.stateless_normal([num_samples, noise_dim],
+                                       seed=[seed, EVAL_NOISE_SEED])
+    for start in range(0, num_samples, batch_size):
+        yield generator(noise[start:start + batch_size], training=False).numpy()
+
+
+def subset(images, num, seed):
+    """`num` images drawn without replacement by `seed` (all if there are fewer)."""
+    if len(images) <= num:
+        return images
+    rng = np.random.default_rng(seed)
+    return images[np.sort(rng.choice(len(images), num, replace=False))]
+
+
+def held_out_images(source, image_size, channels, num, seed, split="test"):
+    """`num` real images of `split` (the test split unless told), a fixed draw per seed."""
+    images = input_pipeline.load_images(source, image_size, channels, split=split, seed=seed)
+    if len(images) < num:
+        log.warning("%s has %d %s images, fewer than the %d samples scored; comparing with "
+                    "all of them", source, len(images), split, num)
+    return subset(images, num, seed)
+
+
+def quality_metrics(real, fake):
+    """Every metric of `fake` (features, logits) against `real` (features, logits)."""
+    real_feats, _ = real
+    fake_feats, fake_logits = fake
+    kid, kid_stderr = metrics.kernel_distance(real_feats, fake_feats)
+    precision, recall = metrics.precision_recall(real_feats, fake_feats)
+    return {
+        "fid": metrics.frechet_distance(real_feats, fake_feats),
+        "kid": kid,
+        "kid_stderr": kid_stderr,
+        "classifier_score": metrics.classifier_score(fake_logits),
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+class Scorer:
+    """Scores generators against features of real images computed once.
+
+    Args:
+        extractor: an `Extractor`.
+        real_images: uint8 (N, H, W, C) held-out images.
+        num_samples: generated images per score.
+        noise_dim: the generator's latent size.
+        seed: seed of the generated images' latents.
+        batch_size: images per generator / extractor call.
+        show_progress: report progress of each pass (long evaluations).
+    """
+
+    def __init__(self, extractor, real_images, num_samples, noise_dim, seed, batch_size=250,
+                 show_progress=False):
+        if num_samples < 4 or len(real_images) < 4:
+            raise UserError(f"scoring needs at least 4 generated and 4 real images, got "
+                            f"{num_samples} and {len(real_images)}; raise the number of samples")
+        self.extractor = extractor
+        self.num_samples, self.noise_dim, self.seed = num_samples, noise_dim, seed
+        self.batch_size, self.show_progress = batch_size, show_progress
+        self.num_real = len(real_images)
+        self.real = self.features_of_images(real_images, "held-out real images")
+
+    def _check_shape(self, shape):
+        want = self.extractor.input_shape
+        if want is not None and tuple(shape) != want:
+            raise UserError(f"images of shape {tuple(shape)} do not fit the feature extractor "
+                            f"({self.extractor.description}), which takes {want}")
+
+    def features_of_images(self, images, label):
+        self._check_shape(images.shape[1:])
+        return extract(self.extractor, image_batches(images, self.batch_size), len(images),
+                       label if self.show_progress else None)
+
+    def features_of_generator(self, generator):
+        self._check_shape(generator.output_shape[1:])
+        batches = sample_batches(generator, self.num_samples, self.noise_dim, self.batch_size,
+                                 self.seed)
+        return extract(self.extractor, batches, self.num_samples,
+                       "generated images" if self.show_progress else None)
+
+    def score(self, generator):
+        """The metrics of `generator`'s samples against the held-out real images."""
+        return self._metrics(self.features_of_generator(generator))
+
+    def score_images(self, images, label="real images"):
+        """The metrics of other real images: the floor a perfect generator would reach."""
+        return self._metrics(self.features_of_images(images, label))
+
+    def _metrics(self, fake):
+        if self.show_progress:  # KID and precision/recall take a while at 10,000 images
+            log.info("computing the metrics of %d images against %d", len(fake[0]),
+                     self.num_real)
+        return quality_metrics(self.real, fake)
+
+
+def run_scorer(config):
+    """The Scorer of a training run: training.eval_* and the data set's held-out images."""
+    t, data = config.training, config.data
+    extractor = load_extractor(t.eval_features, data.image_size, data.channels)
+    real = held_out_images(data.source, data.image_size, data.channels, t.eval_num_samples,
+                           config.seed)
+    return Scorer(extractor, real, t.eval_num_samples, config.model.noise_dim, config.seed)

@@ -1,0 +1,122 @@
+"""Sample quality in training (metrics, best checkpoint) and on demand (dcgan.evaluate)."""
+
+import json
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from dcgan import classifier, input_pipeline, train
+from dcgan.errors import UserError
+from tests import helpers
+
+QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}
+
+
+def tiny_eval_config(data, clf, **training):
+    settings = dict(num_steps=4, eval_every_steps=2, eval_num_samples=16, eval_features=clf)
+    settings.update(training)
+    return helpers.tiny_config(f"idx:{data}", **settings)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A 4-step run scored every 2 steps by a classifier trained on the same data."""
+    root = tmp_path_factory.mktemp("eval")
+    data = root / "idx"
+    helpers.write_idx(str(data), n=48)
+    helpers.write_idx(str(data), n=24, prefix="t10k")
+    splits = [input_pipeline.load_images(f"idx:{data}", 28, 1, split=s, with_labels=True)
+              for s in ("train", "test")]
+    model, report = classifier.train_classifier(*splits, epochs=1, batch_size=16)
+    clf = str(root / "clf.keras")
+    classifier.save(model, report, clf)
+    workdir = str(root / "run")
+    train.train_and_evaluate(tiny_eval_config(data, clf), workdir)
+    return {"data": data, "clf": clf, "workdir": workdir}
+
+
+def read_records(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def read_best(workdir):
+    with open(os.path.join(workdir, "checkpoints", "best", "best.json")) as f:
+        return json.load(f)
+
+
+def test_training_logs_quality_and_keeps_the_best_checkpoint(run):
+    records = read_records(run["workdir"])
+    assert [r["step"] for r in records] == [2, 4]
+    for record in records:
+        assert QUALITY <= set(record) and "g_loss" in record
+        assert record["fid"] >= 0 and 1.0 <= record["classifier_score"] <= 10.0
+        assert 0.0 <= record["precision"] <= 1.0 and 0.0 <= record["recall"] <= 1.0
+    best = read_best(run["workdir"])
+    lowest = min(records, key=lambda r: r["fid"])
+    assert best == {"step": lowest["step"], "fid": lowest["fid"]}
+    kept = tf.train.latest_checkpoint(os.path.join(run["workdir"], "checkpoints", "best"))
+    assert kept.endswith(f"ckpt-{best['step']}")
+    tags = set()
+    for name in os.listdir(os.path.join(run["workdir"], "tensorboard")):
+        for event in tf.compat.v1.train.summary_iterator(
+                os.path.join(run["workdir"], "tensorboard", name)):
+            tags |= {value.tag for value in event.summary.value}
+    assert {"quality/fid", "quality/recall"} <= tags
+
+
+def test_a_resumed_run_keeps_an_earlier_better_best(run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(run["workdir"], workdir)
+    best_dir = os.path.join(workdir, "checkpoints", "best")
+    earlier = {"step": read_best(workdir)["step"], "fid": 1e-9}  # no later score beats it
+    with open(os.path.join(best_dir, "best.json"), "w") as f:
+        json.dump(earlier, f)
+    train.train_and_evaluate(tiny_eval_config(run["data"], run["clf"], num_steps=6), workdir)
+    assert [r["step"] for r in read_records(workdir)] == [2, 4, 6]
+    assert read_best(workdir) == earlier
+    assert tf.train.latest_checkpoint(best_dir).endswith(f"ckpt-{earlier['step']}")
+
+
+def test_evaluate_scores_the_best_checkpoint_like_training_did(run):
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={run['workdir']}",
+                             "--checkpoint=best", "--real_baseline")
+    assert result.returncode == 0, result.stderr
+    assert "real baseline" in result.stdout and "classifier_score" in result.stdout
+    with open(os.path.join(run["workdir"], "eval.json")) as f:
+        report = json.load(f)
+    best = read_best(run["workdir"])
+    assert report["step"] == best["step"] and report["num_samples"] == 16
+    assert set(report["metrics"]) == QUALITY == set(report["real_baseline"])
+    assert "classifier_test_accuracy" in report
+    # Same latents, same held-out images, same features: the score training recorded.
+    assert report["metrics"]["fid"] == pytest.approx(best["fid"], rel=1e-4)
+    # Real images look more like real images than a 4-step generator's samples do.
+    assert report["real_baseline"]["fid"] < report["metrics"]["fid"]
+
+
+def test_training_without_features_is_refused_before_training(run, tmp_path):
+    for features, words in (("", "eval_features"), (str(tmp_path / "no.keras"), "not found")):
+        with pytest.raises(UserError, match=words):
+            train.train_and_evaluate(tiny_eval_config(run["data"], features), str(tmp_path))
+        assert not os.listdir(tmp_path / "checkpoints")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--features={tmp}/missing.keras"], ["missing.keras", "not found", "dcgan.classifier"]),
+    (["--step=3"], ["no checkpoint of step 3", "2, 4"]),
+    (["--features=inception"], ["InceptionV3", "inception_v3_weights"]),
+])
+def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
+    # No network: the inception weights are neither cached nor downloadable.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    args = [a.format(tmp=tmp_path) for a in args]
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={run['workdir']}", *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert all(word in errors[0] for word in words), errors[0]
