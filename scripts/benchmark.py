@@ -102,16 +102,24 @@ def project_contender(images, batch_size, precision_name, jit_compile, steps_per
 
 
 def time_alternating(contenders, rounds, steps):
-    """images/s per contender: median over alternating rounds, after one warm-up each."""
+    """Steps/s per contender, by wall clock and by this process's CPU time.
+
+    Medians over alternating rounds, after one warm-up each. On a shared machine the wall clock
+    also counts other people's jobs; CPU seconds count only the work done here (tf.data threads
+    included), so their ratio is the steadier figure there.
+    """
     for run in contenders.values():
         run(2)  # trace and warm up
-    seconds = {name: [] for name in contenders}
+    wall = {name: [] for name in contenders}
+    cpu = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, run in contenders.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run(steps)
-            seconds[name].append(time.perf_counter() - start)
-    return {name: steps / statistics.median(s) for name, s in seconds.items()}
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return ({name: steps / statistics.median(s) for name, s in wall.items()},
+            {name: steps / statistics.median(s) for name, s in cpu.items()})
 
 
 def end_to_end(source, steps, batch_size, precision_name):
@@ -150,7 +158,8 @@ def main(argv):
     project, policy = project_contender(images, FLAGS.batch_size, FLAGS.precision,
                                         FLAGS.jit_compile, FLAGS.steps_per_call)
     steps = max(FLAGS.steps_per_round, FLAGS.steps_per_call)
-    rates = time_alternating({"tutorial": tutorial, "dcgan": project}, FLAGS.rounds, steps)
+    rates, cpu_rates = time_alternating({"tutorial": tutorial, "dcgan": project}, FLAGS.rounds,
+                                        steps)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     result = {
         "device": device, "batch_size": FLAGS.batch_size, "precision": policy,
@@ -158,15 +167,22 @@ def main(argv):
         "tutorial_images_per_sec": rates["tutorial"] * FLAGS.batch_size,
         "dcgan_images_per_sec": rates["dcgan"] * FLAGS.batch_size,
         "speedup": rates["dcgan"] / rates["tutorial"],
+        "tutorial_images_per_cpu_sec": cpu_rates["tutorial"] * FLAGS.batch_size,
+        "dcgan_images_per_cpu_sec": cpu_rates["dcgan"] * FLAGS.batch_size,
+        "speedup_cpu_time": cpu_rates["dcgan"] / cpu_rates["tutorial"],
+        "load_average": os.getloadavg()[0],
     }
     if FLAGS.end_to_end_source:
         result["end_to_end"] = end_to_end(FLAGS.end_to_end_source, FLAGS.end_to_end_steps,
                                           FLAGS.batch_size, FLAGS.precision)
-    print(f"{'contender':<12}{'images/s':>12}")
-    print(f"{'tutorial':<12}{result['tutorial_images_per_sec']:>12.0f}")
-    print(f"{'dcgan':<12}{result['dcgan_images_per_sec']:>12.0f}   "
-          f"({policy}, jit={FLAGS.jit_compile}, steps/call={FLAGS.steps_per_call})")
-    print(f"speedup {result['speedup']:.2f}x on {device}, batch {FLAGS.batch_size}")
+    print(f"{'contender':<12}{'images/s':>12}{'images/cpu-s':>14}")
+    for name in ("tutorial", "dcgan"):
+        print(f"{name:<12}{result[f'{name}_images_per_sec']:>12.0f}"
+              f"{result[f'{name}_images_per_cpu_sec']:>14.0f}")
+    print(f"dcgan: {policy}, jit={FLAGS.jit_compile}, steps/call={FLAGS.steps_per_call}; "
+          f"{device}, batch {FLAGS.batch_size}, load average {result['load_average']:.1f}")
+    print(f"speedup {result['speedup']:.2f}x wall clock, "
+          f"{result['speedup_cpu_time']:.2f}x CPU time")
     if "end_to_end" in result:
         e2e = result["end_to_end"]
         print(f"end to end (dcgan.main): {e2e['steady_images_per_sec']:.0f} images/s, "
