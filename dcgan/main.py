@@ -27,12 +27,16 @@ def main(argv):
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
-    from dcgan import distribute, train, workdir  # TensorFlow loads here, after the cheap checks
+    from dcgan import workdir
+
+    # A second run on the same workdir is refused at once, before it writes a line there (in a
+    # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
+    _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(
+        FLAGS.workdir)
+    from dcgan import distribute, train  # TensorFlow loads here, after the cheap checks
 
     # In a cluster the workdir is the chief's: the other workers log to stderr only.
     if distribute.writes_run_files(config.runtime.distribute):
-        # A second run on the same workdir is refused before it writes a line there.
-        _run_lock = workdir.lock(FLAGS.workdir)  # held until the process ends
         cli.log_to_file(FLAGS.workdir, "train.log")
     logging.getLogger("dcgan").info("config:\n%s", config)
 

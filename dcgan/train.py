@@ -51,10 +51,15 @@ class GAN(tf.Module):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # optim.*_learning_rate times this; halved by each rollback after a divergence.
+        self.learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale")
 
-    def checkpoint(self):
+    def checkpoint(self, with_scale=True):
+        """with_scale=False reads checkpoints from before learning_rate_scale existed."""
         parts = dict(generator=self.generator, discriminator=self.discriminator,
                      g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+        if with_scale:
+            parts["learning_rate_scale"] = self.learning_rate_scale
         if self.ema_generator is not None:
             parts["ema_generator"] = self.ema_generator
         # Keras keeps dropout's random state outside the model's weights; without it a resumed
@@ -123,7 +128,11 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
         }
 
     def update_ema():
-        decay = gan.ema_decay
+        # A plain average would still hold much of the random initial generator after a short
+        # run (0.999**1000 = 37%), so the decay ramps up as (1 + step) / (10 + step), like
+        # tf.train.ExponentialMovingAverage's num_updates, until it reaches model.ema_decay.
+        step = tf.cast(gan.step, tf.float32)
+        decay = tf.minimum(gan.ema_decay, (1.0 + step) / (10.0 + step))
         for ema, live in zip(gan.ema_generator.weights, gan.generator.weights, strict=True):
             ema.assign(decay * ema + (1.0 - decay) * tf.cast(live, ema.dtype))
 
@@ -292,10 +301,10 @@ def _restore(config, root, strategy, policy, chief):
     tf.keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         gan = GAN(config, policy)
-    checkpoint = gan.checkpoint()
     # The newest checkpoint that reads back whole: a kill or power cut can tear the last one.
-    if recovery.restore_latest(checkpoint, ckpt_dir, tidy=chief):
-        recovery.apply_learning_rates(gan, workdir.read_config(root), config.optim)
+    checkpoint = gan.checkpoint()
+    recovery.restore_latest(gan, checkpoint, ckpt_dir, tidy=chief)
+    recovery.apply_learning_rates(gan, config.optim)
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir,
                                          max_to_keep=config.training.keep_checkpoints)
     if chief:  # what was logged past the checkpoint will be logged again
@@ -327,7 +336,7 @@ def _train(config, root, strategy, policy, chief):
     # The pipeline holds its own copy; only a rollback needs to start another stream.
     rollback_images = images if t.on_nan == "rollback" else None
     del images
-    guard = recovery.NanGuard(t.on_nan, gan, manager, root, chief)
+    guard = recovery.NanGuard(t.on_nan, gan, manager, config.optim, root, chief)
     if t.on_nan == "rollback" and not manager.latest_checkpoint:
         save_checkpoint(manager, start, chief)  # something to roll back to
     run_log = RunLog(root, chief)

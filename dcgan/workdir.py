@@ -149,10 +149,10 @@ def forget_after(workdir, step):
         for line in lines:
             try:
                 if json.loads(line)["step"] <= step:
-                    kept.append(line)
+                    kept.append(line if line.endswith("\n") else line + "\n")
             except (ValueError, KeyError, TypeError):
                 pass  # a line cut short by a crash
-        if len(kept) != len(lines):
+        if kept != lines:
             tmp = metrics + ".tmp"
             with open(tmp, "w") as f:
                 f.writelines(kept)
@@ -160,3 +160,7 @@ def forget_after(workdir, step):
     for path in sample_paths(workdir):
         if int(os.path.basename(path)[5:11]) > step:
             os.remove(path)
+    samples = os.path.join(workdir, "samples")
+    for name in os.listdir(samples) if os.path.isdir(samples) else []:
+        if name.startswith(".step_") and name.endswith(".tmp"):  # a write cut short by a kill
+            os.remove(os.path.join(samples, name))
