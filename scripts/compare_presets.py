@@ -1,0 +1,283 @@
+"""Two presets, the same training budget: which one makes better samples?
+
+Trains preset A and preset B for the same number of steps on the same data, for each seed,
+through the real `dcgan.main` (a run already trained is resumed, so a finished one costs
+nothing), scores each with `dcgan.evaluate`, prints the metrics side by side with their mean
+over seeds and the ratio B / A, writes them to JSON and puts the final sample grids of both
+presets (first seed) side by side in one PNG.
+
+    python scripts/compare_presets.py --a=configs/mnist_tutorial.py \\
+        --b=configs/fashion_mnist.py --source=idx:/usr/share/datasets/fashion-mnist \\
+        --steps=1171 --seeds=0,1 --num_samples=10000 \\
+        --features=runs/classifiers/fashion_mnist.keras --workdir=runs/compare
+
+Run folders are WORKDIR/LABEL/seedS, where LABEL is the preset's file name unless
+--a_label/--b_label say otherwise; --a_override/--b_override pass extra config fields
+(`--b_override=training.precision=mixed_bfloat16`) to one preset only.
+"""
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command line; only when run as a script, so tests can import the helpers."""
+    flags.DEFINE_string("a", None, "Preset file of the reference, e.g. configs/mnist_tutorial.py.")
+    flags.DEFINE_string("b", None, "Preset file compared with it, e.g. configs/fashion_mnist.py.")
+    flags.DEFINE_string("a_label", None, "Name of preset A in the table (default: its file name).")
+    flags.DEFINE_string("b_label", None, "Name of preset B in the table (default: its file name).")
+    flags.DEFINE_multi_string("a_override", [], "FIELD=VALUE config override for preset A only.")
+    flags.DEFINE_multi_string("b_override", [], "FIELD=VALUE config override for preset B only.")
+    flags.DEFINE_string("source", "", "data.source for both presets (default: each preset's own).")
+    flags.DEFINE_integer("steps", None, "Training steps of every run.")
+    flags.DEFINE_list("seeds", ["0"], "Seeds (config.seed) to train each preset with.")
+    flags.DEFINE_integer("num_samples", 10_000, "Generated images scored per run (and as many "
+                         "held-out real images, if the test split has them).")
+    flags.DEFINE_string("features", None, "Classifier from `python -m dcgan.classifier` (or "
+                        "'inception') whose features score the samples.")
+    flags.DEFINE_string("workdir", "runs/compare", "Folder of the runs and the results.")
+    flags.DEFINE_integer("grid_images", 64, "Images in each run's sample grid.")
+    flags.DEFINE_integer("grid_scale", 2, "Pixel repetition of the side-by-side grid picture.")
+    flags.DEFINE_string("grid_out", None, "Side-by-side grids PNG (default WORKDIR/grids.png).")
+    flags.DEFINE_string("json", None, "Results JSON (default WORKDIR/compare.json).")
+
+
+# evaluate.json metric -> table heading
+COLUMNS = {"fid": "FID", "kid": "KID", "classifier_score": "clf score",
+           "precision": "precision", "recall": "recall"}
+
+
+class Failed(Exception):
+    """A training or evaluation command failed; the message says which and why."""
+
+
+def preset_label(path, label):
+    return label or os.path.splitext(os.path.basename(path))[0]
+
+
+def train_command(preset, run_dir, seed, steps, source, grid_images, overrides):
+    command = [sys.executable, "-m", "dcgan.main", f"--config={preset}", f"--workdir={run_dir}",
+               f"--config.seed={seed}", f"--config.training.num_steps={steps}",
+               f"--config.training.num_grid_images={grid_images}"]
+    if source:
+        command.append(f"--config.data.source={source}")
+    return command + [f"--config.{override}" for override in overrides]
+
+
+def evaluate_command(run_dir, num_samples, features):
+    return [sys.executable, "-m", "dcgan.evaluate", f"--workdir={run_dir}",
+            f"--num_samples={num_samples}", f"--features={features}"]
+
+
+def run(command, what):
+    print("$ " + " ".join(command), flush=True)
+    # Output goes straight to the terminal: a long training shows its progress as it goes.
+    result = subprocess.run(command, stdout=sys.stderr)
+    if result.returncode:
+        raise Failed(f"{what} failed (exit {result.returncode}): {' '.join(command)}")
+
+
+def read_eval(run_dir):
+    try:
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def score_run(run_dir, steps, num_samples, features):
+    """The run's eval.json, evaluating again unless it already scored this very checkpoint."""
+    previous = read_eval(run_dir)
+    if not (previous and previous.get("step") == steps
+            and previous.get("num_samples") == num_samples
+            and previous.get("features") == features):
+        run(evaluate_command(run_dir, num_samples, features), "evaluation")
+        previous = read_eval(run_dir)
+    if previous is None or previous.get("step") != steps:
+        raise Failed(f"{run_dir}/eval.json does not score step {steps}")
+    return previous
+
+
+def forward_macs(model):
+    """Multiply-accumulates of one image through the model's convolutions and dense layers."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)  # a SpectralNorm wrapper computes its layer's
+        if isinstance(inner, keras.layers.Conv2DTranspose):
+            height, width = layer.input.shape[1:3]  # one kernel product per input pixel
+        elif isinstance(inner, keras.layers.Conv2D):
+            height, width = layer.output.shape[1:3]  # one kernel product per output pixel
+        elif isinstance(inner, keras.layers.Dense):
+            height = width = 1
+        else:
+            continue
+        total += height * width * math.prod(inner.kernel.shape)
+    return total
+
+
+def step_macs(config_dict):
+    """Estimated multiply-accumulates per image of one training step of a run's models.
+
+    The generator runs forward and backward (3 forward passes' worth); the discriminator
+    runs forward on a real and a fake image, backward for its own loss on both (4), and
+    passes the generator's gradient back to the fake image (1): 3 G + 7 D.
+    """
+    from dcgan import models
+
+    generator = models.generator_from_config(config_dict)
+    discriminator = models.discriminator_from_config(config_dict)
+    return 3 * forward_macs(generator) + 7 * forward_macs(discriminator)
+
+
+def summarize(results, labels):
+    """Mean of each metric over seeds per preset, and B's mean over A's."""
+    means = {}
+    for label in labels:
+        rows = [r["metrics"] for r in results if r["preset"] == label]
+        means[label] = {name: statistics.fmean(row[name] for row in rows) for name in COLUMNS}
+    a, b = (means[label] for label in labels)
+    ratio = {name: b[name] / a[name] if a[name] else float("nan") for name in COLUMNS}
+    return means, ratio
+
+
+def format_table(results, means, ratio, labels):
+    width = max(12, *(len(label) + 2 for label in labels))
+    header = f"{'preset':<{width}}{'seed':>6}" + "".join(f"{h:>12}" for h in COLUMNS.values())
+    lines = [header, "-" * len(header)]
+
+    def row(name, seed, values):
+        return f"{name:<{width}}{seed:>6}" + "".join(f"{values[k]:>12.4g}" for k in COLUMNS)
+
+    for r in results:
+        lines.append(row(r["preset"], str(r["seed"]), r["metrics"]))
+    for label in labels:
+        lines.append(row(label, "mean", means[label]))
+    lines.append(row(f"{labels[1]} / {labels[0]}", "", ratio))
+    return "\n".join(lines)
+
+
+def side_by_side(grid_paths, titles, out, scale):
+    """The grids next to each other, each under its title, on a white background."""
+    import imageio.v3 as iio
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    grids = []
+    for path in grid_paths:
+        grid = iio.imread(path)
+        if grid.ndim == 3:  # grey PNGs read back as (H, W); colour keeps its channels
+            grid = grid[..., :3]
+        grids.append(np.kron(grid, np.ones((scale, scale) + (1,) * (grid.ndim - 2), np.uint8)))
+    mode = "RGB" if any(g.ndim == 3 for g in grids) else "L"
+    font = ImageFont.load_default(size=14 if scale < 2 else 18)
+    title_height, gap = 28, 24
+    width = sum(g.shape[1] for g in grids) + gap * (len(grids) + 1)
+    height = max(g.shape[0] for g in grids) + title_height + gap
+    canvas = Image.new(mode, (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    left = gap
+    for grid, title in zip(grids, titles, strict=True):
+        tile = Image.fromarray(grid).convert(mode)
+        draw.text((left, 6), title, fill="black", font=font)
+        canvas.paste(tile, (left, title_height))
+        left += grid.shape[1] + gap
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    canvas.save(out, optimize=True)
+
+
+def check_flags():
+    problems = []
+    for name in ("a", "b"):
+        path = FLAGS[name].value
+        if not path:
+            problems.append(f"--{name} is required (a preset file, e.g. configs/mnist.py)")
+        elif not os.path.isfile(path):
+            problems.append(f"--{name}={path} not found; the presets are in configs/")
+    if FLAGS.steps is None or FLAGS.steps < 1:
+        problems.append("--steps must be a positive number of training steps")
+    if not FLAGS.features:
+        problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
+    elif FLAGS.features != "inception" and not os.path.isfile(FLAGS.features):
+        problems.append(f"--features={FLAGS.features} not found; train one with "
+                        "`python -m dcgan.classifier`")
+    if not FLAGS.seeds or not all(s.strip().isdigit() for s in FLAGS.seeds):
+        problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
+    if FLAGS.num_samples < 4:
+        problems.append("--num_samples must be at least 4")
+    labels = [preset_label(FLAGS.a, FLAGS.a_label), preset_label(FLAGS.b, FLAGS.b_label)]
+    if not problems and labels[0] == labels[1]:
+        problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
+                        "--a_label/--b_label")
+    return problems, labels
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
+        return 2
+    problems, labels = check_flags()
+    if problems:
+        print(f"error: {problems[0]}", file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in FLAGS.seeds]
+    presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
+    results = []
+    try:
+        for label, (preset, overrides) in presets.items():
+            for seed in seeds:
+                run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
+                run(train_command(preset, run_dir, seed, FLAGS.steps, FLAGS.source,
+                                  FLAGS.grid_images, overrides), "training")
+                scored = score_run(run_dir, FLAGS.steps, FLAGS.num_samples, FLAGS.features)
+                results.append({"preset": label, "config": preset, "overrides": overrides,
+                                "seed": seed, "workdir": run_dir, "weights": scored["weights"],
+                                "num_real": scored["num_real"],
+                                "metrics": {k: scored["metrics"][k] for k in COLUMNS}})
+    except Failed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    means, ratio = summarize(results, labels)
+    print(f"\n{FLAGS.steps} steps, {FLAGS.num_samples} samples per run, "
+          f"features {FLAGS.features}")
+    print(format_table(results, means, ratio, labels))
+    macs = {}
+    for label in labels:
+        first = next(r for r in results if r["preset"] == label)
+        with open(os.path.join(first["workdir"], "config.json")) as f:
+            macs[label] = step_macs(json.load(f))
+    print(f"compute per training step and image: {labels[0]} {macs[labels[0]] / 1e6:.1f}M, "
+          f"{labels[1]} {macs[labels[1]] / 1e6:.1f}M multiply-adds "
+          f"({macs[labels[1]] / macs[labels[0]]:.2f}x)")
+
+    grid_out = FLAGS.grid_out or os.path.join(FLAGS.workdir, "grids.png")
+    grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[0]}", "samples",
+                               f"step_{FLAGS.steps:06d}.png") for label in labels]
+    titles = [f"{label}: FID {means[label]['fid']:.1f}" for label in labels]
+    side_by_side(grid_paths, titles, grid_out, FLAGS.grid_scale)
+    json_out = FLAGS.json or os.path.join(FLAGS.workdir, "compare.json")
+    summary = {"steps": FLAGS.steps, "seeds": seeds, "num_samples": FLAGS.num_samples,
+               "features": FLAGS.features, "source": FLAGS.source, "presets": labels,
+               "runs": results, "mean": means, "ratio_b_over_a": ratio, "step_macs": macs,
+               "grids": grid_out}
+    os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
+    with open(json_out, "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    print(f"wrote {json_out} and {grid_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
+    app.run(main)

@@ -1,0 +1,133 @@
+"""scripts/compare_presets.py: two presets trained and scored alike, side by side."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from dcgan import classifier
+from tests import helpers
+
+SCRIPT = os.path.join(helpers.ROOT, "scripts", "compare_presets.py")
+
+TINY_PRESET = """
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.model.noise_dim = 8
+    config.model.gen_filters = 4
+    config.model.disc_filters = 4
+    config.model.kernel_size = {kernel_size}
+    config.model.ema_decay = {ema_decay}
+    config.training.batch_size = 8
+    config.training.num_steps = 1000
+    config.training.precision = "float32"
+    return config
+"""
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("compare_presets", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(*args):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, SCRIPT, *args], cwd=helpers.ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    paths = {}
+    for name, kernel_size, ema_decay in (("plain", 3, 0.0), ("fancy", 4, 0.5)):
+        paths[name] = root / f"{name}.py"
+        paths[name].write_text(TINY_PRESET.format(kernel_size=kernel_size, ema_decay=ema_decay))
+    # A small labelled data set with a test split: every process loads it in no time.
+    images = helpers.random_digits(96)
+    labels = np.arange(96) % 10
+    np.savez(root / "data.npz", x_train=images[:64], y_train=labels[:64],
+             x_test=images[64:], y_test=labels[64:])
+    paths["source"] = f"npz:{root / 'data.npz'}"
+    splits = [(images[:64], labels[:64]), (images[64:], labels[64:])]
+    model, report = classifier.train_classifier(*splits, epochs=1, batch_size=32)
+    paths["features"] = root / "clf.keras"
+    classifier.save(model, report, str(paths["features"]))
+    paths["root"] = root
+    return paths
+
+
+def test_trains_and_scores_both_presets_at_the_same_steps(presets):
+    root = presets["root"]
+    result = compare(f"--a={presets['plain']}", f"--b={presets['fancy']}",
+                     f"--source={presets['source']}", "--steps=3", "--seeds=5",
+                     "--num_samples=16", "--grid_images=4",
+                     f"--features={presets['features']}", f"--workdir={root / 'cmp'}",
+                     f"--grid_out={root / 'side.png'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.splitlines()
+    assert any(line.split()[:2] == ["plain", "5"] for line in table), result.stdout
+    assert any(line.split()[:2] == ["fancy", "mean"] for line in table), result.stdout
+    assert any(line.startswith("fancy / plain") for line in table), result.stdout
+
+    with open(root / "cmp" / "compare.json") as f:
+        summary = json.load(f)
+    assert summary["presets"] == ["plain", "fancy"] and summary["steps"] == 3
+    runs = {r["preset"]: r for r in summary["runs"]}
+    assert runs["plain"]["weights"] == "generator"
+    assert runs["fancy"]["weights"] == "ema_generator"  # the EMA copy scores by default
+    for label, run in runs.items():
+        with open(os.path.join(run["workdir"], "config.json")) as f:
+            config = json.load(f)
+        assert (config["seed"], config["data"]["source"]) == (5, presets["source"])
+        assert config["training"]["num_steps"] == 3, label
+        assert run["metrics"]["fid"] > 0 and 0 <= run["metrics"]["recall"] <= 1
+    assert summary["step_macs"]["fancy"] > summary["step_macs"]["plain"] > 0  # 4x4 vs 3x3
+    assert summary["ratio_b_over_a"]["fid"] == pytest.approx(
+        runs["fancy"]["metrics"]["fid"] / runs["plain"]["metrics"]["fid"])
+
+    # Both final grids (2x2 tiles of 28 px, shown twice as large), next to each other.
+    side = iio.imread(root / "side.png")
+    one_grid = 2 * (2 * 28 + 2)
+    assert side.shape[1] > 2 * one_grid and side.shape[0] > one_grid
+
+
+def test_mean_over_seeds_and_ratio():
+    script = load_script()
+    metrics = [dict(fid=fid, kid=1.0, classifier_score=2.0, precision=0.5, recall=0.25)
+               for fid in (30.0, 50.0, 8.0, 12.0)]
+    runs = [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    results = [{"preset": p, "seed": s, "metrics": m}
+               for (p, s), m in zip(runs, metrics, strict=True)]
+    means, ratio = script.summarize(results, ["a", "b"])
+    assert means["a"]["fid"] == 40.0 and means["b"]["fid"] == 10.0
+    assert ratio["fid"] == 0.25 and ratio["kid"] == 1.0
+    table = script.format_table(results, means, ratio, ["a", "b"])
+    assert "0.25" in table and "40" in table
+
+
+def test_a_run_already_scored_is_not_scored_again(tmp_path):
+    script = load_script()
+    scored = {"step": 7, "num_samples": 16, "features": "clf.keras", "weights": "generator",
+              "metrics": {"fid": 1.5}}
+    (tmp_path / "eval.json").write_text(json.dumps(scored))
+    # No config.json here: an evaluation attempt would fail.
+    assert script.score_run(str(tmp_path), 7, 16, "clf.keras") == scored
+
+
+def test_bad_flags_are_one_line_errors(tmp_path):
+    result = compare("--a=configs/mnist_tutorial.py", "--b=configs/nope.py", "--steps=3",
+                     "--features=x.keras")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: --b=configs/nope.py not found; "
+                                     "the presets are in configs/")

@@ -1,0 +1,50 @@
+"""The presets: the tutorial kept as it was, and defaults that cost no more per step."""
+
+import importlib.util
+import os
+
+from configs import fashion_mnist, mnist, mnist_tutorial
+from tests import helpers
+
+
+def step_macs(config):
+    path = os.path.join(helpers.ROOT, "scripts", "compare_presets.py")
+    spec = importlib.util.spec_from_file_location("compare_presets_macs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.step_macs(config)
+
+
+def test_the_tutorial_preset_keeps_the_tutorial_settings():
+    config = mnist_tutorial.get_config()
+    assert config.data.source == "tfds:mnist"
+    assert (config.model.gen_filters, config.model.disc_filters, config.model.noise_dim) == (
+        64, 64, 100)
+    assert (config.model.kernel_size, config.model.upsample, config.model.init) == (
+        5, "transpose", "glorot_uniform")
+    assert (config.model.dropout, config.model.spectral_norm, config.model.ema_decay) == (
+        0.3, False, 0.0)
+    assert (config.optim.g_learning_rate, config.optim.d_learning_rate) == (1e-4, 1e-4)
+    assert (config.optim.beta1, config.optim.beta2) == (0.9, 0.999)
+    assert (config.training.batch_size, config.training.label_smoothing) == (256, 0.0)
+    assert config.training.num_steps == 50 * (60_000 // 256)
+    assert config.training.precision == "float32"
+
+
+def test_the_defaults_differ_only_in_training_settings_and_data():
+    default, fashion = mnist.get_config(), fashion_mnist.get_config()
+    assert default.data.source == "tfds:mnist"
+    assert fashion.data.source.startswith("idx:")
+    fashion.data.source = default.data.source
+    assert fashion.to_dict() == default.to_dict()
+    tutorial = mnist_tutorial.get_config()
+    assert default.model.ema_decay > 0  # samples come from the averaged generator
+    assert default.training.batch_size == tutorial.training.batch_size
+    assert default.training.num_steps == tutorial.training.num_steps
+
+
+def test_the_defaults_cost_at_most_a_fifth_more_per_step_than_the_tutorial():
+    tutorial = step_macs(mnist_tutorial.get_config())
+    default = step_macs(mnist.get_config())
+    assert 200e6 < tutorial < 250e6  # multiply-adds per image: 3 G + 7 D forward passes
+    assert default <= 1.2 * tutorial
