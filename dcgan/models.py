@@ -129,6 +129,26 @@ class SpectralNorm(keras.layers.Wrapper):
         return config
 
 
+@keras.saving.register_keras_serializable(package="dcgan")
+class MinibatchStdDev(keras.layers.Layer):
+    """Appends one channel holding how much the batch varies: the mean over features and
+    positions of each feature's standard deviation across the batch (Karras et al., 2018).
+
+    A generator that draws the same picture for every noise vector gives a batch whose value
+    here is near 0 while real batches' is not, so the discriminator can see the collapse and
+    the generator is pushed to keep its samples diverse.
+    """
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")  # a variance in bfloat16 loses most of its digits
+        spread = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))
+        channel = ops.broadcast_to(spread, ops.shape(x)[:-1] + (1,))
+        return ops.concatenate([inputs, ops.cast(channel, inputs.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+
 def _check_common(image_size, channels, filters, kernel_size, init, dtype, filters_field):
     if image_size not in SUPPORTED_IMAGE_SIZES:
         raise UserError(f"data.image_size={image_size} is not supported; use 28, 32 or 64")
@@ -280,6 +300,7 @@ def build_discriminator(
     init: str = "glorot_uniform",
     dtype=None,
     sync_batch_norm: bool = False,
+    minibatch_stddev: bool = False,
 ) -> keras.Model:
     """The discriminator: images (B, S, S, C) in [-1, 1] -> float32 logits (B, 1).
 
@@ -294,6 +315,7 @@ def build_discriminator(
         init: "glorot_uniform" or "dcgan" (N(0, 0.02) kernels, batch norm gamma N(1, 0.02)).
         dtype: Keras dtype policy name or None; the logits are float32 in every case.
         sync_batch_norm: synchronize batch statistics across replicas.
+        minibatch_stddev: append a `MinibatchStdDev` channel before the last layer.
 
     Raises:
         UserError: an unsupported size, channel count, dropout rate, init or policy.
@@ -338,6 +360,8 @@ def build_discriminator(
             if with_bn:
                 out.append(_batch_norm(init, dtype, sync_batch_norm))
             out += activation_dropout(0.2)
+    if minibatch_stddev:
+        out.append(MinibatchStdDev(dtype=dtype))
     out.append(keras.layers.Flatten(dtype=dtype))
     # float32 logits: the loss then never sees a 16-bit value, whatever the policy.
     logits = keras.layers.Dense(1, kernel_initializer=_kernel_init(init), dtype="float32")
@@ -363,4 +387,5 @@ def discriminator_from_config(config, dtype=None):
         image_size=data["image_size"], channels=data["channels"], filters=model["disc_filters"],
         kernel_size=model["kernel_size"], dropout=model["dropout"],
         spectral_norm=model["spectral_norm"], init=model["init"], dtype=dtype,
-        sync_batch_norm=config["runtime"]["sync_batch_norm"])
+        sync_batch_norm=config["runtime"]["sync_batch_norm"],
+        minibatch_stddev=model.get("minibatch_stddev", False))

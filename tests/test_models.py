@@ -256,3 +256,29 @@ def test_tf_train_checkpoint_round_trip(tmp_path):
     for ours, restored in zip(expected, _outputs(fresh_g, fresh_d), strict=True):
         np.testing.assert_array_equal(ours, restored)
     np.testing.assert_array_equal(fresh_d.layers[0].u.numpy(), discriminator.layers[0].u.numpy())
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_minibatch_stddev_shows_the_discriminator_a_collapsed_batch(policy):
+    layer = models.MinibatchStdDev(dtype=policy)
+    varied = tf.random.stateless_normal((16, 7, 7, 8), seed=(3, 4))
+    collapsed = tf.repeat(varied[:1], 16, axis=0)
+
+    varied_out, collapsed_out = layer(varied), layer(collapsed)
+
+    assert varied_out.shape == (16, 7, 7, 9)
+    np.testing.assert_allclose(varied_out[..., :8], varied, rtol=1e-2, atol=1e-2)
+    assert float(tf.reduce_min(varied_out[..., 8])) > 0.8  # about 1 for unit normal features
+    assert float(tf.reduce_max(collapsed_out[..., 8])) < 1e-3
+
+
+def test_discriminator_with_minibatch_stddev_saves_and_loads(tmp_path):
+    discriminator = models.build_discriminator(28, 1, 4, 4, dropout=0.0, minibatch_stddev=True)
+    images = tf.random.stateless_uniform((6, 28, 28, 1), seed=(5, 6), minval=-1, maxval=1)
+    path = str(tmp_path / "d.keras")
+    discriminator.save(path)
+
+    reloaded = keras.models.load_model(path)
+
+    assert "MinibatchStdDev" in _layer_summary(discriminator)
+    np.testing.assert_array_equal(reloaded(images), discriminator(images))
