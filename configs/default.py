@@ -22,7 +22,9 @@ def get_config():
     model.init = "glorot_uniform"  # glorot_uniform (Keras) | dcgan (N(0, 0.02), Radford et al.)
     model.dropout = 0.3  # discriminator dropout
     model.spectral_norm = False  # spectral normalization in the discriminator
-    model.minibatch_stddev = False  # show the discriminator how much a batch varies
+    # Show the discriminator how much a group of N images varies: N, 0 = the whole batch,
+    # -1 = off.
+    model.minibatch_stddev = -1
     model.ema_decay = 0.0  # exponential moving average of the generator; 0 disables
 
     config.optim = optim = ml_collections.ConfigDict()

@@ -132,21 +132,41 @@ class SpectralNorm(keras.layers.Wrapper):
 @keras.saving.register_keras_serializable(package="dcgan")
 class MinibatchStdDev(keras.layers.Layer):
     """Appends one channel holding how much the batch varies: the mean over features and
-    positions of each feature's standard deviation across the batch (Karras et al., 2018).
+    positions of each feature's standard deviation across a group of images (Karras et al.,
+    2018).
 
-    A generator that draws the same picture for every noise vector gives a batch whose value
+    A generator that draws the same picture for every noise vector gives batches whose value
     here is near 0 while real batches' is not, so the discriminator can see the collapse and
     the generator is pushed to keep its samples diverse.
+
+    Args:
+        group_size: images per group (consecutive in the batch; the last group may be
+            smaller); 0 makes the whole batch one group.
     """
+
+    def __init__(self, group_size=0, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = int(group_size)
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")  # a variance in bfloat16 loses most of its digits
-        spread = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))
-        channel = ops.broadcast_to(spread, ops.shape(x)[:-1] + (1,))
+        batch = ops.shape(x)[0]
+        size = self.group_size or batch
+        groups = ops.arange(batch) // size
+        num_groups = (batch + size - 1) // size
+        count = ops.segment_sum(ops.ones((batch, 1, 1, 1)), groups, num_groups)
+        mean = ops.segment_sum(x, groups, num_groups) / count
+        deviation = x - ops.take(mean, groups, axis=0)
+        variance = ops.segment_sum(ops.square(deviation), groups, num_groups) / count
+        spread = ops.mean(ops.sqrt(variance + 1e-8), axis=(1, 2, 3))
+        channel = ops.reshape(ops.take(spread, groups), (-1, 1, 1, 1)) * ops.ones_like(x[..., :1])
         return ops.concatenate([inputs, ops.cast(channel, inputs.dtype)], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
 
 
 def _check_common(image_size, channels, filters, kernel_size, init, dtype, filters_field):
@@ -300,7 +320,7 @@ def build_discriminator(
     init: str = "glorot_uniform",
     dtype=None,
     sync_batch_norm: bool = False,
-    minibatch_stddev: bool = False,
+    minibatch_stddev: int = -1,
 ) -> keras.Model:
     """The discriminator: images (B, S, S, C) in [-1, 1] -> float32 logits (B, 1).
 
@@ -315,7 +335,8 @@ def build_discriminator(
         init: "glorot_uniform" or "dcgan" (N(0, 0.02) kernels, batch norm gamma N(1, 0.02)).
         dtype: Keras dtype policy name or None; the logits are float32 in every case.
         sync_batch_norm: synchronize batch statistics across replicas.
-        minibatch_stddev: append a `MinibatchStdDev` channel before the last layer.
+        minibatch_stddev: group size of a `MinibatchStdDev` channel appended before the last
+            layer (0: the whole batch); -1 leaves it out.
 
     Raises:
         UserError: an unsupported size, channel count, dropout rate, init or policy.
@@ -360,8 +381,11 @@ def build_discriminator(
             if with_bn:
                 out.append(_batch_norm(init, dtype, sync_batch_norm))
             out += activation_dropout(0.2)
-    if minibatch_stddev:
-        out.append(MinibatchStdDev(dtype=dtype))
+    if not isinstance(minibatch_stddev, int) or minibatch_stddev < -1:
+        raise UserError(f"model.minibatch_stddev={minibatch_stddev} is not valid; use -1 (off), "
+                        "0 (whole batch) or a group size")
+    if minibatch_stddev >= 0:
+        out.append(MinibatchStdDev(minibatch_stddev, dtype=dtype))
     out.append(keras.layers.Flatten(dtype=dtype))
     # float32 logits: the loss then never sees a 16-bit value, whatever the policy.
     logits = keras.layers.Dense(1, kernel_initializer=_kernel_init(init), dtype="float32")
@@ -388,4 +412,4 @@ def discriminator_from_config(config, dtype=None):
         kernel_size=model["kernel_size"], dropout=model["dropout"],
         spectral_norm=model["spectral_norm"], init=model["init"], dtype=dtype,
         sync_batch_norm=config["runtime"]["sync_batch_norm"],
-        minibatch_stddev=model.get("minibatch_stddev", False))
+        minibatch_stddev=model.get("minibatch_stddev", -1))

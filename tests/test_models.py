@@ -154,6 +154,8 @@ def test_bad_upsample_and_dropout_raise_user_error():
         models.build_generator(28, 1, 8, 4, 3, upsample="bilinear")
     with pytest.raises(UserError, match="model.dropout=1.0"):
         models.build_discriminator(28, 1, 4, 3, dropout=1.0)
+    with pytest.raises(UserError, match="model.minibatch_stddev=-2"):
+        models.build_discriminator(28, 1, 4, 3, minibatch_stddev=-2)
 
 
 def _top_singular_value(kernel):
@@ -259,8 +261,9 @@ def test_tf_train_checkpoint_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_minibatch_stddev_shows_the_discriminator_a_collapsed_batch(policy):
-    layer = models.MinibatchStdDev(dtype=policy)
+@pytest.mark.parametrize("group_size", [0, 4])
+def test_minibatch_stddev_shows_the_discriminator_a_collapsed_batch(policy, group_size):
+    layer = models.MinibatchStdDev(group_size, dtype=policy)
     varied = tf.random.stateless_normal((16, 7, 7, 8), seed=(3, 4))
     collapsed = tf.repeat(varied[:1], 16, axis=0)
 
@@ -268,12 +271,24 @@ def test_minibatch_stddev_shows_the_discriminator_a_collapsed_batch(policy):
 
     assert varied_out.shape == (16, 7, 7, 9)
     np.testing.assert_allclose(varied_out[..., :8], varied, rtol=1e-2, atol=1e-2)
-    assert float(tf.reduce_min(varied_out[..., 8])) > 0.8  # about 1 for unit normal features
+    assert float(tf.reduce_min(varied_out[..., 8])) > 0.7  # about 1 for unit normal features
     assert float(tf.reduce_max(collapsed_out[..., 8])) < 1e-3
 
 
+def test_minibatch_stddev_groups_see_only_their_own_images():
+    # Images 0-3 vary, images 4-7 are copies of one picture, image 8 is alone in its group.
+    images = tf.random.stateless_normal((9, 7, 7, 8), seed=(1, 2)).numpy()
+    images[4:8] = images[4]
+
+    spread = models.MinibatchStdDev(4)(images)[:, 0, 0, 8].numpy()
+
+    expected = np.sqrt(images[:4].var(axis=0) + 1e-8).mean()
+    np.testing.assert_allclose(spread[:4], expected, rtol=1e-5)
+    np.testing.assert_allclose(spread[4:], 1e-4, rtol=1e-3)
+
+
 def test_discriminator_with_minibatch_stddev_saves_and_loads(tmp_path):
-    discriminator = models.build_discriminator(28, 1, 4, 4, dropout=0.0, minibatch_stddev=True)
+    discriminator = models.build_discriminator(28, 1, 4, 4, dropout=0.0, minibatch_stddev=4)
     images = tf.random.stateless_uniform((6, 28, 28, 1), seed=(5, 6), minval=-1, maxval=1)
     path = str(tmp_path / "d.keras")
     discriminator.save(path)
@@ -281,4 +296,5 @@ def test_discriminator_with_minibatch_stddev_saves_and_loads(tmp_path):
     reloaded = keras.models.load_model(path)
 
     assert "MinibatchStdDev" in _layer_summary(discriminator)
+    assert reloaded.layers[-3].group_size == 4
     np.testing.assert_array_equal(reloaded(images), discriminator(images))
