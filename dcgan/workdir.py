@@ -13,6 +13,9 @@ GIF_FILE = "progress.gif"
 LOCK_FILE = ".lock"
 # Config fields that fix the shapes of the saved variables: a checkpoint only resumes under these.
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
+# model.* fields added after the first release, with the value that a config.json written
+# before them implied, so that older runs still resume.
+LATER_MODEL_FIELDS = {"minibatch_stddev": -1}
 
 
 def prepare(workdir):
@@ -99,8 +102,10 @@ def model_differences(saved, current):
         old, new = _field(saved, name), _field(current, name)
         if isinstance(old, dict) and isinstance(new, dict):
             for key in sorted(set(old) | set(new)):
-                if old.get(key) != new.get(key):
-                    differences.append(f"{name}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
+                implied = LATER_MODEL_FIELDS.get(key) if name == "model" else None
+                before, after = old.get(key, implied), new.get(key, implied)
+                if before != after:
+                    differences.append(f"{name}.{key}: {before!r} -> {after!r}")
         elif old != new:
             differences.append(f"{name}: {old!r} -> {new!r}")
     return differences

@@ -95,6 +95,24 @@ def test_resume_refuses_a_different_model(tmp_path):
     assert helpers.files_under(str(tmp_path)) == before
 
 
+def test_a_run_from_before_minibatch_stddev_existed_still_resumes(tmp_path):
+    train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
+    config_path = os.path.join(str(tmp_path), "config.json")
+    with open(config_path) as f:
+        saved = json.load(f)
+    del saved["model"]["minibatch_stddev"]  # as written before the field existed
+    with open(config_path, "w") as f:
+        json.dump(saved, f)
+
+    train.train_and_evaluate(helpers.tiny_config(num_steps=4), str(tmp_path))
+
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-4")
+    config = helpers.tiny_config(num_steps=6)
+    config.model.minibatch_stddev = 0  # the run was trained without it: refused
+    with pytest.raises(UserError, match="different model.*minibatch_stddev: -1 -> 0"):
+        train.train_and_evaluate(config, str(tmp_path))
+
+
 def test_checkpoint_holds_models_not_data(tmp_path):
     """The data position comes from the step, so a checkpoint weighs about the models."""
     config = helpers.tiny_config(num_steps=2)
