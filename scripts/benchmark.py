@@ -7,8 +7,10 @@ real `dcgan.main` on local data, so input-pipeline costs count.
     python scripts/benchmark.py                       # step benchmark, default precision
     python scripts/benchmark.py --precision=float32 --jit_compile
     python scripts/benchmark.py --end_to_end_source=idx:/usr/share/datasets/fashion-mnist
+    python scripts/benchmark.py --preset=fashion_mnist   # the default preset's own networks
 """
 
+import importlib
 import json
 import os
 import statistics
@@ -25,6 +27,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 256, "Global batch, the tutorial's 256 by default.")
 flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per contender.")
 flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")
+flags.DEFINE_string("preset", "mnist_tutorial", "Preset in configs/ whose networks, optimizers "
+                    "and EMA this project trains: mnist_tutorial races the tutorial's own "
+                    "networks; fashion_mnist times the default preset's.")
 flags.DEFINE_string("precision", "auto", "This project's training.precision.")
 flags.DEFINE_bool("jit_compile", False, "This project's training.jit_compile.")
 flags.DEFINE_integer("steps_per_call", 1, "This project's training.steps_per_call.")
@@ -76,14 +81,25 @@ def tutorial_contender(images, batch_size):
     return run
 
 
-def project_contender(images, batch_size, precision_name, jit_compile, steps_per_call):
+def load_preset(name):
+    """The preset's config; exits with one line unless it is a 28x28 greyscale preset."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(root, "configs", f"{name}.py")):
+        sys.exit(f"error: --preset={name}: there is no configs/{name}.py; name a file there")
+    config = importlib.import_module(f"configs.{name}").get_config()
+    if (config.data.image_size, config.data.channels) != (28, 1):
+        sys.exit(f"error: --preset={name} trains {config.data.image_size}x"
+                 f"{config.data.image_size}x{config.data.channels} images; the tutorial race "
+                 "needs a 28x28x1 preset such as mnist_tutorial or fashion_mnist")
+    return config
+
+
+def project_contender(config, images, batch_size, precision_name, jit_compile, steps_per_call):
     """This project's real GAN state, input pipeline and train function."""
     import tensorflow as tf
 
-    from configs import mnist_tutorial
     from dcgan import precision, train
 
-    config = mnist_tutorial.get_config()
     config.training.precision = precision_name
     config.training.batch_size = batch_size
     policy = precision.resolve_precision(precision_name)
@@ -122,11 +138,11 @@ def time_alternating(contenders, rounds, steps):
             {name: steps / statistics.median(s) for name, s in cpu.items()})
 
 
-def end_to_end(source, steps, batch_size, precision_name):
+def end_to_end(preset, source, steps, batch_size, precision_name):
     """Steps/s of a real `python -m dcgan.main` run, reported by its own metrics.jsonl."""
     with tempfile.TemporaryDirectory() as workdir:
         log_every = max(1, steps // 6)
-        args = [sys.executable, "-m", "dcgan.main", "--config=configs/mnist_tutorial.py",
+        args = [sys.executable, "-m", "dcgan.main", f"--config=configs/{preset}.py",
                 f"--workdir={workdir}", f"--config.data.source={source}",
                 f"--config.training.num_steps={steps}",
                 f"--config.training.batch_size={batch_size}",
@@ -149,20 +165,22 @@ def end_to_end(source, steps, batch_size, precision_name):
 
 def main(argv):
     del argv
+    config = load_preset(FLAGS.preset)
     import numpy as np
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(60_000, 28, 28, 1), dtype=np.uint8)
     tutorial = tutorial_contender(images, FLAGS.batch_size)
-    project, policy = project_contender(images, FLAGS.batch_size, FLAGS.precision,
+    project, policy = project_contender(config, images, FLAGS.batch_size, FLAGS.precision,
                                         FLAGS.jit_compile, FLAGS.steps_per_call)
     steps = max(FLAGS.steps_per_round, FLAGS.steps_per_call)
     rates, cpu_rates = time_alternating({"tutorial": tutorial, "dcgan": project}, FLAGS.rounds,
                                         steps)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     result = {
-        "device": device, "batch_size": FLAGS.batch_size, "precision": policy,
+        "device": device, "preset": FLAGS.preset, "batch_size": FLAGS.batch_size,
+        "precision": policy,
         "jit_compile": FLAGS.jit_compile, "steps_per_call": FLAGS.steps_per_call,
         "tutorial_images_per_sec": rates["tutorial"] * FLAGS.batch_size,
         "dcgan_images_per_sec": rates["dcgan"] * FLAGS.batch_size,
@@ -173,14 +191,16 @@ def main(argv):
         "load_average": os.getloadavg()[0],
     }
     if FLAGS.end_to_end_source:
-        result["end_to_end"] = end_to_end(FLAGS.end_to_end_source, FLAGS.end_to_end_steps,
+        result["end_to_end"] = end_to_end(FLAGS.preset, FLAGS.end_to_end_source,
+                                          FLAGS.end_to_end_steps,
                                           FLAGS.batch_size, FLAGS.precision)
     print(f"{'contender':<12}{'images/s':>12}{'images/cpu-s':>14}")
     for name in ("tutorial", "dcgan"):
         print(f"{name:<12}{result[f'{name}_images_per_sec']:>12.0f}"
               f"{result[f'{name}_images_per_cpu_sec']:>14.0f}")
-    print(f"dcgan: {policy}, jit={FLAGS.jit_compile}, steps/call={FLAGS.steps_per_call}; "
-          f"{device}, batch {FLAGS.batch_size}, load average {result['load_average']:.1f}")
+    print(f"dcgan: {FLAGS.preset}, {policy}, jit={FLAGS.jit_compile}, "
+          f"steps/call={FLAGS.steps_per_call}; {device}, batch {FLAGS.batch_size}, "
+          f"load average {result['load_average']:.1f}")
     print(f"speedup {result['speedup']:.2f}x wall clock, "
           f"{result['speedup_cpu_time']:.2f}x CPU time")
     if "end_to_end" in result:
