@@ -344,6 +344,9 @@ def build_discriminator(
     _check_common(image_size, channels, filters, kernel_size, init, dtype, "model.disc_filters")
     if not 0.0 <= dropout < 1.0:
         raise UserError(f"model.dropout={dropout} is not valid; use a rate in [0, 1)")
+    if not isinstance(minibatch_stddev, int) or minibatch_stddev < -1:
+        raise UserError(f"model.minibatch_stddev={minibatch_stddev} is not valid; use -1 (off), "
+                        "0 (whole batch) or a group size")
 
     def maybe_sn(layer):
         return SpectralNorm(layer, name=f"spectral_norm_{layer.name}") if spectral_norm else layer
@@ -381,9 +384,6 @@ def build_discriminator(
             if with_bn:
                 out.append(_batch_norm(init, dtype, sync_batch_norm))
             out += activation_dropout(0.2)
-    if not isinstance(minibatch_stddev, int) or minibatch_stddev < -1:
-        raise UserError(f"model.minibatch_stddev={minibatch_stddev} is not valid; use -1 (off), "
-                        "0 (whole batch) or a group size")
     if minibatch_stddev >= 0:
         out.append(MinibatchStdDev(minibatch_stddev, dtype=dtype))
     out.append(keras.layers.Flatten(dtype=dtype))
@@ -401,8 +401,8 @@ def generator_from_config(config, dtype=None):
         filters=model["gen_filters"], kernel_size=model["kernel_size"],
         upsample=model["upsample"], init=model["init"], dtype=dtype,
         # Its batch norm sees only a replica's slice of the batch unless synchronized, like the
-        # discriminator's; an older config.json without the field means unsynchronized.
-        sync_batch_norm=config.get("runtime", {}).get("sync_batch_norm", False))
+        # discriminator's.
+        sync_batch_norm=config["runtime"]["sync_batch_norm"])
 
 
 def discriminator_from_config(config, dtype=None):
@@ -412,4 +412,4 @@ def discriminator_from_config(config, dtype=None):
         kernel_size=model["kernel_size"], dropout=model["dropout"],
         spectral_norm=model["spectral_norm"], init=model["init"], dtype=dtype,
         sync_batch_norm=config["runtime"]["sync_batch_norm"],
-        minibatch_stddev=model.get("minibatch_stddev", -1))
+        minibatch_stddev=model["minibatch_stddev"])

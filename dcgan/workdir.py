@@ -13,9 +13,9 @@ GIF_FILE = "progress.gif"
 LOCK_FILE = ".lock"
 # Config fields that fix the shapes of the saved variables: a checkpoint only resumes under these.
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
-# model.* fields added after the first release, with the value that a config.json written
-# before them implied, so that older runs still resume.
-LATER_MODEL_FIELDS = {"minibatch_stddev": -1}
+# Fields added after the first release, with the value that a config.json written before them
+# implied: `read_config` fills them in, so older runs still resume, sample and evaluate.
+LATER_FIELDS = {"runtime.sync_batch_norm": False, "model.minibatch_stddev": -1}
 
 
 def prepare(workdir):
@@ -102,21 +102,27 @@ def model_differences(saved, current):
         old, new = _field(saved, name), _field(current, name)
         if isinstance(old, dict) and isinstance(new, dict):
             for key in sorted(set(old) | set(new)):
-                implied = LATER_MODEL_FIELDS.get(key) if name == "model" else None
-                before, after = old.get(key, implied), new.get(key, implied)
-                if before != after:
-                    differences.append(f"{name}.{key}: {before!r} -> {after!r}")
+                if old.get(key) != new.get(key):
+                    differences.append(f"{name}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
         elif old != new:
             differences.append(f"{name}: {old!r} -> {new!r}")
     return differences
 
 
 def read_config(workdir):
+    """The run's config.json as a dict, with `LATER_FIELDS` it lacks; None if there is none."""
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)
+        config = json.load(f)
+    for dotted, implied in LATER_FIELDS.items():
+        *groups, key = dotted.split(".")
+        group = config
+        for name in groups:
+            group = group.setdefault(name, {})
+        group.setdefault(key, implied)
+    return config
 
 
 def write_json_atomically(path, obj):

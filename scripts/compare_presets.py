@@ -25,6 +25,8 @@ import sys
 
 from absl import app, flags
 
+from dcgan import workdir
+
 FLAGS = flags.FLAGS
 
 
@@ -253,8 +255,7 @@ def main(argv):
     macs = {}
     for label in labels:
         first = next(r for r in results if r["preset"] == label)
-        with open(os.path.join(first["workdir"], "config.json")) as f:
-            macs[label] = step_macs(json.load(f))
+        macs[label] = step_macs(workdir.read_config(first["workdir"]))
     print(f"compute per training step and image: {labels[0]} {macs[labels[0]] / 1e6:.1f}M, "
           f"{labels[1]} {macs[labels[1]] / 1e6:.1f}M multiply-adds "
           f"({macs[labels[1]] / macs[labels[0]]:.2f}x)")
