@@ -9,7 +9,6 @@ M samples, since every metric is biased at finite M.
 
 import logging
 import os
-import re
 import sys
 
 from absl import flags
@@ -28,59 +27,11 @@ flags.DEFINE_string("features", None, "A classifier from `python -m dcgan.classi
                     "'inception' (default: the run's training.eval_features).")
 flags.DEFINE_bool("real_baseline", False, "Also score real training images against the "
                   "held-out ones: the floor a perfect generator would reach.")
+flags.DEFINE_bool("no_ema", False, "Score the trained generator even if the run kept an EMA one.")
 flags.DEFINE_integer("batch_size", 250, "Images per generator and feature-extractor call.")
 
 log = logging.getLogger("dcgan")
 EVAL_FILE = "eval.json"
-
-
-def find_checkpoint(root, step, which):
-    """(checkpoint path, step) the flags select; UserError when there is none."""
-    from dcgan.errors import UserError
-
-    ckpt_dir = os.path.join(root, "checkpoints")
-    if step is not None and which == "best":
-        raise UserError("--step and --checkpoint=best select different checkpoints; give one")
-    if step is not None:
-        path = os.path.join(ckpt_dir, f"ckpt-{step}")
-        if not os.path.exists(path + ".index"):
-            have = sorted(int(m.group(1)) for name in _listdir(ckpt_dir)
-                          if (m := re.fullmatch(r"ckpt-(\d+)\.index", name)))
-            raise UserError(f"no checkpoint of step {step} in {ckpt_dir}; steps kept: "
-                            f"{', '.join(map(str, have)) or 'none'}")
-        return path, step
-    import tensorflow as tf
-
-    folder = os.path.join(ckpt_dir, "best") if which == "best" else ckpt_dir
-    path = tf.train.latest_checkpoint(folder)
-    if path is None:
-        hint = ("it is kept when training with training.eval_every_steps > 0"
-                if which == "best" else "train first with `python -m dcgan.main`")
-        raise UserError(f"no {which} checkpoint in {folder}; {hint}")
-    return path, int(path.rsplit("-", 1)[1])
-
-
-def _listdir(folder):
-    return os.listdir(folder) if os.path.isdir(folder) else []
-
-
-def restore_generator(config_dict, path):
-    """The run's generator with the weights of `path`; the EMA copy when the run kept one."""
-    import tensorflow as tf
-
-    from dcgan import models
-    from dcgan.errors import UserError
-
-    names = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(path)}
-    key = "ema_generator" if "ema_generator" in names else "generator"
-    generator = models.generator_from_config(config_dict)
-    try:
-        status = tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial()
-        status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise UserError(f"cannot restore the generator from {path} "
-                        f"({str(e).splitlines()[0]}); is config.json from this run?") from None
-    return generator, key
 
 
 def format_table(scores, baseline=None):
@@ -117,12 +68,12 @@ def main(argv):
         raise cli.UserError(f"feature classifier {spec} not found; train one with `python -m "
                             f"dcgan.classifier --config=<the run's config> --output={spec}`")
 
-    from dcgan import features  # TensorFlow loads here, after the cheap checks
+    from dcgan import checkpoints, features  # TensorFlow loads here, after the cheap checks
 
     data, seed = config["data"], config.get("seed", 0)
-    path, step = find_checkpoint(root, FLAGS.step, FLAGS.checkpoint)
+    path, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)
     extractor = features.load_extractor(spec, data["image_size"], data["channels"])
-    generator, key = restore_generator(config, path)
+    generator, key = checkpoints.restore_generator(config, path, use_ema=not FLAGS.no_ema)
     log.info("scoring %s (%s, step %d) with %d samples; features: %s", path, key, step,
              num_samples, extractor.description)
     real = features.held_out_images(data["source"], data["image_size"], data["channels"],

@@ -9,39 +9,10 @@ import os
 
 import tensorflow as tf
 
-from dcgan import models
 from dcgan.errors import UserError
 
 SAVED_MODEL_DIR = "saved_model"
 KERAS_FILE = "generator.keras"
-
-
-def load_generator(config_dict, checkpoint_path, use_ema):
-    """Rebuild the run's generator in float32 and load its weights from a checkpoint.
-
-    Only the generator is read: the discriminator and optimizer slots stay in the file, and
-    `expect_partial` says so, which keeps TensorFlow from warning about them at exit.
-
-    Args:
-        config_dict: the run's config.json.
-        checkpoint_path: a checkpoint prefix such as WORKDIR/checkpoints/ckpt-1500.
-        use_ema: read the exponential-moving-average generator instead of the trained one.
-    """
-    try:
-        # The variables are float32 whatever precision the run trained in, and float32
-        # sampling gives the same images on every machine.
-        generator = models.generator_from_config(config_dict, dtype="float32")
-    except (KeyError, TypeError) as e:
-        raise UserError(f"the run's config.json lacks {e}; is it from this version of dcgan?") \
-            from None
-    key = "ema_generator" if use_ema else "generator"
-    try:
-        tf.train.Checkpoint(**{key: generator}).restore(checkpoint_path).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise UserError(f"{checkpoint_path} holds no {key.replace('_', ' ')} matching "
-                        f"config.json ({str(e).splitlines()[0][:120]})") from None
-    return generator
 
 
 def to_uint8(images):

@@ -32,7 +32,6 @@ INCEPTION_SIZE = 299
 # evaluation of a run draws the same latents: scores of two checkpoints differ by the
 # generator, not by the draw.
 EVAL_NOISE_SEED = 2**40 + 17
-METRIC_NAMES = ("fid", "kid", "kid_stderr", "classifier_score", "precision", "recall")
 
 
 class Extractor:

@@ -5,46 +5,19 @@ run still training (the files it reads are appended or replaced atomically) or o
 stopped. It reads metrics.jsonl and the latest sample grid, and needs no TensorFlow.
 """
 
-import json
-import math
 import os
 import sys
 
 from absl import flags
 
-from dcgan import cli, visualize, workdir
+from dcgan import cli, run_record, visualize
 from dcgan.errors import UserError
 
 REPORT_FILE = "report.png"
 
-# The losses when D outputs 1/2 everywhere (losses.EQUILIBRIUM_D_LOSS / EQUILIBRIUM_G_LOSS),
-# restated so that drawing a report does not load TensorFlow.
-EQUILIBRIUM_D_LOSS = 2.0 * math.log(2.0)
-EQUILIBRIUM_G_LOSS = math.log(2.0)
-
-
-def read_metrics(root):
-    """The records of WORKDIR/metrics.jsonl, in order; a line cut short by a crash is skipped."""
-    path = os.path.join(root, workdir.METRICS_FILE)
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "step" in record:
-                records.append(record)
-    return records
-
 
 def latest_sample(root):
-    try:
-        paths = workdir.sample_paths(root)
-    except FileNotFoundError:
-        return None
+    paths = run_record.sample_paths(root)
     return paths[-1] if paths else None
 
 
@@ -56,13 +29,14 @@ def write_report(root, path=None):
     """
     if not os.path.isdir(root):
         raise UserError(f"workdir {root} does not exist; pass the --workdir of a training run")
-    records = read_metrics(root)
+    records = run_record.read_metrics(root)
     if not records:
         raise UserError(
-            f"no metrics in {os.path.join(root, workdir.METRICS_FILE)} yet; a run writes its first "
-            "line after training.log_every_steps steps, try again then")
+            f"no metrics in {os.path.join(root, run_record.METRICS_FILE)} yet; a run writes its "
+            "first line after training.log_every_steps steps, try again then")
     return visualize.plot_report(records, path or os.path.join(root, REPORT_FILE),
-                                 EQUILIBRIUM_D_LOSS, EQUILIBRIUM_G_LOSS, latest_sample(root))
+                                 run_record.EQUILIBRIUM_D_LOSS,
+                                 run_record.EQUILIBRIUM_G_LOSS, latest_sample(root))
 
 
 def main(argv):

@@ -14,10 +14,8 @@ Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png.
 grid (one row per pair) and a GIF next to it; --export=DIR writes a SavedModel and a .keras file.
 """
 
-import glob
 import math
 import os
-import re
 import sys
 import tempfile
 import zipfile
@@ -52,41 +50,6 @@ DEFAULT_NUM_IMAGES = 64
 DEFAULT_NUM_PAIRS = 8
 MIN_TRUNCATION = 0.1  # below it almost every draw is rejected, and the images barely differ
 GIF_FRAME_SECONDS = 0.1
-
-
-def checkpoints_in(folder):
-    """Checkpoint number -> prefix of every complete checkpoint in `folder` (no TensorFlow)."""
-    found = {}
-    for index in glob.glob(os.path.join(glob.escape(folder), "*.index")):
-        prefix = index[: -len(".index")]
-        match = re.search(r"-(\d+)$", prefix)
-        if match and glob.glob(glob.escape(prefix) + ".data-*"):
-            found[int(match.group(1))] = prefix
-    return found
-
-
-def resolve_checkpoint(root, which, step):
-    """(prefix, step) of the checkpoint to restore; a UserError says what exists instead."""
-    folder = os.path.join(root, "checkpoints")
-    if which == "best":
-        if step is not None:
-            raise cli.UserError("--step and --checkpoint=best both pick a checkpoint; use one")
-        found = checkpoints_in(os.path.join(folder, "best"))
-        if not found:
-            raise cli.UserError("no best checkpoint yet: it appears once "
-                                "training.eval_every_steps > 0 has scored the run")
-        # The best folder only ever receives a checkpoint that beat the previous one.
-        return found[max(found)], max(found)
-    found = checkpoints_in(folder)
-    if not found:
-        raise cli.UserError(f"no checkpoint in {folder} yet; train first, or wait for the first "
-                            "save (training.checkpoint_every_steps)")
-    if step is None:
-        step = max(found)
-    elif step not in found:
-        raise cli.UserError(f"no checkpoint of step {step} in {folder}; available steps: "
-                            f"{', '.join(str(s) for s in sorted(found))}")
-    return found[step], step
 
 
 def latents(seed, start, stop, noise_dim, truncation=None):
@@ -274,7 +237,10 @@ def main(argv):
     _check_flags()
     root, steps = FLAGS.workdir, FLAGS.interpolate
     config = _read_config(root)
-    checkpoint, step = resolve_checkpoint(root, FLAGS.checkpoint, FLAGS.step)
+
+    from dcgan import checkpoints, export  # TensorFlow loads here, after the cheap checks
+
+    checkpoint, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)
     output = None
     if FLAGS.output is not None or steps or not FLAGS.export:
         output = FLAGS.output or _default_output(root, step, "interpolation" if steps else "sample")
@@ -282,12 +248,10 @@ def main(argv):
         check_writable(output, kind == "folder")
     if FLAGS.export:
         check_writable(FLAGS.export, True, flag="export")
-    use_ema = float(config.get("model", {}).get("ema_decay", 0.0)) > 0 and not FLAGS.no_ema
-
-    from dcgan import export  # TensorFlow loads here, after the cheap checks
-
-    sampler = export.Sampler(export.load_generator(config, checkpoint, use_ema))
-    source = f"{os.path.basename(checkpoint)} ({'EMA' if use_ema else 'trained'} generator)"
+    generator, key = checkpoints.restore_generator(config, checkpoint, use_ema=not FLAGS.no_ema)
+    sampler = export.Sampler(generator)
+    kind_of_weights = "EMA" if key == checkpoints.EMA_KEY else "trained"
+    source = f"{os.path.basename(checkpoint)} ({kind_of_weights} generator)"
     dim, seed, truncation = sampler.noise_dim, FLAGS.seed, FLAGS.truncation
     try:
         if output and steps:

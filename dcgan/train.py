@@ -2,7 +2,6 @@
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -10,76 +9,28 @@ import time
 import tensorflow as tf
 
 from dcgan import (
+    checkpoints,
     distribute,
     features,
     input_pipeline,
     losses,
-    models,
     precision,
     progress,
     recovery,
     report,
+    run_record,
     visualize,
     workdir,
 )
 from dcgan.errors import UserError
 from dcgan.recovery import Diverged, Interrupted, StopOnSignal  # noqa: F401 - train.* API
+from dcgan.state import TrainingState
 
 log = logging.getLogger("dcgan")
 
 # The latent grid rendered through training comes from its own seed stream, so it is the same
 # picture-to-picture and run-to-run whatever the data order.
 GRID_SEED_OFFSET = 7919
-
-
-class GAN(tf.Module):
-    """Both models, both optimizers, the optional EMA generator and the step counter."""
-
-    def __init__(self, config, dtype_policy):
-        super().__init__(name="gan")
-        self.generator = models.generator_from_config(config, dtype_policy)
-        self.discriminator = models.discriminator_from_config(config, dtype_policy)
-        self.ema_decay = float(config.model.ema_decay)
-        self.ema_generator = None
-        if self.ema_decay > 0:
-            # Sampling only: kept in float32 so the average does not round away small updates.
-            self.ema_generator = models.generator_from_config(config)
-            self.ema_generator.set_weights(self.generator.get_weights())
-        self.g_optimizer = make_optimizer(config.optim.g_learning_rate, config.optim, dtype_policy)
-        self.d_optimizer = make_optimizer(config.optim.d_learning_rate, config.optim, dtype_policy)
-        # Build the slots now: restoring into an unbuilt Keras optimizer silently drops its state.
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        # optim.*_learning_rate times this; halved by each rollback after a divergence.
-        self.learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale")
-
-    def checkpoint(self, with_scale=True):
-        """with_scale=False reads checkpoints from before learning_rate_scale existed."""
-        parts = dict(generator=self.generator, discriminator=self.discriminator,
-                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
-        if with_scale:
-            parts["learning_rate_scale"] = self.learning_rate_scale
-        if self.ema_generator is not None:
-            parts["ema_generator"] = self.ema_generator
-        # Keras keeps dropout's random state outside the model's weights; without it a resumed
-        # run would draw different dropout masks from the uninterrupted one.
-        parts["random_states"] = [
-            layer.seed_generator.state for model in (self.generator, self.discriminator)
-            for layer in model.layers if getattr(layer, "seed_generator", None) is not None]
-        return tf.train.Checkpoint(**parts)
-
-    def sampling_generator(self):
-        return self.ema_generator or self.generator
-
-
-def make_optimizer(learning_rate, optim, dtype_policy):
-    optimizer = tf.keras.optimizers.Adam(learning_rate, beta_1=optim.beta1, beta_2=optim.beta2)
-    if dtype_policy == "mixed_float16":
-        # float16 gradients underflow without a loss scale; each optimizer keeps its own,
-        # since G and D gradients differ by orders of magnitude.
-        optimizer = tf.keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
 
 
 def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, jit_compile):
@@ -119,15 +70,6 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
             "d_kl": average(kl),
         }
 
-    def update_ema():
-        # A plain average would still hold much of the random initial generator after a short
-        # run (0.999**1000 = 37%), so the decay ramps up as (1 + step) / (10 + step), like
-        # tf.train.ExponentialMovingAverage's num_updates, until it reaches model.ema_decay.
-        step = tf.cast(gan.step, tf.float32)
-        decay = tf.minimum(gan.ema_decay, (1.0 + step) / (10.0 + step))
-        for ema, live in zip(gan.ema_generator.weights, gan.generator.weights, strict=True):
-            ema.assign(decay * ema + (1.0 - decay) * tf.cast(live, ema.dtype))
-
     names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl")
 
     def train_steps(iterator):
@@ -139,7 +81,7 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
             totals = {k: totals[k] + strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k],
                                                      axis=None) for k in names}
             if gan.ema_generator is not None:
-                update_ema()
+                gan.update_ema()
             gan.step.assign_add(1)
         return totals
 
@@ -156,81 +98,6 @@ def make_input(images, batch_size, noise_dim, seed, start_step):
         lambda step: tf.random.stateless_normal(
             [batch_size, noise_dim], seed=tf.stack([tf.cast(seed, tf.int64), step])))
     return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
-
-
-# metrics.jsonl keys (flat, read by other tools) -> TensorBoard tags, grouped into sections.
-TENSORBOARD_TAGS = {
-    "d_loss": "loss/d", "g_loss": "loss/g",
-    "d_real": "discriminator/d_real", "d_fake": "discriminator/d_fake",
-    "d_entropy": "cross_entropy/d_entropy", "d_kl": "cross_entropy/d_kl",
-    "images_per_sec": "speed/images_per_sec",
-    **{name: f"quality/{name}" for name in features.METRIC_NAMES},
-}
-# Reference lines drawn beside the curves: the losses and D's output when D outputs 1/2.
-TENSORBOARD_LINES = {
-    "loss/d_equilibrium": losses.EQUILIBRIUM_D_LOSS,
-    "loss/g_equilibrium": losses.EQUILIBRIUM_G_LOSS,
-    "discriminator/half": 0.5,
-}
-
-
-def custom_scalars_layout():
-    """TensorBoard's Custom Scalars tab: each curve on one chart with its reference line."""
-    from tensorboard.plugins.custom_scalar import layout_pb2
-
-    def chart(title, *tags):
-        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(
-            tag=[f"^{tag}$" for tag in tags]))
-
-    return layout_pb2.Layout(category=[layout_pb2.Category(title="GAN", chart=[
-        chart("discriminator loss vs 2 ln 2", "loss/d", "loss/d_equilibrium"),
-        chart("generator loss vs ln 2", "loss/g", "loss/g_equilibrium"),
-        chart("D(x) and D(G(z)) vs 0.5", "discriminator/d_real", "discriminator/d_fake",
-              "discriminator/half"),
-        chart("discriminator BCE = H(q) + KL(q || p)", "loss/d", "cross_entropy/d_entropy",
-              "cross_entropy/d_kl"),
-    ])])
-
-
-class RunLog:
-    """metrics.jsonl and TensorBoard summaries, written by the chief only."""
-
-    def __init__(self, root, enabled):
-        self.enabled = enabled
-        self.metrics_path = os.path.join(root, workdir.METRICS_FILE)
-        self.writer = tf.summary.create_file_writer(os.path.join(root, "tensorboard")) \
-            if enabled else None
-        if enabled:
-            from tensorboard.summary.v1 import custom_scalar_pb
-
-            with self.writer.as_default(step=0):
-                tf.summary.experimental.write_raw_pb(
-                    custom_scalar_pb(custom_scalars_layout()).SerializeToString(), step=0)
-
-    def scalars(self, step, record, learning_rates=None):
-        """Appends `record` to metrics.jsonl and writes it, with reference lines, to TensorBoard.
-
-        `learning_rates` ({"g_learning_rate": ..., ...}) goes to TensorBoard only.
-        """
-        if not self.enabled:
-            return
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": step, **record}) + "\n")
-        with self.writer.as_default(step=step):
-            for name, value in record.items():
-                tf.summary.scalar(TENSORBOARD_TAGS.get(name, name), value)
-            for name, value in TENSORBOARD_LINES.items():
-                tf.summary.scalar(name, value)
-            for name, value in (learning_rates or {}).items():
-                tf.summary.scalar(f"optim/{name}", value)
-        self.writer.flush()
-
-    def image(self, step, grid):
-        if self.enabled:
-            with self.writer.as_default(step=step):
-                image = grid[None, :, :, None] if grid.ndim == 2 else grid[None]
-                tf.summary.image("samples", image)
-            self.writer.flush()
 
 
 def check_resumable(root, config_dict, has_checkpoint):
@@ -255,7 +122,7 @@ def validate(t):
         raise UserError(f"training.eval_every_steps={t.eval_every_steps} must be >= 0 (0: off)")
     if t.eval_every_steps and t.eval_num_samples < 4:
         raise UserError(f"training.eval_num_samples={t.eval_num_samples} must be at least 4")
-    if t.on_nan not in recovery.NanGuard.MODES:
+    if t.on_nan not in recovery.NAN_MODES:
         raise UserError(f"training.on_nan={t.on_nan!r} is not supported; use stop or rollback")
 
 
@@ -286,21 +153,18 @@ def train_and_evaluate(config, root):
 
 
 def _restore(config, root, strategy, policy, chief):
-    """Build the GAN and load the workdir's latest checkpoint, if any."""
+    """Build the training state and load the newest whole checkpoint of the run, if any."""
     config_dict = json.loads(config.to_json_best_effort())
-    ckpt_dir = os.path.join(root, "checkpoints")
-    check_resumable(root, config_dict, bool(recovery.checkpoint_candidates(ckpt_dir)))
+    folder = checkpoints.directory(root)
+    check_resumable(root, config_dict, bool(checkpoints.candidates(folder)))
     tf.keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        gan = GAN(config, policy)
-    # The newest checkpoint that reads back whole: a kill or power cut can tear the last one.
-    checkpoint = gan.checkpoint()
-    recovery.restore_latest(gan, checkpoint, ckpt_dir, tidy=chief)
-    recovery.apply_learning_rates(gan, config.optim)
-    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir,
+        gan = TrainingState(config, policy)
+    checkpoints.newest_whole(folder, tidy=chief, load=gan.restore)
+    gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
+    manager = tf.train.CheckpointManager(gan.checkpoint, folder,
                                          max_to_keep=config.training.keep_checkpoints)
-    if chief:  # what was logged past the checkpoint will be logged again
-        recovery.forget_after(root, int(gan.step.numpy()))
+    if chief:
         config_dict["resolved_precision"] = policy
         workdir.write_json_atomically(os.path.join(root, workdir.CONFIG_FILE), config_dict)
     return gan, manager
@@ -310,10 +174,14 @@ def _train(config, root, strategy, policy, chief):
     t = config.training
     images = input_pipeline.load_images(config.data.source, config.data.image_size,
                                         config.data.channels, seed=config.seed)
-    # Before the GAN is built: loading the extractor must not shift its initial weights.
+    # Before the state is built: loading the extractor must not shift its initial weights.
     scorer = features.run_scorer(config) if t.eval_every_steps else None
     gan, manager = _restore(config, root, strategy, policy, chief)
-    best = BestCheckpoint(gan, root) if scorer else None
+
+    def save(target_manager, at_step, keep=t.keep_checkpoints):
+        save_checkpoint(target_manager, at_step, chief, keep)
+
+    best = checkpoints.BestCheckpoint(gan.checkpoint, root, save) if scorer else None
     start = int(gan.step.numpy())
     distribute.check_same_step(strategy, start)
     log.info("%s at step %d of %d (%d images, precision %s, %d replica(s))",
@@ -328,10 +196,11 @@ def _train(config, root, strategy, policy, chief):
     # The pipeline holds its own copy; only a rollback needs to start another stream.
     rollback_images = images if t.on_nan == "rollback" else None
     del images
-    guard = recovery.NanGuard(t.on_nan, gan, manager, config.optim, root, chief)
+    guard = recovery.NanGuard(t.on_nan, gan)
     if t.on_nan == "rollback" and not manager.latest_checkpoint:
-        save_checkpoint(manager, start, chief)  # something to roll back to
-    run_log = RunLog(root, chief)
+        save(manager, start)  # something to roll back to
+    record = run_record.Record(root, chief)
+    record.rewind(start)  # what was logged past the checkpoint will be logged again
     grid_noise = tf.random.stateless_normal(
         [t.num_grid_images, config.model.noise_dim], seed=[config.seed, GRID_SEED_OFFSET])
     step_fns = {}
@@ -345,8 +214,21 @@ def _train(config, root, strategy, policy, chief):
     def save_samples(step):
         images = gan.sampling_generator()(grid_noise, training=False).numpy()
         if chief:
-            grid = visualize.save_grid(images, workdir.sample_path(root, step))
-            run_log.image(step, grid)
+            record.image(step, visualize.save_grid(images, run_record.sample_path(root, step)))
+
+    def roll_back(problem):
+        """Continue from the last good checkpoint with lower learning rates; returns its step."""
+        factor = guard.decide(problem, manager.latest_checkpoint)  # raises unless rolling back
+        checkpoints.newest_whole(manager.directory, tidy=chief, load=gan.restore)
+        gan.learning_rate_scale.assign(gan.learning_rate_scale * factor)
+        gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
+        at = int(gan.step.numpy())
+        record.rewind(at)
+        rates = gan.learning_rates()
+        log.warning("%s; rolled back to step %d and halved the learning rates to g %.3g, d %.3g "
+                    "(rollback %d of %d)", problem, at, rates["g_learning_rate"],
+                    rates["d_learning_rate"], guard.rollbacks, recovery.MAX_ROLLBACKS)
+        return at
 
     last_record, pending, since = {}, [], time.perf_counter()
     step = start
@@ -366,7 +248,6 @@ def _train(config, root, strategy, policy, chief):
             pending.append((n, run_steps(n)))
             step += n
             due = {name: step % k == 0 or step == t.num_steps for name, k in every.items()}
-            logged = None
             # Set by a signal at any moment: read once, so all of this step agrees.
             stopping = stop.exit_code
             due_eval = due.get("eval") and not stopping
@@ -375,82 +256,47 @@ def _train(config, root, strategy, policy, chief):
             if any(due.values()) or stopping:
                 problem = guard.check(pending, step, weights=due["checkpoint"] or stopping)
             if problem:
-                if run_log.writer:
-                    run_log.writer.close()  # its events past the checkpoint are dropped
-                step = saved = guard.handle(problem)  # raises Diverged unless rolling back
+                step = saved = roll_back(problem)
                 iterator = start_input(step, rollback_images)
-                run_log = RunLog(root, chief)
                 pending, since = [], time.perf_counter()
                 continue
+            logged = None
             if due["log"] or due["checkpoint"] or due_eval or stopping:
-                record = summarize(pending, time.perf_counter() - since, t.batch_size)
+                logged = summarize(pending, time.perf_counter() - since, t.batch_size)
                 pending, since = [], time.perf_counter()
                 if due_eval:
-                    record.update(scorer.score(gan.sampling_generator()))
-                    best.offer(step, record["fid"], chief)
+                    logged.update(scorer.score(gan.sampling_generator()))
+                    best.offer(step, logged["fid"], chief)
                     since = time.perf_counter()  # scoring time is not training throughput
-                run_log.scalars(step, record, current_learning_rates(gan))
-                last_record = logged = record
+                record.scalars(step, logged, gan.learning_rates())
+                last_record = logged
             bar.update(step, logged)
             if due["sample"]:
                 save_samples(step)
             if due["checkpoint"] or stopping:
-                save_checkpoint(manager, step, chief)
+                save(manager, step)
                 saved = step
             if stopping:
+                record.close()
                 raise Interrupted(stopping, step)
     if chief:
-        if not os.path.exists(workdir.sample_path(root, step)):
+        if not os.path.exists(run_record.sample_path(root, step)):
             save_samples(step)
-        visualize.write_gif(workdir.sample_paths(root), os.path.join(root, workdir.GIF_FILE))
-        if os.path.exists(run_log.metrics_path):  # a resumed run may have had nothing to do
+        record.close()
+        visualize.write_gif(run_record.sample_paths(root), os.path.join(root, workdir.GIF_FILE))
+        if os.path.exists(record.metrics_path):  # a resumed run may have had nothing to do
             report.write_report(root)
     if saved != step:
-        save_checkpoint(manager, step, chief)
+        save(manager, step)
     # Workers leave together, once the chief has written everything: a worker that exits
     # while the chief still works is reported by the cluster as a crashed task.
     distribute.check_same_step(strategy, step)
     return last_record
 
 
-def current_learning_rates(gan):
-    return {name: float(tf.convert_to_tensor(optimizer.learning_rate))
-            for name, optimizer in (("g_learning_rate", gan.g_optimizer),
-                                    ("d_learning_rate", gan.d_optimizer))}
-
-
-class BestCheckpoint:
-    """checkpoints/best: the checkpoint of lowest Frechet distance, apart from the latest ones.
-
-    best.json ({step, fid}) carries the score across resumes.
-    """
-
-    def __init__(self, gan, root):
-        directory = os.path.join(root, "checkpoints", "best")
-        self.manager = tf.train.CheckpointManager(gan.checkpoint(), directory, max_to_keep=1)
-        self.path = os.path.join(directory, "best.json")
-        self.fid = math.inf
-        if self.manager.latest_checkpoint and os.path.exists(self.path):
-            try:
-                with open(self.path) as f:
-                    self.fid = float(json.load(f)["fid"])
-            except (OSError, ValueError, KeyError, TypeError):
-                log.warning("%s is unreadable; the next evaluation replaces the best", self.path)
-
-    def offer(self, step, fid, chief):
-        if not fid < self.fid:
-            return
-        self.fid = fid
-        save_checkpoint(self.manager, step, chief)
-        if chief:
-            workdir.write_json_atomically(self.path, {"step": step, "fid": fid})
-            log.info("best Frechet distance so far (%.4g) at step %d: kept in %s", fid, step,
-                     self.manager.directory)
-
-
-def save_checkpoint(manager, step, chief):
+def save_checkpoint(manager, step, chief, keep):
     if chief:
-        recovery.save_checkpoint(manager, step)
+        checkpoints.save(manager, step, keep)
         return
     # Non-chief workers take part in every save (it may hold collective ops), into a folder
     # of their own that they delete: only the chief's checkpoint is the run's.

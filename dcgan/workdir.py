@@ -1,4 +1,4 @@
-"""The files of a run folder: config, metrics log, samples, lock; kept consistent on resume."""
+"""The files of a run folder: its config, its lock, atomic writes."""
 
 import fcntl
 import json
@@ -7,7 +7,6 @@ import os
 from dcgan.errors import UserError
 
 CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
 GIF_FILE = "progress.gif"
 LOCK_FILE = ".lock"
@@ -125,53 +124,13 @@ def read_config(workdir):
     return config
 
 
-def write_json_atomically(path, obj):
+def write_lines_atomically(path, lines):
+    """Replace `path` by a file of `lines`: a kill leaves the old file or the new, never half."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
+        f.writelines(lines)
     os.replace(tmp, path)
 
 
-def sample_path(workdir, step):
-    return os.path.join(workdir, "samples", f"step_{step:06d}.png")
-
-
-def sample_paths(workdir):
-    folder = os.path.join(workdir, "samples")
-    return sorted(
-        os.path.join(folder, name)
-        for name in os.listdir(folder)
-        if name.startswith("step_") and name.endswith(".png")
-    )
-
-
-def forget_after(workdir, step):
-    """Drop records written after `step`, the checkpoint a resumed run continues from.
-
-    A run killed between checkpoints has logged and sampled steps it will now train again;
-    without this they would appear twice.
-    """
-    metrics = os.path.join(workdir, METRICS_FILE)
-    if os.path.exists(metrics):
-        with open(metrics) as f:
-            lines = f.readlines()
-        kept = []
-        for line in lines:
-            try:
-                if json.loads(line)["step"] <= step:
-                    kept.append(line if line.endswith("\n") else line + "\n")
-            except (ValueError, KeyError, TypeError):
-                pass  # a line cut short by a crash
-        if kept != lines:
-            tmp = metrics + ".tmp"
-            with open(tmp, "w") as f:
-                f.writelines(kept)
-            os.replace(tmp, metrics)
-    for path in sample_paths(workdir):
-        if int(os.path.basename(path)[5:11]) > step:
-            os.remove(path)
-    samples = os.path.join(workdir, "samples")
-    for name in os.listdir(samples) if os.path.isdir(samples) else []:
-        if name.startswith(".step_") and name.endswith(".tmp"):  # a write cut short by a kill
-            os.remove(os.path.join(samples, name))
+def write_json_atomically(path, obj):
+    write_lines_atomically(path, [json.dumps(obj, indent=2, sort_keys=True), "\n"])

@@ -99,12 +99,13 @@ def project_contender(config, images, batch_size, precision_name, jit_compile, s
     import tensorflow as tf
 
     from dcgan import precision, train
+    from dcgan.state import TrainingState
 
     config.training.precision = precision_name
     config.training.batch_size = batch_size
     policy = precision.resolve_precision(precision_name)
     strategy = tf.distribute.get_strategy()
-    gan = train.GAN(config, policy)
+    gan = TrainingState(config, policy)
     dataset = train.make_input(images, batch_size, config.model.noise_dim, 0, 0)
     iterator = iter(dataset)
     step_fn = train.make_train_fn(gan, strategy, batch_size, 0.0, steps_per_call, jit_compile)

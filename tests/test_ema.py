@@ -6,15 +6,16 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan import train
+from dcgan.state import TrainingState
 from tests import helpers
 
 SOURCE = "synthetic:digits:64"
 
 
 def restored_gan(config, workdir):
-    gan = train.GAN(config, "float32")
+    gan = TrainingState(config, "float32")
     path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    gan.checkpoint().restore(path).assert_existing_objects_matched()
+    gan.checkpoint.restore(path).assert_existing_objects_matched()
     return gan
 
 
@@ -22,7 +23,7 @@ def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(
     config = helpers.tiny_config(SOURCE, num_steps=1, checkpoint_every_steps=1)
     config.model.ema_decay = 0.999
     tf.keras.utils.set_random_seed(config.seed)  # as training does before building the GAN
-    initial = train.GAN(config, "float32").generator.get_weights()
+    initial = TrainingState(config, "float32").generator.get_weights()
     train.train_and_evaluate(config, str(tmp_path))
     gan = restored_gan(config, str(tmp_path))
     # The first update uses decay min(0.999, 1/10): a short run's average is not mostly the

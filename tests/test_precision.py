@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from dcgan import precision, train
 from dcgan.errors import UserError
+from dcgan.state import TrainingState
 from tests import helpers
 
 
@@ -38,7 +39,7 @@ def test_unknown_precision_is_a_user_error():
 
 
 def one_step(config, policy):
-    gan = train.GAN(config, policy)
+    gan = TrainingState(config, policy)
     dataset = train.make_input(helpers.random_digits(16), 8, config.model.noise_dim, 0, 0)
     step = train.make_train_fn(gan, tf.distribute.get_strategy(), 8, 0.0, 1,
                                config.training.jit_compile)
@@ -72,6 +73,6 @@ def test_reduced_precision_and_xla_train(tmp_path, policy, jit):
     config = helpers.tiny_config(precision=policy, jit_compile=jit)
     record = train.train_and_evaluate(config, str(tmp_path))
     assert all(np.isfinite(v) for v in record.values())
-    gan = train.GAN(config, policy)
+    gan = TrainingState(config, policy)
     assert all(v.dtype == tf.float32 for v in gan.generator.trainable_variables)
     assert gan.discriminator(tf.zeros([2, 28, 28, 1])).dtype == tf.float32

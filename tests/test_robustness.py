@@ -26,7 +26,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from dcgan import recovery, train
+from dcgan import checkpoints, train
 from dcgan.errors import UserError
 from tests import helpers
 
@@ -109,8 +109,7 @@ class Run:
 
 
 def latest_step(workdir):
-    return recovery.checkpoint_step(tf.train.latest_checkpoint(os.path.join(workdir,
-                                                                            "checkpoints")))
+    return checkpoints.step_of(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")))
 
 
 def metric_steps(workdir):
@@ -283,7 +282,8 @@ def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, c
     for index in glob.glob(os.path.join(ckpt, "ckpt-*.index")):
         open(index, "w").close()
     before = helpers.files_under(ckpt)
-    with pytest.raises(UserError, match="cannot resume from .*ckpt-10"):
+    with pytest.raises(UserError, match="no checkpoint in .*checkpoints reads back whole "
+                                        r"\(ckpt-10: "):
         train.train_and_evaluate(tiny(data, num_steps=12), run_dir)
     assert helpers.files_under(ckpt) == before
 
@@ -319,20 +319,46 @@ def test_nan_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data
     assert learning_rate(run_dir) == pytest.approx(1e-4)
 
 
+def nan_weight_once_at(monkeypatch, step):
+    """The first training call that reaches `step` leaves a generator weight NaN behind.
+
+    An overflowing update with finite losses, as a real divergence can make; a real one that
+    recovers after a rollback cannot be provoked in a few deterministic steps.
+    """
+    real_make_train_fn = train.make_train_fn
+    fired = []
+
+    def make_train_fn(gan, *args, **kwargs):
+        steps = real_make_train_fn(gan, *args, **kwargs)
+
+        def faulty(iterator):
+            totals = steps(iterator)
+            if not fired and int(gan.step.numpy()) >= step:
+                fired.append(step)
+                first = gan.generator.trainable_variables[0]
+                first.assign(tf.fill(tf.shape(first), float("nan")))
+            return totals
+        return faulty
+
+    monkeypatch.setattr(train, "make_train_fn", make_train_fn)
+    return fired
+
+
 def test_rollback_continues_with_halved_learning_rates(tmp_path, data, caplog, monkeypatch):
     run_dir = str(tmp_path / "run")
     # A generator weight becomes NaN at step 4 while its losses are still finite: the check of
     # the weights before the checkpoint of step 4 catches it.
-    monkeypatch.setenv(recovery.FAULT_ENV, "4")
+    fired = nan_weight_once_at(monkeypatch, 4)
     config = tiny(data, num_steps=8, on_nan="rollback")
     train.train_and_evaluate(config, run_dir)
+    assert fired == [4]
     assert "the weights became NaN/Inf by step 4; rolled back to step 2" in caplog.text
     assert_whole_run(run_dir, 8, 2)
     assert learning_rate(run_dir, "g_optimizer") == pytest.approx(5e-5)
     assert learning_rate(run_dir, "d_optimizer") == pytest.approx(5e-5)
 
     # The lowered rates are part of the run: a resume with the same config keeps them.
-    monkeypatch.delenv(recovery.FAULT_ENV)
+    monkeypatch.undo()
     train.train_and_evaluate(tiny(data, num_steps=10, on_nan="rollback"), run_dir)
     assert learning_rate(run_dir) == pytest.approx(5e-5)
     assert metric_steps(run_dir) == list(range(1, 11))

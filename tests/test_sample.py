@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import export, train
+from dcgan import checkpoints, train
 from dcgan.errors import UserError
 from tests import helpers
 
@@ -188,8 +188,8 @@ def test_folder_truncation_and_interpolation(run, reference, tmp_path):
     ("missing_workdir", ["does not exist"]),
     ("not_a_run", ["config.json"]),
     ("no_checkpoint", ["no checkpoint in", "train first"]),
-    ("missing_step", ["step 3", "available steps: 2, 4"]),
-    ("no_best", ["no best checkpoint yet", "eval_every_steps"]),
+    ("missing_step", ["step 3", "steps kept: 2, 4"]),
+    ("no_best", ["no best checkpoint in", "eval_every_steps"]),
     ("unwritable_output", ["cannot write --output", "not a folder"]),
     ("unknown_output", ["--output=out.jpg", ".png", ".npz"]),
 ])
@@ -222,5 +222,6 @@ def test_checkpoint_of_another_model_is_refused(run):
         config = json.load(f)
     config["model"]["gen_filters"] = 8
     checkpoint = os.path.join(run["root"], "checkpoints", "ckpt-4")
-    with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching config.json"):
-        export.load_generator(config, checkpoint, use_ema=True)
+    with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching the run's "
+                                        "config.json"):
+        checkpoints.restore_generator(config, checkpoint, use_ema=True)

@@ -1,0 +1,118 @@
+"""The training state: both models, both optimizers, the EMA generator, the step, the rate scale.
+
+One object owns everything a checkpoint holds, and the operations on it: what goes into a
+checkpoint, restoring one, setting the learning rates, averaging the generator, checking the
+weights are finite.
+"""
+
+import logging
+
+import tensorflow as tf
+
+from dcgan import models
+
+log = logging.getLogger("dcgan")
+
+
+def make_optimizer(learning_rate, beta1, beta2, dtype_policy):
+    optimizer = tf.keras.optimizers.Adam(learning_rate, beta_1=beta1, beta_2=beta2)
+    if dtype_policy == "mixed_float16":
+        # float16 gradients underflow without a loss scale; each optimizer keeps its own,
+        # since G and D gradients differ by orders of magnitude.
+        optimizer = tf.keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+class TrainingState(tf.Module):
+    """Models, optimizers, the optional EMA generator, the step and the learning-rate scale."""
+
+    def __init__(self, config, dtype_policy):
+        super().__init__(name="gan")
+        self.generator = models.generator_from_config(config, dtype_policy)
+        self.discriminator = models.discriminator_from_config(config, dtype_policy)
+        self.ema_decay = float(config.model.ema_decay)
+        self.ema_generator = None
+        if self.ema_decay > 0:
+            # Sampling only: kept in float32 so the average does not round away small updates.
+            self.ema_generator = models.generator_from_config(config)
+            self.ema_generator.set_weights(self.generator.get_weights())
+        optim = config.optim
+        self.g_optimizer = make_optimizer(optim.g_learning_rate, optim.beta1, optim.beta2,
+                                          dtype_policy)
+        self.d_optimizer = make_optimizer(optim.d_learning_rate, optim.beta1, optim.beta2,
+                                          dtype_policy)
+        # Build the slots now: restoring into an unbuilt Keras optimizer silently drops its state.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # optim.*_learning_rate times this; halved by each rollback after a divergence.
+        self.learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale")
+        self._checkpoint = self._make_checkpoint(with_scale=True)
+
+    @property
+    def checkpoint(self):
+        return self._checkpoint
+
+    def _make_checkpoint(self, with_scale):
+        """with_scale=False reads checkpoints from before learning_rate_scale existed."""
+        parts = dict(generator=self.generator, discriminator=self.discriminator,
+                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+        if with_scale:
+            parts["learning_rate_scale"] = self.learning_rate_scale
+        if self.ema_generator is not None:
+            parts["ema_generator"] = self.ema_generator
+        # Keras keeps dropout's random state outside the model's weights; without it a resumed
+        # run would draw different dropout masks from the uninterrupted one.
+        parts["random_states"] = [
+            layer.seed_generator.state for model in (self.generator, self.discriminator)
+            for layer in model.layers if getattr(layer, "seed_generator", None) is not None]
+        return tf.train.Checkpoint(**parts)
+
+    def restore(self, path):
+        """Load every part from the checkpoint at `path`; raises if it does not fit or is torn."""
+        names = [name for name, _ in tf.train.list_variables(path)]
+        checkpoint = self._checkpoint
+        # Checkpoints written before rollbacks existed have no scale; it stays 1.
+        if not any(name.startswith("learning_rate_scale/") for name in names):
+            checkpoint = self._make_checkpoint(with_scale=False)
+        checkpoint.restore(path).assert_existing_objects_matched()
+
+    def sampling_generator(self):
+        return self.ema_generator or self.generator
+
+    def set_learning_rates(self, g_learning_rate, d_learning_rate):
+        """The optimizers' rates: the config's times the run's rollback scale.
+
+        The optimizers checkpoint their rates too, but the config must win on resume (lowering
+        the rates is how a user answers a divergence); the scale carries what rollbacks took off.
+        """
+        scale = float(self.learning_rate_scale.numpy())
+        self.g_optimizer.learning_rate.assign(float(g_learning_rate) * scale)
+        self.d_optimizer.learning_rate.assign(float(d_learning_rate) * scale)
+        if scale != 1.0:
+            log.info("learning rates at %g times optim.*_learning_rate after rollbacks", scale)
+
+    def learning_rates(self):
+        return {name: float(tf.convert_to_tensor(optimizer.learning_rate))
+                for name, optimizer in (("g_learning_rate", self.g_optimizer),
+                                        ("d_learning_rate", self.d_optimizer))}
+
+    def update_ema(self):
+        """One step of the generator's moving average (inside the training tf.function).
+
+        A plain average would still hold much of the random initial generator after a short
+        run (0.999**1000 = 37%), so the decay ramps up as (1 + step) / (10 + step), like
+        tf.train.ExponentialMovingAverage's num_updates, until it reaches model.ema_decay.
+        """
+        step = tf.cast(self.step, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        for ema, live in zip(self.ema_generator.weights, self.generator.weights, strict=True):
+            ema.assign(decay * ema + (1.0 - decay) * tf.cast(live, ema.dtype))
+
+    def weights_finite(self):
+        """Whether every float variable (models, EMA, optimizer slots) is finite."""
+        variables = [v for part in (self.generator, self.discriminator, self.ema_generator)
+                     if part is not None for v in part.weights]
+        variables += list(self.g_optimizer.variables) + list(self.d_optimizer.variables)
+        return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables
+                   if tf.as_dtype(v.dtype).is_floating)
