@@ -1,0 +1,144 @@
+"""Every command finds, verifies and restores checkpoints the same way, past torn ones."""
+
+import glob
+import os
+import shutil
+
+import pytest
+
+from dcgan import checkpoints, classifier, input_pipeline, train
+from tests import helpers
+
+FALLBACK = "ckpt-6 cannot be read"
+OLDER = "using the older ckpt-4 instead"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A run with checkpoints at steps 2, 4, 6, an EMA generator, a best checkpoint, and the
+    classifier that scored it."""
+    root = tmp_path_factory.mktemp("ckpt")
+    data = root / "idx"
+    helpers.write_idx(str(data), n=48)
+    helpers.write_idx(str(data), n=24, prefix="t10k")
+    splits = [input_pipeline.load_images(f"idx:{data}", 28, 1, split=s, with_labels=True)
+              for s in ("train", "test")]
+    model, report = classifier.train_classifier(*splits, epochs=1, batch_size=16)
+    clf = str(root / "clf.keras")
+    classifier.save(model, report, clf)
+    config = helpers.tiny_config(f"idx:{data}", num_steps=6, eval_every_steps=2,
+                                 eval_num_samples=16, eval_features=clf)
+    config.model.ema_decay = 0.5
+    workdir = str(root / "run")
+    train.train_and_evaluate(config, workdir)
+    return {"workdir": workdir, "config": config, "clf": clf}
+
+
+@pytest.fixture
+def run(finished, tmp_path):
+    """A copy of the finished run that a test may damage."""
+    workdir = str(tmp_path / "run")
+    shutil.copytree(finished["workdir"], workdir)
+    return workdir
+
+
+def tear(workdir, step, folder="checkpoints"):
+    """Cut a checkpoint's data file in half, as a kill during its write would."""
+    (data_file,) = glob.glob(os.path.join(workdir, folder, f"ckpt-{step}.data-*"))
+    with open(data_file, "r+b") as f:
+        f.truncate(os.path.getsize(data_file) // 2)
+
+
+def whole_steps(workdir):
+    return sorted(int(os.path.basename(p)[5:-6]) for p in
+                  glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index")))
+
+
+def ok(result):
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
+def test_a_torn_newest_checkpoint_every_command_falls_back(run, finished, tmp_path):
+    tear(run, 6)
+    before = helpers.files_under(run)
+    grid = ok(helpers.run_cli("dcgan.sample", f"--workdir={run}",
+                              f"--output={tmp_path / 'grid.png'}"))
+    exported = ok(helpers.run_cli("dcgan.sample", f"--workdir={run}",
+                                  f"--export={tmp_path / 'export'}"))
+    scored = ok(helpers.run_cli("dcgan.evaluate", f"--workdir={run}", "--num_samples=8",
+                                f"--features={finished['clf']}"))
+    for result in (grid, exported, scored):
+        assert FALLBACK in result.stderr and OLDER in result.stderr, result.stderr
+    assert "from ckpt-4 (EMA generator)" in grid.stdout
+    assert "exported ckpt-4 (EMA generator)" in exported.stdout
+    assert "ckpt-4 (ema_generator, step 4)" in scored.stdout
+    # Reading commands leave the run folder as they found it (a run may be training in it).
+    after = helpers.files_under(run)
+    assert set(after) - set(before) == {"eval.json"}
+    assert all(after[name] == before[name] for name in before)
+
+    # Training falls back the same way, sets the torn files aside, and keeps
+    # training.keep_checkpoints (3) checkpoints, not the ones recovered from before the tear too.
+    config = finished["config"]
+    config.training.num_steps = 12
+    train.train_and_evaluate(config, run)
+    assert sorted(os.listdir(os.path.join(run, "checkpoints", "damaged"))) == [
+        "ckpt-6.data-00000-of-00001", "ckpt-6.index"]
+    assert whole_steps(run) == [8, 10, 12]
+
+
+def test_a_deleted_newest_index_every_command_takes_the_previous_one(run, finished, tmp_path):
+    os.remove(os.path.join(run, "checkpoints", "ckpt-6.index"))
+    grid = ok(helpers.run_cli("dcgan.sample", f"--workdir={run}",
+                              f"--output={tmp_path / 'grid.png'}"))
+    scored = ok(helpers.run_cli("dcgan.evaluate", f"--workdir={run}", "--num_samples=8",
+                                f"--features={finished['clf']}"))
+    for result in (grid, scored):
+        assert FALLBACK in result.stderr and OLDER in result.stderr, result.stderr
+    assert "from ckpt-4 (EMA generator)" in grid.stdout
+    assert "ckpt-4 (ema_generator, step 4)" in scored.stdout
+
+
+def test_a_torn_chosen_checkpoint_is_one_line(run, finished):
+    tear(run, 6)
+    one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=6"),
+                   "ckpt-6 cannot be read", "pick another --step")
+    one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=5"),
+                   "no checkpoint of step 5", "steps kept: 2, 4, 6")
+    (best,) = glob.glob(os.path.join(run, "checkpoints", "best", "ckpt-*.index"))
+    tear(run, checkpoints.step_of(best[:-len(".index")]), folder=os.path.join("checkpoints",
+                                                                             "best"))
+    for module in ("dcgan.sample", "dcgan.evaluate"):
+        one_line_error(helpers.run_cli(module, f"--workdir={run}", "--checkpoint=best",
+                                       f"--features={finished['clf']}"
+                                       if module == "dcgan.evaluate" else "--num_images=4"),
+                       "checkpoints/best reads back whole")
+
+
+def test_a_resume_removes_only_the_records_the_run_wrote(run, finished):
+    """Grids past the resumed step are dropped; a user's own files in samples/ stay."""
+    tear(run, 6)
+    samples = os.path.join(run, "samples")
+    mine = {"step_000006_copy.png": b"my copy", "notes.txt": b"good one"}
+    for name, content in mine.items():
+        with open(os.path.join(samples, name), "wb") as f:
+            f.write(content)
+    config = finished["config"]
+    config.training.num_steps = 4  # resumes at 4 and has nothing left to train
+    train.train_and_evaluate(config, run)
+    names = set(os.listdir(samples))
+    assert "step_000006.png" not in names and "step_000004.png" in names
+    for name, content in mine.items():
+        with open(os.path.join(samples, name), "rb") as f:
+            assert f.read() == content
