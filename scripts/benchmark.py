@@ -141,6 +141,8 @@ def time_alternating(contenders, rounds, steps):
 
 def end_to_end(preset, source, steps, batch_size, precision_name):
     """Steps/s of a real `python -m dcgan.main` run, reported by its own metrics.jsonl."""
+    from dcgan import run_record
+
     with tempfile.TemporaryDirectory() as workdir:
         log_every = max(1, steps // 6)
         args = [sys.executable, "-m", "dcgan.main", f"--config=configs/{preset}.py",
@@ -155,8 +157,7 @@ def end_to_end(preset, source, steps, batch_size, precision_name):
         subprocess.run(args, check=True, capture_output=True,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         wall = time.perf_counter() - start
-        with open(os.path.join(workdir, "metrics.jsonl")) as f:
-            records = [json.loads(line) for line in f]
+        records = run_record.read_metrics(workdir)
     # The first interval includes tracing; the rest is the steady state.
     steady = [r["images_per_sec"] for r in records[1:]] or [records[0]["images_per_sec"]]
     return {"steady_images_per_sec": statistics.median(steady),

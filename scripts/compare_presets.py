@@ -17,7 +17,6 @@ Run folders are WORKDIR/LABEL/seedS, where LABEL is the preset's file name unles
 """
 
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from dcgan import workdir
+from dcgan import cost, workdir
 
 FLAGS = flags.FLAGS
 
@@ -106,39 +105,6 @@ def score_run(run_dir, steps, num_samples, features):
     if previous is None or previous.get("step") != steps:
         raise Failed(f"{run_dir}/eval.json does not score step {steps}")
     return previous
-
-
-def forward_macs(model):
-    """Multiply-accumulates of one image through the model's convolutions and dense layers."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        inner = getattr(layer, "layer", layer)  # a SpectralNorm wrapper computes its layer's
-        if isinstance(inner, keras.layers.Conv2DTranspose):
-            height, width = layer.input.shape[1:3]  # one kernel product per input pixel
-        elif isinstance(inner, keras.layers.Conv2D):
-            height, width = layer.output.shape[1:3]  # one kernel product per output pixel
-        elif isinstance(inner, keras.layers.Dense):
-            height = width = 1
-        else:
-            continue
-        total += height * width * math.prod(inner.kernel.shape)
-    return total
-
-
-def step_macs(config_dict):
-    """Estimated multiply-accumulates per image of one training step of a run's models.
-
-    The generator runs forward and backward (3 forward passes' worth); the discriminator
-    runs forward on a real and a fake image, backward for its own loss on both (4), and
-    passes the generator's gradient back to the fake image (1): 3 G + 7 D.
-    """
-    from dcgan import models
-
-    generator = models.generator_from_config(config_dict)
-    discriminator = models.discriminator_from_config(config_dict)
-    return 3 * forward_macs(generator) + 7 * forward_macs(discriminator)
 
 
 def summarize(results, labels):
@@ -255,7 +221,7 @@ def main(argv):
     macs = {}
     for label in labels:
         first = next(r for r in results if r["preset"] == label)
-        macs[label] = step_macs(workdir.read_config(first["workdir"]))
+        macs[label] = cost.step_macs(workdir.read_config(first["workdir"]))
     print(f"compute per training step and image: {labels[0]} {macs[labels[0]] / 1e6:.1f}M, "
           f"{labels[1]} {macs[labels[1]] / 1e6:.1f}M multiply-adds "
           f"({macs[labels[1]] / macs[labels[0]]:.2f}x)")

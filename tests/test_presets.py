@@ -1,18 +1,7 @@
 """The presets: the tutorial kept as it was, and defaults that cost no more per step."""
 
-import importlib.util
-import os
-
 from configs import fashion_mnist, mnist, mnist_tutorial
-from tests import helpers
-
-
-def step_macs(config):
-    path = os.path.join(helpers.ROOT, "scripts", "compare_presets.py")
-    spec = importlib.util.spec_from_file_location("compare_presets_macs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.step_macs(config)
+from dcgan.cost import step_macs
 
 
 def test_the_tutorial_preset_keeps_the_tutorial_settings():
