@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from dcgan import cost, workdir
+from dcgan import workdir
 
 FLAGS = flags.FLAGS
 
@@ -218,6 +218,8 @@ def main(argv):
     print(f"\n{FLAGS.steps} steps, {FLAGS.num_samples} samples per run, "
           f"features {FLAGS.features}")
     print(format_table(results, means, ratio, labels))
+    from dcgan import cost  # TensorFlow loads here, once the runs are done
+
     macs = {}
     for label in labels:
         first = next(r for r in results if r["preset"] == label)
