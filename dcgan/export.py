@@ -27,13 +27,9 @@ def load_generator(config_dict, checkpoint_path, use_ema):
         checkpoint_path: a checkpoint prefix such as WORKDIR/checkpoints/ckpt-1500.
         use_ema: read the exponential-moving-average generator instead of the trained one.
     """
-    try:
-        # The variables are float32 whatever precision the run trained in, and float32
-        # sampling gives the same images on every machine.
-        generator = models.generator_from_config(config_dict, dtype="float32")
-    except (KeyError, TypeError) as e:
-        raise UserError(f"the run's config.json lacks {e}; is it from this version of dcgan?") \
-            from None
+    # The variables are float32 whatever precision the run trained in, and float32 sampling
+    # gives the same images on every machine.
+    generator = models.generator_from_config(config_dict, dtype="float32")
     key = "ema_generator" if use_ema else "generator"
     try:
         tf.train.Checkpoint(**{key: generator}).restore(checkpoint_path).expect_partial() \

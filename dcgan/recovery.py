@@ -359,8 +359,6 @@ class NanGuard:
     there; after MAX_ROLLBACKS rollbacks to the same checkpoint it gives up like `stop`.
     """
 
-    MODES = ("stop", "rollback")
-
     def __init__(self, mode, gan, manager, optim, root, chief):
         self.mode, self.gan, self.manager, self.optim = mode, gan, manager, optim
         self.root, self.chief = root, chief
