@@ -100,6 +100,10 @@ def require_config(flag_values, name):
     filename = flag_values[name].config_filename
     if not os.path.isfile(filename.split(":")[0]):
         raise UserError(f"config file {filename} not found; the presets are in configs/")
+    try:
+        config.get("seed")  # ml_collections defers an unreadable file's OSError to first use
+    except OSError as e:
+        raise UserError(f"cannot load --{name}={filename}: {_first_line(e)}") from None
     config_check.check_config(config, origin=f"--{name}={filename}")
     return config
 
