@@ -138,7 +138,9 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     old, new = _leaves(saved), _leaves(config_dict)
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
                if old.get(name) != new.get(name)}
-    refused = [name for name in changes if not _under(name, DATA_FIELDS + RESUMABLE_FIELDS)]
+    # A field in none of these lists (a group added later) is refused too: it may shape the model.
+    refused = [name for name in changes if _under(name, MODEL_FIELDS)
+               or not _under(name, DATA_FIELDS + RESUMABLE_FIELDS)]
     if refused:
         described = "; ".join(f"{name}: {changes[name][0]!r} -> {changes[name][1]!r}"
                               for name in refused)
