@@ -7,8 +7,6 @@ import tensorflow as tf
 
 from dcgan.errors import UserError
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-
 
 def split_cpu(num_devices):
     """Split the physical CPU into logical devices; must run before TensorFlow touches devices."""
@@ -71,10 +69,7 @@ def writes_run_files(distribute):
 
 
 def make_strategy(distribute, virtual_cpu_devices=0):
-    """Build the strategy named by `runtime.distribute`."""
-    if distribute not in STRATEGIES:
-        raise UserError(f"runtime.distribute={distribute!r} is not supported; "
-                        f"use one of {', '.join(STRATEGIES)}")
+    """Build the strategy named by `runtime.distribute` (config_check.DISTRIBUTE_STRATEGIES)."""
     split_cpu(virtual_cpu_devices)
     if distribute == "default":
         return tf.distribute.get_strategy()
@@ -85,6 +80,8 @@ def make_strategy(distribute, virtual_cpu_devices=0):
     if distribute == "multi_worker":
         read_tf_config()  # a clear error now rather than a traceback from the strategy
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if distribute != "tpu":
+        raise ValueError(f"unknown strategy {distribute!r}")
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)

@@ -13,7 +13,7 @@ import sys
 
 from absl import flags
 
-from dcgan import cli, workdir
+from dcgan import cli, config_check, workdir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run folder written by dcgan.main.")
@@ -59,18 +59,20 @@ def main(argv):
     if config is None:
         raise cli.UserError(f"{os.path.join(root, workdir.CONFIG_FILE)} not found; point "
                             "--workdir at a run folder written by `python -m dcgan.main`")
-    training = config.get("training", {})
-    num_samples = FLAGS.num_samples or training.get("eval_num_samples", 2000)
-    spec = FLAGS.features if FLAGS.features is not None else training.get("eval_features", "")
-    if num_samples < 4 or FLAGS.batch_size < 1:
-        raise cli.UserError("--num_samples must be at least 4 and --batch_size positive")
+    config_check.check_config(config, origin=os.path.join(root, workdir.CONFIG_FILE))
+    training = config["training"]
+    num_samples = FLAGS.num_samples or training["eval_num_samples"]
+    spec = FLAGS.features if FLAGS.features is not None else training["eval_features"]
+    if num_samples < config_check.MIN_SCORING_SAMPLES or FLAGS.batch_size < 1:
+        raise cli.UserError(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES} "
+                            "and --batch_size positive")
     if spec and spec != "inception" and not os.path.isfile(spec):
         raise cli.UserError(f"feature classifier {spec} not found; train one with `python -m "
                             f"dcgan.classifier --config=<the run's config> --output={spec}`")
 
     from dcgan import checkpoints, features  # TensorFlow loads here, after the cheap checks
 
-    data, seed = config["data"], config.get("seed", 0)
+    data, seed = config["data"], config["seed"]
     path, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)
     extractor = features.load_extractor(spec, data["image_size"], data["channels"])
     generator, key = checkpoints.restore_generator(config, path, use_ema=not FLAGS.no_ema)

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from dcgan import input_pipeline, metrics
+from dcgan import config_check, input_pipeline, metrics
 from dcgan.errors import UserError
 
 log = logging.getLogger("dcgan")
@@ -238,9 +238,11 @@ class Scorer:
 
     def __init__(self, extractor, real_images, num_samples, noise_dim, seed, batch_size=250,
                  show_progress=False):
-        if num_samples < 4 or len(real_images) < 4:
-            raise UserError(f"scoring needs at least 4 generated and 4 real images, got "
-                            f"{num_samples} and {len(real_images)}; raise the number of samples")
+        # The number of samples is config_check's (or the --num_samples flag's) to check; how
+        # many real images the data set holds only shows now.
+        if len(real_images) < config_check.MIN_SCORING_SAMPLES:
+            raise UserError(f"scoring needs at least {config_check.MIN_SCORING_SAMPLES} held-out "
+                            f"real images, the data set has {len(real_images)}")
         self.extractor = extractor
         self.num_samples, self.noise_dim, self.seed = num_samples, noise_dim, seed
         self.batch_size, self.show_progress = batch_size, show_progress

@@ -26,7 +26,6 @@ import tensorflow as tf
 from dcgan import digits
 from dcgan.errors import UserError
 
-SCHEMES = ("tfds:NAME[:SPLIT]", "idx:DIR", "folder:DIR", "npz:FILE", "synthetic:digits")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SYNTHETIC_TRAIN_SIZE = 10_000
 SYNTHETIC_TEST_SIZE = 2_000
@@ -54,22 +53,16 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
         (images, labels) with int64 labels (N,).
 
     Raises:
-        UserError: for an unknown scheme, a missing or unreadable path, a data set that
-            cannot be loaded, or a source with no images.
+        UserError: for a missing or unreadable path, a data set that cannot be loaded, or a
+            source with no images. The source's form, image_size and channels are
+            config_check's to check.
     """
     if split not in ("train", "test"):
         raise UserError(f"split must be 'train' or 'test', not {split!r}")
-    if channels not in (1, 3):
-        raise UserError(f"data.channels must be 1 (grey) or 3 (RGB), not {channels}")
-    if not isinstance(image_size, (int, np.integer)) or image_size < 1:
-        raise UserError(f"data.image_size must be a positive integer, not {image_size!r}")
     image_size = int(image_size)
+    # config_check has refused an unknown scheme; KeyError here is a caller's mistake.
     scheme, _, rest = source.partition(":")
-    loader = _LOADERS.get(scheme)
-    if loader is None or not rest:
-        raise UserError(
-            f"data.source {source!r}: unknown source; use one of {', '.join(SCHEMES)}"
-        )
+    loader = _LOADERS[scheme]
     if with_labels and scheme == "folder":  # say so before decoding a whole folder
         raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
     images, labels = loader(rest, source, split, image_size, channels, seed)
@@ -112,10 +105,10 @@ def make_dataset(images, batch_size, seed, start_step=0):
     if images.ndim != 4 or images.dtype != np.uint8:
         raise ValueError(f"expected uint8 images (N, H, W, C), got {images.dtype} {images.shape}")
     num_images = len(images)
-    if batch_size < 1 or batch_size > num_images:
+    if batch_size > num_images:
         raise UserError(
-            f"training.batch_size {batch_size} must be between 1 and the number of "
-            f"training images ({num_images}); lower it or use more data"
+            f"training.batch_size {batch_size} is more than the {num_images} training images; "
+            "lower it or use more data"
         )
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, not {start_step}")

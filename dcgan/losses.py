@@ -22,8 +22,6 @@ generator's ln 2 ~ 0.693. Those are the equilibrium values below.
 import keras
 import tensorflow as tf
 
-from dcgan.errors import UserError
-
 # Losses at the equilibrium of Goodfellow et al. (2014), where D(x) = 1/2 for every x; defined
 # with the run record, which draws them without loading TensorFlow.
 from dcgan.run_record import EQUILIBRIUM_D_LOSS, EQUILIBRIUM_G_LOSS  # noqa: F401
@@ -53,14 +51,6 @@ def _per_example_bce(targets, logits):
     return _BCE(_targets_like(targets, logits), _flatten(logits))
 
 
-def _check_label_smoothing(label_smoothing):
-    if isinstance(label_smoothing, (int, float)) and not 0.0 <= label_smoothing < 0.5:
-        raise UserError(
-            f"training.label_smoothing={label_smoothing} is not valid; use a value in [0, 0.5), "
-            "e.g. 0.1 (real targets become 1 - label_smoothing)"
-        )
-
-
 def discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
     """Per-example discriminator loss: BCE(1 - s, real) + BCE(0, fake), shape (B,).
 
@@ -72,12 +62,11 @@ def discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
     Args:
         real_logits: discriminator logits on real images, (B,) or (B, 1), any float dtype.
         fake_logits: logits on generated images, same batch size as `real_logits`.
-        label_smoothing: s in [0, 0.5); 0 keeps hard targets.
+        label_smoothing: s in [0, 0.5) (config_check.MAX_LABEL_SMOOTHING); 0: hard targets.
 
     Returns:
         float32 (B,).
     """
-    _check_label_smoothing(label_smoothing)
     real = _per_example_bce(1.0 - label_smoothing, real_logits)
     fake = _per_example_bce(0.0, fake_logits)
     return real + fake
@@ -127,7 +116,6 @@ def discriminator_decomposition(real_logits, fake_logits, label_smoothing=0.0):
     entropy + kl equals `discriminator_loss(real_logits, fake_logits, label_smoothing)`.
     The entropy is H(1 - s) (the fake targets are hard): the floor of the discriminator's loss.
     """
-    _check_label_smoothing(label_smoothing)
     real_entropy, real_kl = cross_entropy_decomposition(1.0 - label_smoothing, real_logits)
     fake_entropy, fake_kl = cross_entropy_decomposition(0.0, fake_logits)
     return real_entropy + fake_entropy, real_kl + fake_kl

@@ -14,7 +14,9 @@ config_flags.DEFINE_config_file(
     "config", None, "Preset file in configs/; override fields as --config.training.batch_size=64.",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Run folder: checkpoints, samples, logs; resumed if present.")
-flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit without training.")
+flags.DEFINE_bool("dry_run", False, "Check and print the resolved config; exit without training.")
+flags.DEFINE_bool("allow_new_data", False, "Let a resumed run continue on another data.source or "
+                  "seed; the change is kept in the workdir's config_history.jsonl.")
 
 
 def main(argv):
@@ -41,7 +43,7 @@ def main(argv):
     logging.getLogger("dcgan").info("config:\n%s", config)
 
     try:
-        train.train_and_evaluate(config, FLAGS.workdir)
+        train.train_and_evaluate(config, FLAGS.workdir, allow_new_data=FLAGS.allow_new_data)
     except train.Interrupted as stop:
         logging.getLogger("dcgan").warning("%s", stop)
         return stop.exit_code

@@ -14,14 +14,6 @@ discriminator's logits stay float32, so losses and images never see a 16-bit num
 import keras
 from keras import ops
 
-from dcgan.errors import UserError
-
-SUPPORTED_IMAGE_SIZES = (28, 32, 64)
-SUPPORTED_CHANNELS = (1, 3)
-UPSAMPLE_MODES = ("transpose", "resize")
-INITS = ("glorot_uniform", "dcgan")
-DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
-
 # Radford et al.: "all weights were initialized from a zero-centered Normal distribution with
 # standard deviation 0.02"; batch norm scales start around 1 with the same spread.
 _DCGAN_STDDEV = 0.02
@@ -169,23 +161,6 @@ class MinibatchStdDev(keras.layers.Layer):
         return {**super().get_config(), "group_size": self.group_size}
 
 
-def _check_common(image_size, channels, filters, kernel_size, init, dtype, filters_field):
-    if image_size not in SUPPORTED_IMAGE_SIZES:
-        raise UserError(f"data.image_size={image_size} is not supported; use 28, 32 or 64")
-    if channels not in SUPPORTED_CHANNELS:
-        raise UserError(f"data.channels={channels} is not supported; use 1 (greyscale) or 3 (RGB)")
-    if not isinstance(filters, int) or filters < 1:
-        raise UserError(f"{filters_field}={filters} is not valid; use a positive integer")
-    if not isinstance(kernel_size, int) or kernel_size < 1:
-        raise UserError(f"model.kernel_size={kernel_size} is not valid; use a positive integer")
-    if init not in INITS:
-        raise UserError(f"model.init={init!r} is not supported; use one of {', '.join(INITS)}")
-    if dtype is not None and dtype not in DTYPE_POLICIES:
-        raise UserError(
-            f"training.precision={dtype!r} is not supported; use one of {', '.join(DTYPE_POLICIES)}"
-        )
-
-
 def _kernel_init(init):
     # A fresh initializer per layer: one unseeded instance shared by several layers would
     # give them all the same values.
@@ -257,14 +232,8 @@ def build_generator(
             for the global policy. The tanh output is float32 in every case.
         sync_batch_norm: synchronize batch statistics across replicas.
 
-    Raises:
-        UserError: an unsupported size, channel count, upsample mode, init or policy.
+    The values are those config_check allows; it has checked a run's config before this runs.
     """
-    _check_common(image_size, channels, filters, kernel_size, init, dtype, "model.gen_filters")
-    if upsample not in UPSAMPLE_MODES:
-        raise UserError(f"model.upsample={upsample!r} is not supported; use transpose or resize")
-    if not isinstance(noise_dim, int) or noise_dim < 1:
-        raise UserError(f"model.noise_dim={noise_dim} is not valid; use a positive integer")
 
     def dense(units):
         return keras.layers.Dense(
@@ -338,15 +307,8 @@ def build_discriminator(
         minibatch_stddev: group size of a `MinibatchStdDev` channel appended before the last
             layer (0: the whole batch); -1 leaves it out.
 
-    Raises:
-        UserError: an unsupported size, channel count, dropout rate, init or policy.
+    The values are those config_check allows; it has checked a run's config before this runs.
     """
-    _check_common(image_size, channels, filters, kernel_size, init, dtype, "model.disc_filters")
-    if not 0.0 <= dropout < 1.0:
-        raise UserError(f"model.dropout={dropout} is not valid; use a rate in [0, 1)")
-    if not isinstance(minibatch_stddev, int) or minibatch_stddev < -1:
-        raise UserError(f"model.minibatch_stddev={minibatch_stddev} is not valid; use -1 (off), "
-                        "0 (whole batch) or a group size")
 
     def maybe_sn(layer):
         return SpectralNorm(layer, name=f"spectral_norm_{layer.name}") if spectral_norm else layer

@@ -2,10 +2,6 @@
 
 import tensorflow as tf
 
-from dcgan.errors import UserError
-
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-
 
 def cpu_supports_bfloat16(cpuinfo_path="/proc/cpuinfo"):
     """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
@@ -35,11 +31,7 @@ def choose_policy(gpu_compute_capabilities, cpu_has_bfloat16):
 
 
 def resolve_precision(precision):
-    """Map `training.precision` to a Keras dtype policy name."""
-    if precision not in PRECISIONS:
-        raise UserError(
-            f"training.precision={precision!r} is not supported; use one of {', '.join(PRECISIONS)}"
-        )
+    """Map `training.precision` (one of config_check.PRECISIONS) to a Keras dtype policy name."""
     if precision != "auto":
         return precision
     capabilities = []

@@ -27,7 +27,6 @@ log = logging.getLogger("dcgan")
 
 # Consecutive rollbacks to the same checkpoint before training.on_nan=rollback gives up.
 MAX_ROLLBACKS = 3
-NAN_MODES = ("stop", "rollback")
 
 
 class Interrupted(Exception):

@@ -24,7 +24,7 @@ import imageio.v3 as iio
 import numpy as np
 from absl import flags
 
-from dcgan import cli, visualize, workdir
+from dcgan import cli, config_check, visualize, workdir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training run folder (the --workdir given to dcgan-train).")
@@ -210,14 +210,11 @@ def _check_flags():
 
 
 def _read_config(root):
-    try:
-        config = workdir.read_config(root)
-    except (OSError, ValueError) as e:
-        raise cli.UserError(f"cannot read {os.path.join(root, workdir.CONFIG_FILE)} ({e})") \
-            from None
+    config = workdir.read_config(root)
     if config is None:
         raise cli.UserError(f"{root} has no {workdir.CONFIG_FILE}; pass the --workdir of a "
                             "training run")
+    config_check.check_config(config, origin=os.path.join(root, workdir.CONFIG_FILE))
     return config
 
 

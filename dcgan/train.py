@@ -100,35 +100,12 @@ def make_input(images, batch_size, noise_dim, seed, start_step):
     return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
 
 
-def check_resumable(root, config_dict, has_checkpoint):
-    saved = workdir.read_config(root)
-    if not has_checkpoint or saved is None:
-        return
-    differences = workdir.model_differences(saved, config_dict)
-    if differences:
-        raise UserError(
-            f"workdir {root} holds a checkpoint of a different model ({'; '.join(differences)}); "
-            "use a new --workdir or the config it was trained with")
+def train_and_evaluate(config, root, allow_new_data=False):
+    """Train (or resume) the run in `root`; returns the last logged metrics.
 
-
-def validate(t):
-    for name in ("batch_size", "num_steps", "log_every_steps", "sample_every_steps",
-                 "checkpoint_every_steps", "steps_per_call", "num_grid_images"):
-        if t[name] <= 0:
-            raise UserError(f"training.{name}={t[name]} must be positive")
-    if not 0.0 <= t.label_smoothing < 1.0:
-        raise UserError(f"training.label_smoothing={t.label_smoothing} must be in [0, 1)")
-    if t.eval_every_steps < 0:
-        raise UserError(f"training.eval_every_steps={t.eval_every_steps} must be >= 0 (0: off)")
-    if t.eval_every_steps and t.eval_num_samples < 4:
-        raise UserError(f"training.eval_num_samples={t.eval_num_samples} must be at least 4")
-    if t.on_nan not in recovery.NAN_MODES:
-        raise UserError(f"training.on_nan={t.on_nan!r} is not supported; use stop or rollback")
-
-
-def train_and_evaluate(config, root):
-    """Train (or resume) the run in `root`; returns the last logged metrics."""
-    validate(config.training)
+    `config` has passed config_check.check_config; `allow_new_data` lets a resume change
+    data.source or seed (workdir.record_config).
+    """
     strategy = distribute.make_strategy(config.runtime.distribute,
                                         config.runtime.virtual_cpu_devices)
     if config.training.batch_size % strategy.num_replicas_in_sync:
@@ -141,7 +118,7 @@ def train_and_evaluate(config, root):
         workdir.prepare(root)
         run_lock = workdir.lock(root)
     try:
-        return _train(config, root, strategy, policy, chief)
+        return _train(config, root, strategy, policy, chief, allow_new_data)
     except (OSError, tf.errors.OpError) as e:
         problem = recovery.write_problem(e, root)  # a full disk or an unwritable folder
         if problem is None:
@@ -152,31 +129,36 @@ def train_and_evaluate(config, root):
             run_lock.close()
 
 
-def _restore(config, root, strategy, policy, chief):
+def _restore(config, root, strategy, policy, chief, allow_new_data):
     """Build the training state and load the newest whole checkpoint of the run, if any."""
     config_dict = json.loads(config.to_json_best_effort())
+    config_dict["resolved_precision"] = policy
     folder = checkpoints.directory(root)
-    check_resumable(root, config_dict, bool(checkpoints.candidates(folder)))
+    # The checkpoint the run continues from, read back whole (torn newer ones set aside).
+    resume_from = checkpoints.newest_whole(folder, tidy=chief)
+    if chief:  # before restoring: a checkpoint of another model is refused, not loaded
+        resumed = checkpoints.step_of(resume_from)
+        workdir.record_config(root, config_dict, resumed,
+                              resumed is None or resumed < config.training.num_steps,
+                              allow_new_data)
     tf.keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         gan = TrainingState(config, policy)
-    checkpoints.newest_whole(folder, tidy=chief, load=gan.restore)
+    if resume_from:
+        gan.restore(resume_from)
     gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
     manager = tf.train.CheckpointManager(gan.checkpoint, folder,
                                          max_to_keep=config.training.keep_checkpoints)
-    if chief:
-        config_dict["resolved_precision"] = policy
-        workdir.write_json_atomically(os.path.join(root, workdir.CONFIG_FILE), config_dict)
     return gan, manager
 
 
-def _train(config, root, strategy, policy, chief):
+def _train(config, root, strategy, policy, chief, allow_new_data):
     t = config.training
     images = input_pipeline.load_images(config.data.source, config.data.image_size,
                                         config.data.channels, seed=config.seed)
     # Before the state is built: loading the extractor must not shift its initial weights.
     scorer = features.run_scorer(config) if t.eval_every_steps else None
-    gan, manager = _restore(config, root, strategy, policy, chief)
+    gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data)
 
     def save(target_manager, at_step, keep=t.keep_checkpoints):
         save_checkpoint(target_manager, at_step, chief, keep)

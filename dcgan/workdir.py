@@ -7,14 +7,21 @@ import os
 from dcgan.errors import UserError
 
 CONFIG_FILE = "config.json"
+CONFIG_HISTORY_FILE = "config_history.jsonl"
 LOG_FILE = "train.log"
 GIF_FILE = "progress.gif"
 LOCK_FILE = ".lock"
 # Config fields that fix the shapes of the saved variables: a checkpoint only resumes under these.
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
-# Fields added after the first release, with the value that a config.json written before them
-# implied: `read_config` fills them in, so older runs still resume, sample and evaluate.
-LATER_FIELDS = {"runtime.sync_batch_norm": False, "model.minibatch_stddev": -1}
+# Fields that fix which images the run learns from and in what order (the seed draws the
+# order): changing them on resume makes it another run, so it takes --allow_new_data.
+DATA_FIELDS = ("data.source", "seed")
+# Fields a resume may change, each change kept in CONFIG_HISTORY_FILE: how long and how fast to
+# train (num_steps, learning rates, betas, label smoothing, batch size, steps per call), how
+# often to log, sample, save and score, the precision and the hardware (runtime). None of them
+# changes the shapes in the checkpoint or the data it was trained on, so the run stays the same
+# run; the history says from which step it was trained differently.
+RESUMABLE_FIELDS = ("optim", "training", "runtime", "resolved_precision")
 
 
 def prepare(workdir):
@@ -87,41 +94,110 @@ def lock(workdir):
     return _Lock(key)
 
 
-def _field(config_dict, dotted):
-    value = config_dict
-    for key in dotted.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+def _leaves(config_dict, prefix=""):
+    """Dotted name -> value of every field of a (nested) config dict."""
+    found = {}
+    for key, value in config_dict.items():
+        if isinstance(value, dict):
+            found.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            found[f"{prefix}{key}"] = value
+    return found
 
 
-def model_differences(saved, current):
-    """Fields that differ between two config dicts among those that shape the checkpoint."""
-    differences = []
-    for name in MODEL_FIELDS:
-        old, new = _field(saved, name), _field(current, name)
-        if isinstance(old, dict) and isinstance(new, dict):
-            for key in sorted(set(old) | set(new)):
-                if old.get(key) != new.get(key):
-                    differences.append(f"{name}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
-        elif old != new:
-            differences.append(f"{name}: {old!r} -> {new!r}")
-    return differences
+def _under(name, groups):
+    return any(name == group or name.startswith(group + ".") for group in groups)
+
+
+def record_config(root, config_dict, resumed_step, will_train, allow_new_data=False):
+    """Keep config.json the config the run's checkpoints were trained with.
+
+    A new run (no checkpoint) writes it. A resume compares it with `config_dict`: a different
+    model is refused; a different data source or seed is refused unless `allow_new_data`;
+    other changes are allowed. When something changed and there are steps left to train,
+    the changes are appended to config_history.jsonl as {"step": resumed_step, "changes":
+    {field: [old, new]}} and config.json is rewritten; a resume with nothing to train leaves
+    both alone.
+
+    Args:
+        root: the run folder.
+        config_dict: the config about to be trained, as a plain dict.
+        resumed_step: step of the checkpoint the run resumes from; None for a new run.
+        will_train: whether any step is left to train.
+        allow_new_data: accept changes of DATA_FIELDS.
+
+    Raises:
+        UserError: a change the checkpoint cannot take, or config.json is unreadable.
+    """
+    path = os.path.join(root, CONFIG_FILE)
+    saved = read_config(root) if resumed_step is not None else None
+    if saved is None:
+        write_json_atomically(path, config_dict)
+        return
+    old, new = _leaves(saved), _leaves(config_dict)
+    changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
+               if old.get(name) != new.get(name)}
+    # A field in none of these lists (a group added later) is refused too: it may shape the model.
+    refused = [name for name in changes if _under(name, MODEL_FIELDS)
+               or not _under(name, DATA_FIELDS + RESUMABLE_FIELDS)]
+    if refused:
+        described = "; ".join(f"{name}: {changes[name][0]!r} -> {changes[name][1]!r}"
+                              for name in refused)
+        raise UserError(f"workdir {root} holds a checkpoint of a different model ({described}); "
+                        "use a new --workdir or the config it was trained with")
+    new_data = [name for name in changes if _under(name, DATA_FIELDS)]
+    if new_data and not allow_new_data:
+        described = "; ".join(f"{name}: {changes[name][0]!r} -> {changes[name][1]!r}"
+                              for name in new_data)
+        raise UserError(f"workdir {root} was trained on other data ({described}); pass "
+                        "--allow_new_data to continue it on these, or use a new --workdir")
+    if not changes or not will_train:
+        return
+    with open(os.path.join(root, CONFIG_HISTORY_FILE), "a") as f:
+        f.write(json.dumps({"step": resumed_step, "changes": changes}, sort_keys=True) + "\n")
+    write_json_atomically(path, config_dict)
+
+
+def _defaults():
+    from configs import default
+
+    return default.get_config().to_dict()
 
 
 def read_config(workdir):
-    """The run's config.json as a dict, with `LATER_FIELDS` it lacks; None if there is none."""
+    """The run's config.json as a dict, None if there is none.
+
+    Fields added to the config after the run was written are filled in from
+    configs/default.py, so older runs still resume, sample and evaluate. That holds as long as a
+    field's default is what its absence meant (model.minibatch_stddev -1 and
+    runtime.sync_batch_norm False: the behaviour before they existed).
+
+    Raises:
+        UserError: config.json exists but cannot be read as a config.
+    """
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        config = json.load(f)
-    for dotted, implied in LATER_FIELDS.items():
-        *groups, key = dotted.split(".")
-        group = config
-        for name in groups:
-            group = group.setdefault(name, {})
-        group.setdefault(key, implied)
+    try:
+        with open(path) as f:
+            config = json.load(f)
+        if not isinstance(config, dict):
+            raise ValueError(f"holds a {type(config).__name__}, not a JSON object")
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UserError(f"cannot read {path} ({reason}); restore it, or delete it and run "
+                        "dcgan.main on this workdir with the config it was trained with") \
+            from None
+    _fill_missing(config, _defaults())
     return config
+
+
+def _fill_missing(config, defaults):
+    for key, value in defaults.items():
+        if key not in config:
+            config[key] = value
+        elif isinstance(value, dict) and isinstance(config[key], dict):
+            _fill_missing(config[key], value)
 
 
 def write_lines_atomically(path, lines):

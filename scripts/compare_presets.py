@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from dcgan import workdir
+from dcgan import config_check, workdir
 
 FLAGS = flags.FLAGS
 
@@ -180,8 +180,8 @@ def check_flags():
                         "`python -m dcgan.classifier`")
     if not FLAGS.seeds or not all(s.strip().isdigit() for s in FLAGS.seeds):
         problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
-    if FLAGS.num_samples < 4:
-        problems.append("--num_samples must be at least 4")
+    if FLAGS.num_samples < config_check.MIN_SCORING_SAMPLES:
+        problems.append(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES}")
     labels = [preset_label(FLAGS.a, FLAGS.a_label), preset_label(FLAGS.b, FLAGS.b_label)]
     if not problems and labels[0] == labels[1]:
         problems.append(f"both presets are called {labels[0]!r}; tell them apart with "

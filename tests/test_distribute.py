@@ -193,11 +193,6 @@ def test_tpu_request_without_a_tpu_is_one_line():
     assert "\n" not in str(error.value)
 
 
-def test_unknown_strategy_names_the_choices():
-    with pytest.raises(UserError, match="default, mirrored, multi_worker, tpu"):
-        distribute.make_strategy("horovod")
-
-
 def test_cluster_description_mistakes_are_named(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="needs the cluster in TF_CONFIG"):

@@ -114,14 +114,6 @@ def test_missing_path_is_named(tmp_path, scheme):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("source", ["mnist", "http://x/y.png", "zip:/tmp/a.zip", "idx:"])
-def test_unknown_scheme_lists_valid_ones(source):
-    with pytest.raises(UserError) as error:
-        load_images(source, 28, 1)
-    for scheme in ("tfds:", "idx:", "folder:", "npz:", "synthetic:digits"):
-        assert scheme in str(error.value)
-
-
 @pytest.fixture
 def image_folder(tmp_path):
     """A nested folder of PNG/JPG/BMP images of several sizes, plus files to skip."""
@@ -327,11 +319,6 @@ def test_synthetic_digits_other_sizes_and_rgb():
     np.testing.assert_array_equal(images[..., 0], images[..., 1])
     with pytest.raises(UserError, match="synthetic:digits"):
         load_images("synthetic:letters", 28, 1)
-
-
-def test_bad_channels_is_a_user_error():
-    with pytest.raises(UserError, match="channels"):
-        load_images("synthetic:digits:10", 28, 2)
 
 
 def test_read_idx_returns_header_shape(tmp_path):

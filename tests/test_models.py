@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from dcgan import models
-from dcgan.errors import UserError
 
 
 def _layer_summary(model):
@@ -130,32 +129,6 @@ def test_same_global_seed_builds_the_same_weights():
     first, again, other = weights(7), weights(7), weights(8)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0], other[0])
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(image_size=48), "data.image_size=48 is not supported; use 28, 32 or 64"),
-        (dict(channels=2), "data.channels=2 is not supported"),
-        (dict(init="he"), "model.init='he' is not supported"),
-        (dict(dtype="float64"), "training.precision='float64' is not supported"),
-    ],
-)
-def test_unsupported_options_raise_user_error(kwargs, message):
-    args = dict(image_size=28, channels=1, filters=4, kernel_size=3) | kwargs
-    with pytest.raises(UserError, match=message):
-        models.build_generator(noise_dim=8, **args)
-    with pytest.raises(UserError, match=message):
-        models.build_discriminator(**args)
-
-
-def test_bad_upsample_and_dropout_raise_user_error():
-    with pytest.raises(UserError, match="model.upsample='bilinear'"):
-        models.build_generator(28, 1, 8, 4, 3, upsample="bilinear")
-    with pytest.raises(UserError, match="model.dropout=1.0"):
-        models.build_discriminator(28, 1, 4, 3, dropout=1.0)
-    with pytest.raises(UserError, match="model.minibatch_stddev=-2"):
-        models.build_discriminator(28, 1, 4, 3, minibatch_stddev=-2)
 
 
 def _top_singular_value(kernel):

@@ -1,0 +1,157 @@
+"""Every rule a config must follow, checked at once before a command runs or writes anything.
+
+The allowed values live here, and the library modules that branch on them import them from
+here. This module imports no TensorFlow, so `--dry_run` and the entry points' early checks stay
+fast. What only running can tell (data found on disk, batch_size over the replicas) is checked
+where it is found.
+"""
+
+import math
+
+from dcgan.errors import UserError
+
+DATA_SOURCES = ("tfds:NAME[:SPLIT]", "idx:DIR", "folder:DIR", "npz:FILE", "synthetic:digits")
+SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+SUPPORTED_CHANNELS = (1, 3)
+UPSAMPLE_MODES = ("transpose", "resize")
+INITS = ("glorot_uniform", "dcgan")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+ON_NAN_MODES = ("stop", "rollback")
+DISTRIBUTE_STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# The kernel distance's unbiased estimate needs 4 feature rows; fewer gives no score at all.
+MIN_SCORING_SAMPLES = 4
+# Real targets become 1 - s: from s = 0.5 on, a real image's target would be no more "real"
+# than a coin flip, and the discriminator would learn nothing from the real half.
+MAX_LABEL_SMOOTHING = 0.5
+# NumPy and Keras seed their generators with an unsigned 32-bit integer.
+SEED_LIMIT = 2**32
+# What workdir adds to a run's config.json beside the config's own fields.
+RECORDED_EXTRAS = ("resolved_precision",)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _listed(choices):
+    words = [str(choice) for choice in choices]
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _one_of(choices):
+    kind = type(choices[0])
+    return (lambda v: isinstance(v, kind) and not isinstance(v, bool) and v in choices,
+            _listed(choices))
+
+
+def _positive_int():
+    return lambda v: _is_int(v) and v > 0, "a positive integer"
+
+
+def _fraction(low, high, what="a number"):
+    return lambda v: _is_number(v) and low <= v < high, f"{what} in [{low}, {high})"
+
+
+def _bool():
+    return lambda v: isinstance(v, bool), "True or False"
+
+
+def _data_source(value):
+    if not isinstance(value, str):
+        return False
+    scheme, _, rest = value.partition(":")
+    return bool(rest) and any(form.startswith(scheme + ":") for form in DATA_SOURCES)
+
+
+# Field -> (test, what is allowed): the whole schema of a config, group by group.
+RULES = {
+    "seed": (lambda v: _is_int(v) and 0 <= v < SEED_LIMIT, "an integer in [0, 2**32)"),
+    "data.source": (_data_source, _listed(DATA_SOURCES)),
+    "data.image_size": _one_of(SUPPORTED_IMAGE_SIZES),
+    "data.channels": (_one_of(SUPPORTED_CHANNELS)[0], "1 (greyscale) or 3 (RGB)"),
+    "model.noise_dim": _positive_int(),
+    "model.gen_filters": _positive_int(),
+    "model.disc_filters": _positive_int(),
+    "model.kernel_size": _positive_int(),
+    "model.upsample": _one_of(UPSAMPLE_MODES),
+    "model.init": _one_of(INITS),
+    "model.dropout": _fraction(0, 1, "a rate"),
+    "model.spectral_norm": _bool(),
+    "model.minibatch_stddev": (lambda v: _is_int(v) and v >= -1,
+                               "-1 (off), 0 (whole batch) or a group size"),
+    "model.ema_decay": _fraction(0, 1, "a decay (0: off)"),
+    "optim.g_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "optim.d_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "optim.beta1": _fraction(0, 1),
+    "optim.beta2": _fraction(0, 1),
+    "training.batch_size": _positive_int(),
+    "training.num_steps": _positive_int(),
+    "training.label_smoothing": (_fraction(0, MAX_LABEL_SMOOTHING)[0],
+                                 f"a number in [0, {MAX_LABEL_SMOOTHING}), e.g. 0.1"),
+    "training.log_every_steps": _positive_int(),
+    "training.sample_every_steps": _positive_int(),
+    "training.checkpoint_every_steps": _positive_int(),
+    "training.keep_checkpoints": _positive_int(),
+    "training.num_grid_images": _positive_int(),
+    "training.precision": _one_of(PRECISIONS),
+    "training.jit_compile": _bool(),
+    "training.steps_per_call": _positive_int(),
+    "training.on_nan": _one_of(ON_NAN_MODES),
+    "training.eval_every_steps": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: off)"),
+    "training.eval_num_samples": (lambda v: _is_int(v) and v >= MIN_SCORING_SAMPLES,
+                                  f"an integer >= {MIN_SCORING_SAMPLES}"),
+    "training.eval_features": (lambda v: isinstance(v, str),
+                               "a path from `python -m dcgan.classifier`, 'inception' or ''"),
+    "runtime.distribute": _one_of(DISTRIBUTE_STRATEGIES),
+    "runtime.virtual_cpu_devices": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "runtime.sync_batch_norm": _bool(),
+}
+_MISSING = object()
+
+
+def _leaves(config, prefix=""):
+    """Dotted name -> value of every field below `config` (a ConfigDict or a dict)."""
+    found = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if hasattr(value, "items"):
+            found.update(_leaves(value, name + "."))
+        else:
+            found[name] = value
+    return found
+
+
+def check_config(config, origin="the config"):
+    """Raise one UserError listing every field of `config` that breaks a rule.
+
+    Args:
+        config: a ConfigDict from a config file, or the dict of a run's config.json.
+        origin: what the config came from, named in the message (e.g. "--config=x.py").
+
+    Raises:
+        UserError: one line per problem, each naming the field, its value and what is allowed.
+    """
+    if not hasattr(config, "items"):
+        raise UserError(f"{origin} is a {type(config).__name__}, not a ConfigDict; "
+                        "get_config() must return one (see configs/default.py)")
+    leaves = _leaves(config)
+    problems = []
+    for name, (test, allowed) in RULES.items():
+        value = leaves.get(name, _MISSING)
+        if value is _MISSING:
+            problems.append(f"{name} is missing; set it (configs/default.py has every field)")
+        elif not test(value):
+            problems.append(f"{name}={value!r} is not valid; use {allowed}")
+    for name in sorted(leaves.keys() - RULES.keys() - set(RECORDED_EXTRAS)):
+        problems.append(f"{name} is not a config field; check its spelling against "
+                        "configs/default.py")
+    if len(problems) == 1:
+        raise UserError(f"{origin}: {problems[0]}")
+    if problems:
+        raise UserError(f"{origin} has {len(problems)} problems:\n" +
+                        "\n".join(f"  {problem}" for problem in problems))
