@@ -57,6 +57,10 @@ def run_app(main):
     _list_own_flags_in_help(main)
     try:
         argv = flags.FLAGS(sys.argv)
+    except SystemExit:
+        # Only absl's --help, --helpfull, ... exit while parsing, with status 1; but help that
+        # was asked for is not a failure.
+        sys.exit(0)
     except flags.Error as e:
         print(f"error: {_first_line(e)}; see --help", file=sys.stderr)
         sys.exit(2)
