@@ -1,8 +1,30 @@
-"""What every command-line entry shares: one-line errors, quiet TensorFlow, file logging."""
+"""What every command-line entry shares: --help, one-line errors, quiet TensorFlow, file logging.
 
+TensorFlow talks a lot on stderr that is not about the run, and users read it as trouble:
+
+- at import, its C++ libraries log (twice, once per library) that oneDNN is on and that no CUDA
+  driver was found, with a banner saying the logging is not set up yet. These lines come before
+  TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so only silencing stderr during the import hides them.
+- `E... cuda_platform.cc] failed call to cuInit` on every machine without a usable GPU.
+- `E... meta_optimizer.cc] remapper failed: INVALID_ARGUMENT: Mutation::Apply error` while the
+  training step is traced: the oneDNN graph rewriter tries to fuse a discriminator's conv, bias
+  and LeakyReLU, finds the gradient still needs the unfused bias output, and leaves that graph as
+  written. Nothing is computed differently (turning the rewriter off trains at the same speed),
+  so the line reports an optimisation skipped, not an error of the run.
+- the checkpoint writer's `Sharding callback duration` INFO line at every save.
+
+So, unless --verbose is given, the import is silenced, TF_CPP_MIN_LOG_LEVEL defaults to 3 (C++
+fatal errors only; a failed op still raises its Python exception with the whole message), and
+TensorFlow's Python loggers keep warnings and errors only.
+"""
+
+import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import sys
+import tempfile
 import traceback
 
 from absl import app, flags
@@ -12,8 +34,7 @@ from dcgan.errors import UserError
 
 __all__ = ["UserError", "run_app", "require_config", "log_to_file"]
 
-# TensorFlow's C++ start-up chatter hides the lines users need; keep warnings and errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+VERBOSE_FLAG = "verbose"
 
 
 def _exit_on_user_error(main):
@@ -32,8 +53,16 @@ def _exit_on_user_error(main):
 def run_app(main):
     """Run an absl-flags main; bad flags and UserError become one line on stderr and exit 2."""
     app.define_help_flags()
+    if VERBOSE_FLAG not in flags.FLAGS:
+        flags.DEFINE_bool(VERBOSE_FLAG, False, "Show TensorFlow's own log lines (hidden by "
+                          "default: start-up notices, no-GPU and graph-optimizer messages).")
+    _list_own_flags_in_help(main)
     try:
         argv = flags.FLAGS(sys.argv)
+    except SystemExit:
+        # Only absl's --help, --helpfull, ... exit while parsing, with status 1; but help that
+        # was asked for is not a failure.
+        sys.exit(0)
     except Exception as e:  # noqa: BLE001 - a config file can raise anything while it loads
         problem = _flag_problem(e)
         if problem is None:
@@ -42,8 +71,8 @@ def run_app(main):
         sys.exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr, force=True)
-    # TensorFlow's Python INFO lines (one per collective op in a cluster) drown the run's own.
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    if not flags.FLAGS[VERBOSE_FLAG].value:
+        _quiet_tensorflow()
     sys.exit(_exit_on_user_error(main)(argv))
 
 
@@ -85,6 +114,73 @@ def _config_file_problem(error):
     if isinstance(error, AttributeError) and loading[-1] == len(frames) - 1:
         return f"cannot load {where}: it defines no get_config(); see configs/default.py"
     return f"cannot load {where}: {type(error).__name__}: {_first_line(error)}"
+
+
+def _list_own_flags_in_help(main):
+    """Makes --help of a console script (dcgan-sample) show what `python -m dcgan.sample` shows.
+
+    absl's --help prints the docstring of `__main__` and the flags of the module named by
+    sys.argv[0]. Under `python -m` both are the command's module; under a console script
+    `__main__` is the installed wrapper (no docstring) and sys.argv[0] its path, which defined
+    no flag, so only a bare USAGE line was left.
+    """
+    module = sys.modules[main.__module__]
+    entry = sys.modules["__main__"]
+    if module is not entry and not entry.__doc__:
+        entry.__doc__ = module.__doc__
+    own = flags.FLAGS.get_key_flags_for_module(module.__name__) if module is not entry else []
+    for flag in [*own, flags.FLAGS[VERBOSE_FLAG]]:
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in ("tensorflow", "absl"):  # absl: the logger TensorFlow's checkpoint code uses
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _SilentTensorFlowImport())
+
+
+@contextlib.contextmanager
+def _stderr_held_back():
+    """Sends what is written to file descriptor 2 (C++ included) aside; shown only on failure."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except Exception:  # a broken install: what TensorFlow said is the diagnosis
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class _SilentTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports `tensorflow`, wherever it is first imported, with stderr held back.
+
+    TensorFlow is imported late and from many modules, after the cheap checks of each command;
+    this catches the first import without every module having to wrap it.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def exec_quietly(module):
+                with _stderr_held_back():
+                    exec_module(module)
+
+            spec.loader.exec_module = exec_quietly
+        return spec
 
 
 def _first_line(error):

@@ -11,15 +11,12 @@ An extractor maps float32 images in [-1, 1] (the generator's range) to (features
 
 import json
 import logging
-import math
 import os
-import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from dcgan import config_check, input_pipeline, metrics
+from dcgan import config_check, input_pipeline, metrics, progress
 from dcgan.errors import UserError
 
 log = logging.getLogger("dcgan")
@@ -136,43 +133,15 @@ def _first_line(error):
     return line if len(line) <= 200 else line[:197] + "..."
 
 
-class Progress:
-    """A one-line bar on a terminal, a log line about every 10% otherwise."""
-
-    def __init__(self, total, label, stream=None):
-        self.total, self.label, self.done = max(int(total), 1), label, 0
-        self.stream = stream or sys.stderr
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-        self.start = time.perf_counter()
-        self._next_tenth = 1
-
-    def update(self, n):
-        self.done = min(self.done + n, self.total)
-        fraction = self.done / self.total
-        seconds = time.perf_counter() - self.start
-        if self.tty:
-            width = 30
-            bar = "#" * int(width * fraction) + "." * (width - int(width * fraction))
-            self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {seconds:.0f}s")
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-        elif fraction * 10 >= self._next_tenth:
-            self._next_tenth = math.floor(fraction * 10) + 1
-            log.info("%s: %d/%d (%.0f%%, %.0fs)", self.label, self.done, self.total,
-                     100 * fraction, seconds)
-
-
 def extract(extractor, batches, total, label=None):
     """(features, logits) of every image in `batches` (float32 arrays in [-1, 1])."""
-    progress = Progress(total, label) if label else None
     feats, logits = [], []
-    for batch in batches:
-        f, lg = extractor(batch)
-        feats.append(f)
-        logits.append(lg)
-        if progress:
-            progress.update(len(batch))
+    with progress.Counter(total, label, enabled=label is not None) as counter:
+        for batch in batches:
+            f, lg = extractor(batch)
+            feats.append(f)
+            logits.append(lg)
+            counter.update(len(batch))
     return np.concatenate(feats), np.concatenate(logits)
 
 

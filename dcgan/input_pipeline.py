@@ -31,6 +31,8 @@ SYNTHETIC_TRAIN_SIZE = 10_000
 SYNTHETIC_TEST_SIZE = 2_000
 _LUMA = (0.2989, 0.5870, 0.1140)
 _CHUNK = 4096  # images converted per TensorFlow call, to bound float32 temporaries
+TFDS_PROBE_URL = "https://storage.googleapis.com/"
+TFDS_PROBE_SECONDS = 10
 
 
 def load_images(source, image_size, channels, split="train", seed=0, with_labels=False):
@@ -181,7 +183,14 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     name, _, uri_split = rest.partition(":")
     tfds_split = "test" if split == "test" else (uri_split or "train")
     try:
-        dataset = tfds.load(name, split=tfds_split)
+        try:
+            # Data prepared in the tfds data dir loads without any network.
+            dataset = tfds.load(name, split=tfds_split, download=False)
+        except AssertionError:  # what tfds raises for a data set not prepared yet
+            _check_tfds_can_download(name, tfds.core.constants.DATA_DIR)
+            dataset = tfds.load(name, split=tfds_split)
+    except UserError:
+        raise
     except Exception as e:  # network, unknown name, unknown split, missing files, ...
         raise UserError(
             f"cannot load tfds dataset {name!r} (split {tfds_split!r}): {_reason(e)}; "
@@ -211,6 +220,26 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts]) if has_labels else None
     return images, labels
+
+
+def _check_tfds_can_download(name, data_dir):
+    """Fails in seconds when a tfds download cannot start, instead of minutes of retries.
+
+    tfds retries each file ten times with back-off, about three and a half minutes offline,
+    before it reports the network. One request with a short timeout to the host that serves
+    tfds' own copies (and MNIST's files) tells the same thing at once; it goes through the same
+    proxy settings (HTTPS_PROXY) as the download would.
+    """
+    import requests  # a dependency of tensorflow_datasets
+
+    try:
+        requests.head(TFDS_PROBE_URL, timeout=TFDS_PROBE_SECONDS)
+    except requests.RequestException as e:
+        raise UserError(
+            f"data.source=tfds:{name}: not prepared in {data_dir} and no network to download it "
+            f"({type(e).__name__}); use an offline source instead: idx:DIR (MNIST-style IDX "
+            "files), folder:DIR (image files) or npz:FILE, or run `tfds build "
+            f"{name}` where there is network") from None
 
 
 def _load_idx(directory, source, split, image_size, channels, seed):

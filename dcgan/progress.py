@@ -1,12 +1,15 @@
-"""How a run reports itself while it trains: a live bar on a terminal, log lines elsewhere.
+"""How long work reports itself: a live bar on a terminal, log lines elsewhere.
 
-On an interactive terminal one line is rewritten in place (carriage return, no newline) with
-the step, percent done, ETA, images per second, both losses, D(x) and D(G(z)):
+`Progress` follows training; `Counter` follows a count of items, such as images scored. On an
+interactive terminal one line is rewritten in place (carriage return, no newline), e.g. the
+step, percent done, ETA, images per second, both losses, D(x) and D(G(z)):
 
     step 1200/1500  80%  [################    ]  ETA 25s  960 img/s  g 0.740  d 1.360  D(x) ...
 
 Piped into a file, a CI log or `tee`, carriage returns would pile up into one unreadable line,
-so each log step becomes an ordinary log line instead. Either way train.log gets the log lines.
+so the same news becomes ordinary log lines instead. Either way train.log gets the log lines.
+tqdm and keras.utils.Progbar were set aside: on a pipe tqdm still writes carriage returns, and
+Progbar prints a new line at every update (20 a second) to stdout, outside the run's log.
 """
 
 import logging
@@ -51,7 +54,93 @@ class _ClearBarFirst(logging.Filter):
         return True
 
 
-class Progress:
+def _bar(fraction):
+    filled = int(_BAR_WIDTH * min(max(fraction, 0.0), 1.0))
+    return "[" + "#" * filled + " " * (_BAR_WIDTH - filled) + "]"
+
+
+class _LiveLine:
+    """One line on a terminal, redrawn in place; on anything else, nothing is drawn.
+
+    While the line is up, other log messages to the same stream wipe it first (it comes back
+    on the next redraw). Subclasses say what the line holds (`_line(width)`) and log instead
+    when the stream is not interactive.
+    """
+
+    def __init__(self, stream=None, enabled=True):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        try:
+            self.interactive = enabled and self.stream.isatty()
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            self.interactive = False
+        self._shown = False  # the line is on screen and the cursor sits at its end
+        self._last_draw = 0.0
+        self._filters = []
+        if self.interactive:
+            self._guard_other_messages()
+
+    def _guard_other_messages(self):
+        for logger in (logging.getLogger(), log):
+            for handler in logger.handlers:
+                if getattr(handler, "stream", None) is self.stream:
+                    bar_filter = _ClearBarFirst(self)
+                    handler.addFilter(bar_filter)
+                    self._filters.append((handler, bar_filter))
+
+    def _line(self, width):
+        raise NotImplementedError
+
+    def _redraw(self, now, force=False):
+        """Draws the line if forced or if it was last drawn long enough ago."""
+        if force or now - self._last_draw >= _REDRAW_SECONDS:
+            self._draw()
+            self._last_draw = now
+
+    def _columns(self):
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        # A pseudo-terminal nobody sized reports 0 columns; assume a common width.
+        return columns or 120
+
+    def _draw(self):
+        # A line wider than the terminal wraps, and \r then rewrites only its last row.
+        self.stream.write("\r" + self._line(self._columns() - 1) + "\x1b[K")
+        self.stream.flush()
+        self._shown = True
+
+    def clear(self):
+        """Erases the line from the terminal (it comes back on the next update)."""
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+    def _started(self):
+        return True
+
+    def close(self):
+        """Leaves the final line on screen on a line of its own, and stops guarding the log."""
+        for handler, bar_filter in self._filters:
+            handler.removeFilter(bar_filter)
+        self._filters = []
+        if self.interactive and self._started():
+            if not self._shown:  # wiped by a message since; the final state deserves a look
+                self._draw()
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Progress(_LiveLine):
     """Reports training progress from `start_step` up to `num_steps`.
 
     Args:
@@ -64,33 +153,15 @@ class Progress:
     """
 
     def __init__(self, start_step, num_steps, batch_size, stream=None, enabled=True):
+        super().__init__(stream, enabled)
         self.start_step = start_step
         self.num_steps = num_steps
         self.batch_size = batch_size
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        try:
-            self.interactive = enabled and self.stream.isatty()
-        except (AttributeError, ValueError):  # no isatty, or a closed stream
-            self.interactive = False
         self.last_record = {}
-        self._shown = False  # the bar is on screen and the cursor sits at its end
-        self._last_draw = 0.0
         # The rate is timed from the first update: the step before it includes the tf.function
         # trace, which would make every ETA of a short run far too long.
         self._first = None  # (step, time) of the first update
         self._latest = None
-        self._filters = []
-        if self.interactive:
-            self._guard_other_messages()
-
-    def _guard_other_messages(self):
-        for logger in (logging.getLogger(), log):
-            for handler in logger.handlers:
-                if getattr(handler, "stream", None) is self.stream:
-                    bar_filter = _ClearBarFirst(self)
-                    handler.addFilter(bar_filter)
-                    self._filters.append((handler, bar_filter))
 
     def rate(self):
         """Steps per second since the first update, or None before two updates."""
@@ -115,9 +186,7 @@ class Progress:
         if record:
             self.last_record = {**self.last_record, **record}
         if self.interactive:
-            if record or step >= self.num_steps or now - self._last_draw >= _REDRAW_SECONDS:
-                self._draw(step)
-                self._last_draw = now
+            self._redraw(now, force=bool(record) or step >= self.num_steps)
             if record:
                 # The bar stands in for the log line on screen; train.log still gets it.
                 self._log(step, record, to_terminal=False)
@@ -134,8 +203,7 @@ class Progress:
     def bar_line(self, step, width=None):
         """The bar's text; the bar graphic goes first if the line does not fit in `width`."""
         counted, eta = self.status(step)
-        filled = int(_BAR_WIDTH * min(step, self.num_steps) / max(self.num_steps, 1))
-        graphic = "[" + "#" * filled + " " * (_BAR_WIDTH - filled) + "]"
+        graphic = _bar(step / max(self.num_steps, 1))
         rate = self.rate()
         images_per_sec = (self.last_record.get("images_per_sec") if rate is None
                           else rate * self.batch_size)
@@ -149,20 +217,11 @@ class Progress:
             line = "  ".join([counted, *tail])[:width]
         return line
 
-    def _columns(self):
-        try:
-            columns = os.get_terminal_size(self.stream.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-        # A pseudo-terminal nobody sized reports 0 columns; assume a common width.
-        return columns or 120
+    def _line(self, width):
+        return self.bar_line(self._latest[0], width=width)
 
-    def _draw(self, step):
-        # A line wider than the terminal wraps, and \r then rewrites only its last row.
-        line = self.bar_line(step, width=self._columns() - 1)
-        self.stream.write("\r" + line + "\x1b[K")
-        self.stream.flush()
-        self._shown = True
+    def _started(self):
+        return self._latest is not None
 
     def _log(self, step, record, to_terminal):
         counted, eta = self.status(step)
@@ -177,27 +236,42 @@ class Progress:
                     entry.levelno >= handler.level:
                 handler.handle(entry)
 
-    def clear(self):
-        """Erases the bar from the terminal (it comes back on the next update)."""
-        if self._shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._shown = False
 
-    def close(self):
-        """Leaves the final bar on screen on a line of its own, and stops guarding the log."""
-        for handler, bar_filter in self._filters:
-            handler.removeFilter(bar_filter)
-        self._filters = []
-        if self.interactive and self._latest is not None:
-            if not self._shown:  # wiped by a message since; the final state deserves a look
-                self._draw(self._latest[0])
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
 
-    def __enter__(self):
-        return self
+class Counter(_LiveLine):
+    """Reports progress through `total` items (images scored, say) under a `label`.
 
-    def __exit__(self, *exc):
-        self.close()
+    On a terminal: `label  1200/2000  60%  [############        ]  14s  ETA 9s`, redrawn in
+    place. Elsewhere a log line about every tenth of the way, so a long job shows life in a CI
+    log without flooding it.
+    """
+
+    def __init__(self, total, label, stream=None, enabled=True):
+        super().__init__(stream, enabled)
+        self.total, self.label, self.done = max(int(total), 1), label, 0
+        self.start = time.perf_counter()
+        self._next_tenth = 1
+
+    def update(self, n):
+        """Counts `n` more items done."""
+        if not self.enabled:
+            return
+        self.done = min(self.done + n, self.total)
+        if self.interactive:
+            self._redraw(time.perf_counter(), force=self.done == self.total)
+        elif self.done * 10 >= self._next_tenth * self.total:
+            self._next_tenth = self.done * 10 // self.total + 1
+            log.info("%s: %d/%d (%.0f%%, %s)", self.label, self.done, self.total,
+                     100 * self.done / self.total,
+                     format_duration(time.perf_counter() - self.start))
+
+    def _line(self, width):
+        seconds = time.perf_counter() - self.start
+        fraction = self.done / self.total
+        eta = format_duration(seconds * (1 - fraction) / fraction) if self.done else "--"
+        parts = [self.label, f"{self.done}/{self.total}", f"{100 * fraction:3.0f}%",
+                 _bar(fraction), format_duration(seconds), f"ETA {eta}"]
+        line = "  ".join(parts)
+        if len(line) > width:
+            line = "  ".join(p for p in parts if not p.startswith("["))[:width]
+        return line

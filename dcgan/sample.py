@@ -8,8 +8,10 @@ same pictures, and asking for more images only appends new ones.
 Outputs, chosen by --output:
   FILE.png   one grid of all images
   FILE.npz   uint8 images (N, H, W, C) under `images`, their float32 noise under `noise`
-  FOLDER     one PNG per image, 000000.png, 000001.png, ...
-Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png.
+  FOLDER     one PNG per image, 000000.png, 000001.png, ...; a folder that already holds
+             files is refused unless --overwrite (which replaces its numbered PNGs)
+Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png. Files are
+complete or absent: each is written under a temporary name and renamed when done.
 --interpolate=K writes K-step spherical interpolations between pairs of noise vectors as a
 grid (one row per pair) and a GIF next to it; --export=DIR writes a SavedModel and a .keras file.
 """
@@ -17,14 +19,12 @@ grid (one row per pair) and a GIF next to it; --export=DIR writes a SavedModel a
 import math
 import os
 import sys
-import tempfile
-import zipfile
 
-import imageio.v3 as iio
 import numpy as np
 from absl import flags
 
-from dcgan import cli, config_check, visualize, workdir
+from dcgan import cli, config_check, sample_output, visualize, workdir
+from dcgan.sample_output import check_writable, output_kind
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training run folder (the --workdir given to dcgan-train).")
@@ -43,13 +43,14 @@ flags.DEFINE_integer("interpolate", 0, "Steps of a spherical interpolation betwe
 flags.DEFINE_float("truncation", None, "Redraw noise entries with |z| > T: higher quality, less "
                    "variety (off by default; 0.5 to 1.5 is typical).")
 flags.DEFINE_integer("batch_size", 64, "Images generated at a time; memory does not grow with N.")
+flags.DEFINE_bool("overwrite", False, "Write into an --output folder that already holds files: "
+                  "its numbered PNGs are removed first, files of other names are kept.")
 flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
                     "generator.keras.")
 
 DEFAULT_NUM_IMAGES = 64
 DEFAULT_NUM_PAIRS = 8
 MIN_TRUNCATION = 0.1  # below it almost every draw is rejected, and the images barely differ
-GIF_FRAME_SECONDS = 0.1
 
 
 def latents(seed, start, stop, noise_dim, truncation=None):
@@ -109,88 +110,6 @@ def generate(sampler, noise_rows, total, batch_size):
         yield start, sampler(noise)[:count]
 
 
-def output_kind(path, interpolate):
-    lower = path.lower()
-    if lower.endswith(".png"):
-        return "grid"
-    if interpolate:
-        raise cli.UserError("--interpolate writes a grid and a GIF; give --output=FILE.png")
-    if lower.endswith(".npz"):
-        return "npz"
-    if os.path.isdir(path) or path.endswith(os.sep) or not os.path.splitext(path)[1]:
-        return "folder"
-    raise cli.UserError(f"--output={path}: end it in .png (one grid) or .npz (arrays), or name "
-                        "a folder (one PNG per image)")
-
-
-def check_writable(path, is_folder, flag="output"):
-    """Fail before any image is made, not after minutes of generating."""
-    folder = path if is_folder else (os.path.dirname(path) or ".")
-    try:
-        if not is_folder and os.path.isdir(path):
-            raise IsADirectoryError(21, "it is a folder")
-        os.makedirs(folder, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write_test")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        reason = e.strerror or str(e)
-        if isinstance(e, (FileExistsError, NotADirectoryError)) and e.filename:
-            reason = f"{e.filename} is a file, not a folder"
-        raise cli.UserError(f"cannot write --{flag}={path} ({reason}); choose another path") \
-            from None
-
-
-def _squeeze(image):
-    return image[..., 0] if image.shape[-1] == 1 else image
-
-
-def write_folder(batches, folder, total):
-    width = max(6, len(str(total - 1)))
-    for start, images in batches:
-        for i, image in enumerate(images, start):
-            iio.imwrite(os.path.join(folder, f"{i:0{width}d}.png"), _squeeze(image))
-
-
-def write_npz(path, arrays):
-    """An .npz written chunk by chunk, so memory stays flat however many images it holds.
-
-    Args:
-        path: the .npz file.
-        arrays: (name, shape, dtype, iterable of chunks along the first axis) per array.
-    """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        # Stored, not deflated, as np.savez does: compressing is slower than writing.
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-            for name, shape, dtype, chunks in arrays:
-                with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
-                    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                              "fortran_order": False, "shape": tuple(shape)}
-                    np.lib.format.write_array_header_1_0(f, header)
-                    for chunk in chunks:
-                        f.write(np.ascontiguousarray(chunk, dtype).tobytes())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_interpolation(images, pairs, steps, path):
-    """Grid (a row per pair) at path, and path.gif going there and back through the steps."""
-    visualize.save_grid(images, path, columns=steps)
-    frames = images.reshape(pairs, steps, *images.shape[1:])
-    gif = os.path.splitext(path)[0] + ".gif"
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for k in range(steps):
-            paths.append(os.path.join(tmp, f"{k}.png"))
-            visualize.save_grid(frames[:, k], paths[-1])
-        visualize.write_gif(paths + paths[-2:0:-1], gif, duration=GIF_FRAME_SECONDS)
-    return gif
-
-
 def _check_flags():
     if FLAGS.num_images is not None and FLAGS.num_images < 1:
         raise cli.UserError(f"--num_images={FLAGS.num_images} must be at least 1")
@@ -218,6 +137,18 @@ def _read_config(root):
     return config
 
 
+def _check_output(output, kind, config):
+    """Everything about --output that can fail, checked before any image is made."""
+    if kind == "folder":
+        sample_output.check_folder_is_free(output, FLAGS.overwrite)
+    elif kind == "grid":
+        images = FLAGS.num_images or (DEFAULT_NUM_PAIRS if FLAGS.interpolate else
+                                      DEFAULT_NUM_IMAGES)
+        sample_output.check_grid_size(images * max(FLAGS.interpolate, 1),
+                                      int(config["data"]["image_size"]))
+    check_writable(output, kind == "folder")
+
+
 def _default_output(root, step, kind):
     name = f"{kind}_{'best_' if FLAGS.checkpoint == 'best' else ''}step{step:06d}_seed{FLAGS.seed}"
     if FLAGS.truncation is not None:
@@ -242,7 +173,7 @@ def main(argv):
     if FLAGS.output is not None or steps or not FLAGS.export:
         output = FLAGS.output or _default_output(root, step, "interpolation" if steps else "sample")
         kind = output_kind(output, steps)
-        check_writable(output, kind == "folder")
+        _check_output(output, kind, config)
     if FLAGS.export:
         check_writable(FLAGS.export, True, flag="export")
     generator, key = checkpoints.restore_generator(config, checkpoint, use_ema=not FLAGS.no_ema)
@@ -258,7 +189,7 @@ def main(argv):
                                    for j in range(pairs)])
             images = np.concatenate([b for _, b in generate(
                 sampler, lambda a, b: path[a:b], len(path), FLAGS.batch_size)])
-            gif = write_interpolation(images, pairs, steps, output)
+            gif = sample_output.write_interpolation(images, pairs, steps, output)
             print(f"wrote {pairs} interpolations of {steps} steps from {source} to {output} "
                   f"and {gif}")
         elif output:
@@ -268,13 +199,14 @@ def main(argv):
             if kind == "grid":
                 visualize.save_grid(np.concatenate([b for _, b in batches]), output)
             elif kind == "folder":
-                write_folder(batches, output, total)
+                sample_output.write_folder(batches, output, total)
             else:
                 shape = (total, *sampler.generator.output_shape[1:])
                 noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
                          for a in range(0, total, FLAGS.batch_size))
-                write_npz(output, [("images", shape, np.uint8, (b for _, b in batches)),
-                                   ("noise", (total, dim), np.float32, noise)])
+                sample_output.write_npz(output, [
+                    ("images", shape, np.uint8, (b for _, b in batches)),
+                    ("noise", (total, dim), np.float32, noise)])
             print(f"wrote {total} images from {source} to {output}")
     except OSError as e:
         raise cli.UserError(f"cannot write --output={output} ({e.strerror or e}); "

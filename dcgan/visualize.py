@@ -5,10 +5,10 @@ inside a training job or from a notebook. Files are written atomically (temporar
 rename) so that a run stopped mid-write never leaves a truncated PNG or GIF behind.
 """
 
+import contextlib
 import io
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -85,22 +85,39 @@ def image_grid(images, columns: int | None = None, padding: int = 2,
     return grid[..., 0] if channels == 1 else grid
 
 
-def _write_atomically(path, data: bytes) -> None:
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """Yields a temporary path next to `path`; once the block ends, it becomes `path` by rename.
+
+    A reader (or a run stopped mid-write) sees the old file or the whole new one, never a torn
+    one: the rename is atomic within a folder. If the block raises, the temporary file is
+    removed and `path` is left as it was. Parent directories are created.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Named before anything exists, so that an interrupt at any moment, even while the file is
+    # being created, is cleaned up; the process id keeps two writers of one path apart.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file private (0600); pictures should be as readable as any file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        yield str(tmp)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomically(path, data: bytes) -> None:
+    """Writes `data` to `path` through `replaced_atomically`."""
+    with replaced_atomically(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def png_bytes(image) -> bytes:
+    """One (H, W), (H, W, 1) or (H, W, 3) uint8 image encoded as PNG."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]  # many viewers mis-handle (H, W, 1)
+    return iio.imwrite("<bytes>", image, extension=".png", is_batch=False)
 
 
 def save_grid(images, path, columns: int | None = None) -> np.ndarray:
@@ -110,7 +127,7 @@ def save_grid(images, path, columns: int | None = None) -> np.ndarray:
         The uint8 grid that was written (handy for a TensorBoard image summary).
     """
     grid = image_grid(images, columns=columns)
-    _write_atomically(path, iio.imwrite("<bytes>", grid, extension=".png", is_batch=False))
+    write_atomically(path, png_bytes(grid))
     return grid
 
 
@@ -152,7 +169,7 @@ def write_gif(png_paths: Sequence, gif_path, duration: float = 0.2) -> None:
         "<bytes>", stack, extension=".gif", is_batch=True,
         duration=int(round(duration * 1000)), loop=0,
     )
-    _write_atomically(gif_path, data)
+    write_atomically(gif_path, data)
 
 
 def _series(records: Sequence[Mapping], key: str) -> tuple[list, list]:
@@ -266,5 +283,5 @@ def plot_report(records: Sequence[Mapping], path, equilibrium_d: float, equilibr
     _plot_samples(axes[1, 1], last_grid_path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    _write_atomically(path, buffer.getvalue())
+    write_atomically(path, buffer.getvalue())
     return str(path)

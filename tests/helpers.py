@@ -67,9 +67,9 @@ def write_npz(path, n=16):
              x_test=images[:4], y_test=np.zeros(4, np.uint8))
 
 
-def run_cli(module, *args, cwd=ROOT, timeout=300):
-    """Run a dcgan command in a fresh process, as a user would."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+def run_cli(module, *args, cwd=ROOT, timeout=300, env=None):
+    """Run a dcgan command in a fresh process, as a user would; `env` adds variables."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

@@ -1,6 +1,9 @@
 """The training command as users run it: one-line errors, exit codes, nothing destroyed."""
 
 import os
+import re
+import subprocess
+import sys
 
 import imageio.v3 as iio
 import pytest
@@ -85,3 +88,43 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
         after.pop(bookkeeping), before.pop(bookkeeping)
     assert after == before
     iio.imread(tmp_path / "run" / "samples" / "step_000002.png")
+
+
+@pytest.mark.parametrize("script, module, names", [
+    ("dcgan-train", "dcgan.main", ["--config", "--workdir", "--[no]dry_run"]),
+    ("dcgan-sample", "dcgan.sample", ["--num_images", "--output", "--[no]overwrite"]),
+    ("dcgan-evaluate", "dcgan.evaluate", ["--num_samples", "--features"]),
+    ("dcgan-report", "dcgan.report", ["--workdir"]),
+])
+def test_console_script_help_lists_the_flags(script, module, names):
+    """What the installed wrapper does: set argv[0] to the script's name, call run()."""
+    code = f"import sys; sys.argv = [{script!r}, '--help']; from {module} import run; run()"
+    console = subprocess.run([sys.executable, "-c", code], cwd=helpers.ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert console.returncode == 0, console.stderr
+    for name in [*names, "--[no]verbose"]:
+        assert f"  {name}:" in console.stdout, console.stdout
+    flag_lines = [line for line in console.stdout.splitlines() if line.startswith("  ")]
+    module_help = helpers.run_cli(module, "--help").stdout
+    assert flag_lines == [line for line in module_help.splitlines() if line.startswith("  ")]
+    assert module_help.splitlines()[0] in console.stdout  # the command's own description
+
+
+def test_tensorflow_chatter_only_with_verbose(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["CUDA_VISIBLE_DEVICES"] = ""  # TensorFlow still calls cuInit, and fails, without a GPU
+
+    def train_with(*flags):
+        result = subprocess.run([sys.executable, "-m", "dcgan.main", *TINY, *flags],
+                                cwd=helpers.ROOT, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    quiet = train_with(f"--workdir={tmp_path / 'quiet'}")
+    for chatter in ("cuInit", "remapper failed", "absl::InitializeLog", "oneDNN", "Sharding"):
+        assert chatter not in quiet, quiet
+    assert "INFO step 2/2" in quiet  # the run's own log lines stay
+    verbose = train_with(f"--workdir={tmp_path / 'verbose'}", "--verbose")
+    assert re.search(r"^[IWEF]\d{4} ", verbose, re.MULTILINE), verbose  # C++ log lines are back
+    assert "INFO step 2/2" in verbose

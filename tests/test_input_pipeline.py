@@ -3,6 +3,7 @@
 import gzip
 import os
 import struct
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -12,6 +13,7 @@ import tensorflow as tf
 from dcgan import input_pipeline
 from dcgan.errors import UserError
 from dcgan.input_pipeline import load_images, make_dataset
+from tests import helpers
 
 
 def write_idx(path, array):
@@ -230,6 +232,25 @@ def test_tfds_mock_data_with_labels_and_resize():
         assert cifar.shape == (12, 28, 28, 1)
         rgb = load_images("tfds:mnist", 64, 3)
         assert rgb.shape == (12, 64, 64, 3)
+
+
+def test_tfds_without_data_or_network_fails_at_once(tmp_path):
+    """Nothing prepared in the tfds data dir and no way out: seconds, not minutes of retries."""
+    unreachable = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    offline = {"TFDS_DATA_DIR": str(tmp_path / "tfds"), "HTTPS_PROXY": unreachable,
+               "https_proxy": unreachable, "HTTP_PROXY": unreachable,
+               "http_proxy": unreachable, "NO_PROXY": "", "no_proxy": ""}
+    started = time.monotonic()
+    result = helpers.run_cli("dcgan.main", "--config=configs/default.py",
+                             "--config.data.source=tfds:mnist", f"--workdir={tmp_path / 'run'}",
+                             env=offline, timeout=120)
+    seconds = time.monotonic() - started
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for words in ("tfds:mnist", "no network", "idx:DIR", "folder:DIR", "npz:FILE"):
+        assert words in errors[0], errors[0]
+    assert seconds < 45, seconds
 
 
 def test_tfds_unknown_dataset_is_a_one_line_user_error():

@@ -1,11 +1,13 @@
 """What a run prints while it trains: a live bar on a terminal, plain log lines in a pipe."""
 
+import logging
 import os
 import pty
 import re
 import subprocess
 import sys
 
+from dcgan import progress
 from tests import helpers
 
 NUM_STEPS = 12
@@ -72,3 +74,40 @@ def test_pipe_gets_plain_log_lines(tmp_path):
     for line in lines:
         assert re.search(rf"{ETA}  g_loss \S+  d_loss \S+  d_real \S+  d_fake \S+", line), line
     assert "report" in result.stdout and (tmp_path / "run" / "report.png").exists()
+
+
+def test_counter_redraws_in_place_on_a_terminal():
+    leader, follower = pty.openpty()
+    with open(follower, "w") as terminal:
+        with progress.Counter(100, "scoring", stream=terminal) as counter:
+            for _ in range(10):
+                counter.update(10)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    text = output.decode()
+    assert text.startswith("\r") and text.count("\n") == 1 and text.endswith("\n"), text
+    last = text.rstrip("\r\n").split("\r")[-1]
+    assert re.match(r"scoring  100/100  100%  \[#{20}\]  \d+s  ETA 0s", last), last
+
+
+def test_counter_logs_about_every_tenth_in_a_pipe(caplog):
+    read_end, write_end = os.pipe()
+    with open(write_end, "w") as pipe, caplog.at_level(logging.INFO, logger="dcgan"):
+        with progress.Counter(100, "scoring", stream=pipe) as counter:
+            for _ in range(4):
+                counter.update(25)
+        with progress.Counter(100, "silent", stream=pipe, enabled=False) as counter:
+            counter.update(100)
+    with open(read_end) as written:
+        assert written.read() == ""  # no bar, no carriage return in a pipe
+    lines = [record.getMessage() for record in caplog.records]
+    assert [line.split(" (")[0] for line in lines] == [
+        "scoring: 25/100", "scoring: 50/100", "scoring: 75/100", "scoring: 100/100"], lines

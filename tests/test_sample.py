@@ -3,15 +3,17 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import checkpoints, train
+from dcgan import checkpoints, sample_output, train
 from dcgan.errors import UserError
 from tests import helpers
 
@@ -225,3 +227,62 @@ def test_checkpoint_of_another_model_is_refused(run):
     with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching the run's "
                                         "config.json"):
         checkpoints.restore_generator(config, checkpoint, use_ema=True)
+
+
+def numbered_pngs(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".png"))
+
+
+def test_interrupted_folder_output_holds_only_whole_images(run, tmp_path):
+    folder = tmp_path / "pngs"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dcgan.sample", f"--workdir={run['root']}", "--num_images=200000",
+         "--batch_size=16", f"--output={folder}"],
+        cwd=helpers.ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder.is_dir() and len(os.listdir(folder)) >= 40):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    names = sorted(os.listdir(folder))
+    assert names == numbered_pngs(folder), names  # no temporary file left behind
+    assert len(names) >= 40
+    for name in names:  # a torn PNG would fail to decode
+        assert iio.imread(folder / name).shape == (SIZE, SIZE), name
+
+
+def test_used_folder_is_refused_unless_overwrite(run, tmp_path):
+    folder = tmp_path / "pngs"
+    sample(run, "--num_images=5", "--seed=1", f"--output={folder}")
+    (folder / "notes.txt").write_text("mine")
+    before = helpers.files_under(str(folder))
+
+    refused = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", "--num_images=3",
+                              "--seed=2", f"--output={folder}")
+    assert_one_line_error(refused, f"--output={folder} already holds 6 files", "--overwrite")
+    assert helpers.files_under(str(folder)) == before
+
+    sample(run, "--num_images=3", "--seed=2", f"--output={folder}", "--overwrite")
+    assert numbered_pngs(folder) == [f"{i:06d}.png" for i in range(3)]
+    assert (folder / "notes.txt").read_text() == "mine"  # not a file the command writes
+    second = tmp_path / "second.npz"
+    sample(run, "--num_images=3", "--seed=2", f"--output={second}")
+    written = np.stack([iio.imread(folder / f"{i:06d}.png") for i in range(3)])[..., None]
+    np.testing.assert_array_equal(written, np.load(second)["images"])
+
+
+def test_grid_too_large_to_build_points_to_the_streaming_forms(run, tmp_path):
+    grid = tmp_path / "grid.png"
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", "--num_images=200000",
+                             f"--output={grid}")
+    assert_one_line_error(result, "200000 images of 28x28", "--output=DIR/", "--output=FILE.npz")
+    assert not grid.exists()
+    most = sample_output.MAX_GRID_PIXELS // (SIZE * SIZE)
+    assert f"(at most {most})" in result.stderr
