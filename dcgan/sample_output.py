@@ -23,8 +23,9 @@ from dcgan import visualize
 from dcgan.errors import UserError
 
 # A grid is built whole in memory: every tile, then the picture and the PNG encoder's buffers.
-# 4096x4096 pixels is already more than a screen shows at full size and keeps the peak near
-# 100 MB; bigger sets belong in a folder or an .npz, which are written as the images come.
+# 4096x4096 pixels of tiles is already more than a screen shows at full size, and adds about
+# 45 MB to the command's peak for grey images (21,399 of 28x28), three times that for colour;
+# bigger sets belong in a folder or an .npz, which are written as the images come.
 MAX_GRID_PIXELS = 4096 * 4096
 GIF_FRAME_SECONDS = 0.1
 # Names of the files a folder output is made of: its images and their temporary names.
