@@ -10,6 +10,7 @@ distances and whose output gives the logits of the classifier score. Use it with
 `--config.training.eval_features=PATH` when training, or `dcgan-evaluate --features=PATH`.
 """
 
+import functools
 import json
 import logging
 import os
@@ -160,15 +161,13 @@ def main(argv):
     except OSError as e:
         raise cli.UserError(f"cannot write --output={output} ({e.strerror})") from None
     print(f"test accuracy {report['test_accuracy']:.4f} on {report['test_images']} images "
-          f"(train {report['train_accuracy']:.4f})")
-    print(f"saved {output}; use it with --config.training.eval_features={output} or "
-          f"dcgan-evaluate --features={output}")
+          f"(train {report['train_accuracy']:.4f})\nsaved {output}; use it with "
+          f"--config.training.eval_features={output} or dcgan-evaluate --features={output}")
     return 0
 
 
-def run():
-    cli.run_app(main)
-
+# The console script's entry point; run_app exits with the command's status.
+run = functools.partial(cli.run_app, main)
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

@@ -7,9 +7,9 @@ scores M real training images the same way: the values a perfect generator would
 M samples, since every metric is biased at finite M.
 """
 
+import functools
 import logging
 import os
-import sys
 
 from absl import flags
 
@@ -105,9 +105,8 @@ def main(argv):
     return 0
 
 
-def run():
-    cli.run_app(main)
-
+# The console script's entry point; run_app exits with the command's status.
+run = functools.partial(cli.run_app, main)
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

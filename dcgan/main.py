@@ -1,8 +1,8 @@
 """Train a DCGAN: `python -m dcgan.main --config=configs/mnist.py --workdir=runs/mnist`."""
 
+import functools
 import logging
 import os
-import sys
 
 from absl import flags
 from ml_collections import config_flags
@@ -53,9 +53,8 @@ def main(argv):
     return 0
 
 
-def run():
-    cli.run_app(main)
-
+# The console script's entry point; run_app exits with the command's status.
+run = functools.partial(cli.run_app, main)
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

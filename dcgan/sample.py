@@ -16,9 +16,9 @@ complete or absent: each is written under a temporary name and renamed when done
 grid (one row per pair) and a GIF next to it; --export=DIR writes a SavedModel and a .keras file.
 """
 
+import functools
 import math
 import os
-import sys
 
 import numpy as np
 from absl import flags
@@ -218,9 +218,8 @@ def main(argv):
     return 0
 
 
-def run():
-    cli.run_app(main)
-
+# The console script's entry point; run_app exits with the command's status.
+run = functools.partial(cli.run_app, main)
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

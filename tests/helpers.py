@@ -83,3 +83,32 @@ def files_under(folder):
             with open(path, "rb") as f:
                 found[os.path.relpath(path, folder)] = f.read()
     return found
+
+
+def assert_one_line_error(result, *words):
+    """A command that failed as users should see it: exit 2, one `error:` line, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
+def idx_with_classifier(root):
+    """Labelled IDX train/test files under root/idx and a feature classifier trained on them.
+
+    Returns:
+        (data folder, classifier path).
+    """
+    from dcgan import classifier, input_pipeline
+
+    data = os.path.join(root, "idx")
+    write_idx(data, n=48)
+    write_idx(data, n=24, prefix="t10k")
+    splits = [input_pipeline.load_images(f"idx:{data}", 28, 1, split=s, with_labels=True)
+              for s in ("train", "test")]
+    model, report = classifier.train_classifier(*splits, epochs=1, batch_size=16)
+    clf = os.path.join(root, "clf.keras")
+    classifier.save(model, report, clf)
+    return data, clf

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from dcgan import checkpoints, classifier, input_pipeline, train
+from dcgan import checkpoints, train
 from tests import helpers
 
 FALLBACK = "ckpt-6 cannot be read"
@@ -18,14 +18,7 @@ def finished(tmp_path_factory):
     """A run with checkpoints at steps 2, 4, 6, an EMA generator, a best checkpoint, and the
     classifier that scored it."""
     root = tmp_path_factory.mktemp("ckpt")
-    data = root / "idx"
-    helpers.write_idx(str(data), n=48)
-    helpers.write_idx(str(data), n=24, prefix="t10k")
-    splits = [input_pipeline.load_images(f"idx:{data}", 28, 1, split=s, with_labels=True)
-              for s in ("train", "test")]
-    model, report = classifier.train_classifier(*splits, epochs=1, batch_size=16)
-    clf = str(root / "clf.keras")
-    classifier.save(model, report, clf)
+    data, clf = helpers.idx_with_classifier(str(root))
     config = helpers.tiny_config(f"idx:{data}", num_steps=6, eval_every_steps=2,
                                  eval_num_samples=16, eval_features=clf)
     config.model.ema_decay = 0.5
@@ -58,15 +51,6 @@ def ok(result):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result
-
-
-def one_line_error(result, *words):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
 
 
 def test_a_torn_newest_checkpoint_every_command_falls_back(run, finished, tmp_path):
@@ -112,18 +96,17 @@ def test_a_deleted_newest_index_every_command_takes_the_previous_one(run, finish
 
 def test_a_torn_chosen_checkpoint_is_one_line(run, finished):
     tear(run, 6)
-    one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=6"),
+    helpers.assert_one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=6"),
                    "ckpt-6 cannot be read", "pick another --step")
-    one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=5"),
+    helpers.assert_one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=5"),
                    "no checkpoint of step 5", "steps kept: 2, 4, 6")
     (best,) = glob.glob(os.path.join(run, "checkpoints", "best", "ckpt-*.index"))
     tear(run, checkpoints.step_of(best[:-len(".index")]), folder=os.path.join("checkpoints",
                                                                              "best"))
-    for module in ("dcgan.sample", "dcgan.evaluate"):
-        one_line_error(helpers.run_cli(module, f"--workdir={run}", "--checkpoint=best",
-                                       f"--features={finished['clf']}"
-                                       if module == "dcgan.evaluate" else "--num_images=4"),
-                       "checkpoints/best reads back whole")
+    for module, extra in (("dcgan.sample", "--num_images=4"),
+                          ("dcgan.evaluate", f"--features={finished['clf']}")):
+        result = helpers.run_cli(module, f"--workdir={run}", "--checkpoint=best", extra)
+        helpers.assert_one_line_error(result, "checkpoints/best reads back whole")
 
 
 def test_a_resume_removes_only_the_records_the_run_wrote(run, finished):

@@ -16,15 +16,6 @@ TINY = ["--config=configs/default.py", "--config.training.num_steps=2",
         "--config.training.precision=float32", "--config.training.log_every_steps=1"]
 
 
-def assert_one_line_error(result, *words):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-
-
 def train(tmp_path, *overrides, workdir=None):
     return helpers.run_cli("dcgan.main", *TINY, *overrides,
                            f"--workdir={workdir or tmp_path / 'run'}")
@@ -56,7 +47,7 @@ def test_trains_from_the_command_line(tmp_path):
 ])
 def test_bad_config_is_one_line(tmp_path, override, words):
     result = train(tmp_path, override)
-    assert_one_line_error(result, *words)
+    helpers.assert_one_line_error(result, *words)
     assert not (tmp_path / "run" / "checkpoints").exists() or not os.listdir(
         tmp_path / "run" / "checkpoints")
 
@@ -64,17 +55,19 @@ def test_bad_config_is_one_line(tmp_path, override, words):
 def test_empty_folder_and_corrupt_image(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(train(tmp_path, f"--config.data.source=folder:{empty}"), str(empty))
+    helpers.assert_one_line_error(train(tmp_path, f"--config.data.source=folder:{empty}"),
+                                  str(empty))
     images = tmp_path / "images"
     helpers.write_folder(str(images), n=3)
     (images / "broken.png").write_bytes(b"\x89PNG not really")
-    assert_one_line_error(train(tmp_path, f"--config.data.source=folder:{images}"), "broken.png")
+    helpers.assert_one_line_error(train(tmp_path, f"--config.data.source=folder:{images}"),
+                                  "broken.png")
 
 
 def test_unwritable_workdir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert_one_line_error(train(tmp_path, workdir=blocker / "run"), "not writable")
+    helpers.assert_one_line_error(train(tmp_path, workdir=blocker / "run"), "not writable")
     assert blocker.read_text() == "not a folder"
 
 
@@ -82,7 +75,7 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
     assert train(tmp_path).returncode == 0
     before = helpers.files_under(str(tmp_path / "run"))
     result = train(tmp_path, "--config.model.gen_filters=8", "--config.training.num_steps=4")
-    assert_one_line_error(result, "different model", "gen_filters")
+    helpers.assert_one_line_error(result, "different model", "gen_filters")
     after = helpers.files_under(str(tmp_path / "run"))
     for bookkeeping in ("train.log", ".lock"):  # appended log line, holder of the run lock
         after.pop(bookkeeping), before.pop(bookkeeping)

@@ -15,7 +15,6 @@ import pytest
 from dcgan import config_check
 from dcgan.errors import UserError
 from tests import helpers
-from tests.test_cli import assert_one_line_error
 
 TINY = {"model.noise_dim": 8, "model.gen_filters": 4, "model.disc_filters": 4,
         "model.kernel_size": 3, "training.batch_size": 8, "training.num_steps": 2,
@@ -77,7 +76,7 @@ def test_label_smoothing_past_one_half_is_refused_before_anything_is_written(tmp
     result = helpers.run_cli("dcgan.main",
                              *train_args(tmp_path / "run", training__label_smoothing=0.7))
     assert result.returncode == 2
-    assert_one_line_error(result, "training.label_smoothing=0.7", "[0, 0.5)")
+    helpers.assert_one_line_error(result, "training.label_smoothing=0.7", "[0, 0.5)")
     assert "in user code" not in result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -112,7 +111,7 @@ def test_dry_run_lists_every_problem_and_exits_2():
 def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, words):
     result = dry_run(f"--config.{override}")
     assert result.returncode == 2
-    assert_one_line_error(result, *words)
+    helpers.assert_one_line_error(result, *words)
 
 
 def test_every_preset_passes_the_check():
@@ -129,7 +128,7 @@ def test_a_misspelt_field_in_a_config_file_is_reported(tmp_path):
                       "    config = default.get_config()\n"
                       "    config.training.batchsize = 64\n    return config\n")
     result = helpers.run_cli("dcgan.main", f"--config={preset}", "--dry_run")
-    assert_one_line_error(result, "training.batchsize is not a config field")
+    helpers.assert_one_line_error(result, "training.batchsize is not a config field")
 
 
 @pytest.mark.parametrize("body, words", [
@@ -146,7 +145,7 @@ def test_a_config_file_that_does_not_load_is_one_line_naming_it(tmp_path, body, 
               "dcgan.classifier": f"--output={tmp_path / 'out' / 'clf.keras'}"}[command]
     result = helpers.run_cli(command, f"--config={preset}", "--config.seed=1", output)
     assert result.returncode == 2
-    assert_one_line_error(result, f"cannot load --config={preset}", *words)
+    helpers.assert_one_line_error(result, f"cannot load --config={preset}", *words)
     assert "unknown config field" not in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -155,7 +154,7 @@ def test_classifier_checks_its_config_before_writing(tmp_path):
     output = tmp_path / "out" / "clf.keras"
     result = helpers.run_cli("dcgan.classifier", "--config=configs/default.py",
                              "--config.data.channels=2", f"--output={output}")
-    assert_one_line_error(result, "data.channels=2")
+    helpers.assert_one_line_error(result, "data.channels=2")
     assert not (tmp_path / "out").exists()
 
 
@@ -169,7 +168,7 @@ def test_a_corrupt_config_json_is_one_line_naming_it_and_the_fix(run, command):
         [f"--workdir={run}"]
     result = helpers.run_cli(command, *args)
     assert result.returncode == 2
-    assert_one_line_error(result, f"cannot read {config_path}", "delete it", "dcgan.main")
+    helpers.assert_one_line_error(result, f"cannot read {config_path}", "delete it", "dcgan.main")
     assert run_files(run) == before
 
 
@@ -180,7 +179,7 @@ def test_sample_checks_the_run_config(run):
     with open(workdir_config, "w") as f:
         json.dump(config, f)
     result = helpers.run_cli("dcgan.sample", f"--workdir={run}")
-    assert_one_line_error(result, workdir_config, "model.upsample='bilinear'")
+    helpers.assert_one_line_error(result, workdir_config, "model.upsample='bilinear'")
 
 
 def test_resume_on_another_data_source_needs_allow_new_data(run, tmp_path):
@@ -190,7 +189,7 @@ def test_resume_on_another_data_source_needs_allow_new_data(run, tmp_path):
     other = train_args(run, data__source=f"npz:{data}", training__num_steps=4)
     result = helpers.run_cli("dcgan.main", *other)
     assert result.returncode == 2
-    assert_one_line_error(result, "other data", "data.source: 'synthetic:digits' -> "
+    helpers.assert_one_line_error(result, "other data", "data.source: 'synthetic:digits' -> "
                           f"'npz:{data}'", "--allow_new_data")
     assert run_files(run) == before
 
@@ -204,7 +203,7 @@ def test_resume_on_another_data_source_needs_allow_new_data(run, tmp_path):
 
 def test_resume_with_another_seed_is_refused(run):
     result = helpers.run_cli("dcgan.main", *train_args(run, seed=1, training__num_steps=4))
-    assert_one_line_error(result, "other data", "seed: 0 -> 1", "--allow_new_data")
+    helpers.assert_one_line_error(result, "other data", "seed: 0 -> 1", "--allow_new_data")
     assert not os.path.exists(os.path.join(run, "checkpoints", "ckpt-4.index"))
 
 
@@ -232,7 +231,7 @@ def test_an_invocation_with_nothing_to_train_leaves_the_record_alone(run):
 def test_a_resume_still_refuses_a_different_model(run):
     result = helpers.run_cli("dcgan.main", *train_args(
         run, model__gen_filters=8, training__num_steps=4))
-    assert_one_line_error(result, "different model", "model.gen_filters: 4 -> 8")
+    helpers.assert_one_line_error(result, "different model", "model.gen_filters: 4 -> 8")
     assert history(run) == []
 
 

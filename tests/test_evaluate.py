@@ -7,7 +7,7 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dcgan import classifier, input_pipeline, train
+from dcgan import train
 from dcgan.errors import UserError
 from tests import helpers
 
@@ -24,14 +24,7 @@ def tiny_eval_config(data, clf, **training):
 def run(tmp_path_factory):
     """A 4-step run scored every 2 steps by a classifier trained on the same data."""
     root = tmp_path_factory.mktemp("eval")
-    data = root / "idx"
-    helpers.write_idx(str(data), n=48)
-    helpers.write_idx(str(data), n=24, prefix="t10k")
-    splits = [input_pipeline.load_images(f"idx:{data}", 28, 1, split=s, with_labels=True)
-              for s in ("train", "test")]
-    model, report = classifier.train_classifier(*splits, epochs=1, batch_size=16)
-    clf = str(root / "clf.keras")
-    classifier.save(model, report, clf)
+    data, clf = helpers.idx_with_classifier(str(root))
     workdir = str(root / "run")
     train.train_and_evaluate(tiny_eval_config(data, clf), workdir)
     return {"data": data, "clf": clf, "workdir": workdir}

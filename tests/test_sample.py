@@ -103,15 +103,6 @@ def tiles(grid, rows, columns, padding=2):
                      for r in range(rows) for c in range(columns)])[..., None]
 
 
-def assert_one_line_error(result, *words):
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-
-
 def test_npz_same_seed_same_images_in_flat_memory(run, reference, tmp_path):
     ten = reference
     assert ten["images"].dtype == np.uint8 and ten["images"].shape == (10, SIZE, SIZE, 1)
@@ -213,7 +204,7 @@ def test_bad_input_is_one_line(run, tmp_path, case, words):
         "unknown_output": [workdir, "--output=out.jpg"],
     }[case]
     before = helpers.files_under(run["root"])
-    assert_one_line_error(helpers.run_cli("dcgan.sample", *args), *words)
+    helpers.assert_one_line_error(helpers.run_cli("dcgan.sample", *args), *words)
     assert helpers.files_under(run["root"]) == before
     assert blocker.read_text() == "a file"
 
@@ -266,7 +257,8 @@ def test_used_folder_is_refused_unless_overwrite(run, tmp_path):
 
     refused = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", "--num_images=3",
                               "--seed=2", f"--output={folder}")
-    assert_one_line_error(refused, f"--output={folder} already holds 6 files", "--overwrite")
+    helpers.assert_one_line_error(refused, f"--output={folder} already holds 6 files",
+                                  "--overwrite")
     assert helpers.files_under(str(folder)) == before
 
     sample(run, "--num_images=3", "--seed=2", f"--output={folder}", "--overwrite")
@@ -282,7 +274,8 @@ def test_grid_too_large_to_build_points_to_the_streaming_forms(run, tmp_path):
     grid = tmp_path / "grid.png"
     result = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", "--num_images=200000",
                              f"--output={grid}")
-    assert_one_line_error(result, "200000 images of 28x28", "--output=DIR/", "--output=FILE.npz")
+    helpers.assert_one_line_error(result, "200000 images of 28x28", "--output=DIR/",
+                                  "--output=FILE.npz")
     assert not grid.exists()
     most = sample_output.MAX_GRID_PIXELS // (SIZE * SIZE)
     assert f"(at most {most})" in result.stderr
