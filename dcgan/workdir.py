@@ -15,7 +15,7 @@ LOCK_FILE = ".lock"
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
 # Fields that fix which images the run learns from and in what order (the seed draws the
 # order): changing them on resume makes it another run, so it takes --allow_new_data.
-DATA_FIELDS = ("data.source", "seed")
+DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "seed")
 # Fields a resume may change, each change kept in CONFIG_HISTORY_FILE: how long and how fast to
 # train (num_steps, learning rates, betas, label smoothing, batch size, steps per call), how
 # often to log, sample, save and score, the precision and the hardware (runtime). None of them
