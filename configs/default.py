@@ -61,7 +61,7 @@ def get_config():
     # > 0: adapt augment_p (ADA) so E[sign(D(x_real))] stays near this target (0.6 is usual);
     # p then starts at 0. 0: augment_p stays fixed.
     training.ada_target = 0.0
-    training.ada_kimg = 500  # thousands of images for the adaptive p to go from 0 to 1
+    training.ada_kimg = 500.0  # thousands of images for the adaptive p to go from 0 to 1
 
     config.runtime = runtime = ml_collections.ConfigDict()
     runtime.distribute = "default"  # default | mirrored | multi_worker | tpu

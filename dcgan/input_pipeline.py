@@ -85,6 +85,28 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
     return images, labels
 
 
+def select_images(images, seed, max_images=0, holdout=0):
+    """Splits a source's images into (training, held out), by a shuffle drawn from `seed`.
+
+    The first `holdout` images of the shuffle are held out (never trained on); the training
+    images are the next `max_images` (0: all the rest). With both 0 the images are returned
+    as they are, in the source's order.
+
+    Raises:
+        UserError: the held-out images leave no training images.
+    """
+    if not max_images and not holdout:
+        return images, images[:0]
+    if holdout >= len(images):
+        raise UserError(f"data.holdout={holdout} leaves no training images (the source has "
+                        f"{len(images)}); lower it")
+    order = np.random.default_rng(seed).permutation(len(images))
+    held_out = order[:holdout]
+    training = order[holdout:holdout + max_images] if max_images else order[holdout:]
+    # Sorted positions: the data order is make_dataset's to draw, from the seed.
+    return images[np.sort(training)], images[np.sort(held_out)]
+
+
 def make_dataset(images, batch_size, seed, start_step=0):
     """An endless stream of shuffled batches whose order is a function of (seed, step).
 

@@ -173,6 +173,10 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
     t = config.training
     images = input_pipeline.load_images(config.data.source, config.data.image_size,
                                         config.data.channels, seed=config.seed)
+    images, held_out = input_pipeline.select_images(images, config.seed, config.data.max_images,
+                                                    config.data.holdout)
+    # As many training images as held out, to compare D's outputs on both in the same mode.
+    trained_sample = images[:len(held_out)].copy()
     # Before the state is built: loading the extractor must not shift its initial weights.
     scorer = features.run_scorer(config) if t.eval_every_steps else None
     gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data)
@@ -263,6 +267,10 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
             logged = None
             if due["log"] or due["checkpoint"] or due_eval or stopping:
                 logged = summarize(pending, time.perf_counter() - since, t.batch_size)
+                if len(held_out):
+                    logged.update(discriminator_means(
+                        gan.discriminator, {"d_holdout": held_out, "d_trained": trained_sample},
+                        t.batch_size))
                 pending, since = [], time.perf_counter()
                 if due_eval:
                     logged.update(scorer.score(gan.sampling_generator()))
@@ -305,6 +313,23 @@ def save_checkpoint(manager, step, chief, keep):
         tf.train.CheckpointManager(manager.checkpoint, tmp, max_to_keep=1).save(step)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def discriminator_means(discriminator, image_sets, batch_size):
+    """D's mean output, sigmoid(logit), on each named set of uint8 images.
+
+    In inference mode and unaugmented, so a set trained on and a held-out set compare fairly:
+    D scoring the training images higher than held-out ones is D memorising them.
+    """
+    means = {}
+    for name, images in image_sets.items():
+        total = 0.0
+        for i in range(0, len(images), batch_size):
+            batch = tf.cast(images[i:i + batch_size], tf.float32) / 127.5 - 1.0
+            logits = tf.cast(discriminator(batch, training=False), tf.float32)
+            total += float(tf.reduce_sum(tf.reduce_mean(tf.sigmoid(logits), axis=-1)))
+        means[name] = total / len(images)
+    return means
 
 
 def summarize(pending, seconds, batch_size):
