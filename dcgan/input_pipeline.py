@@ -4,7 +4,8 @@
 
   tfds:NAME[:SPLIT]   a TensorFlow Datasets data set ('image' feature, 'label' if any)
   idx:DIR             MNIST-format files: *train-images-idx3-ubyte[.gz], *t10k-... for test
-  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels)
+  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels; any mode,
+                      unreadable files skipped with a warning: see dcgan/image_folder.py)
   npz:FILE            Keras' mnist.npz layout (x_train, y_train, x_test, y_test), or one
                       array of images (key 'images' or the only array; 'labels' if present)
   synthetic:digits    font digits made on the spot (see dcgan/digits.py); needs no files.
@@ -12,7 +13,8 @@
 
 Every source ends as uint8 (N, S, S, C): images are center-cropped to a square, resized
 with an antialiased bilinear filter when the size differs, and turned grey (ITU-R 601
-luma) or RGB (grey repeated) as `channels` asks; alpha channels are dropped.
+luma) or RGB (grey repeated) as `channels` asks; images with alpha are composited onto
+white first.
 """
 
 import gzip
@@ -23,10 +25,11 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from dcgan import digits
+from dcgan import digits, image_folder
 from dcgan.errors import UserError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# Transparent pixels are composited onto white: the colour under them is often noise.
+ALPHA_BACKGROUND = 255.0
 SYNTHETIC_TRAIN_SIZE = 10_000
 SYNTHETIC_TEST_SIZE = 2_000
 _LUMA = (0.2989, 0.5870, 0.1140)
@@ -301,45 +304,11 @@ def _find_idx(directory, source, stem, kind):
 
 def _load_folder(directory, source, split, image_size, channels, seed):
     del split, seed  # a folder has no held-out part: "test" is the training set again
-    if not os.path.isdir(directory):
-        raise UserError(f"data.source {source}: no such directory; point it at a folder of "
-                        f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        # Hidden files include macOS "._name.png" resource forks, which are not images.
-        paths += [os.path.join(root, f) for f in files
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
-    paths.sort()  # os.walk's order depends on the file system; the data order must not
-    if not paths:
-        raise UserError(f"data.source {source}: no image files "
-                        f"({', '.join(IMAGE_EXTENSIONS)}) in {directory} or below")
-
-    def decode(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return _fit_tensor(image, image_size, channels)
-
-    batch = 256
-    decoded = (
-        tf.data.Dataset.from_tensor_slices(paths)
-        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch)
-    )
-    parts = []
-    try:
-        for part in decoded.as_numpy_iterator():
-            parts.append(part)
-    except tf.errors.OpError as e:
-        # The error does not say which file; the batches before it decoded, so check the
-        # remaining files one by one.
-        for path in paths[len(parts) * batch:] + paths[:len(parts) * batch]:
-            try:
-                decode(path)
-            except tf.errors.OpError as file_error:
-                raise UserError(f"data.source {source}: cannot decode {path} "
-                                f"({_reason(file_error)}); fix or remove it") from e
-        raise UserError(f"data.source {source}: cannot decode the images ({_reason(e)})") from e
-    return np.concatenate(parts), None
+    arrays, _ = image_folder.decode_all(image_folder.list_images(directory, source), source)
+    images = np.empty((len(arrays), image_size, image_size, channels), np.uint8)
+    for positions, stacked in image_folder.group_by_shape(arrays).values():
+        images[positions] = _fit_array(stacked, image_size, channels)
+    return images, None
 
 
 def _load_npz(path, source, split, image_size, channels, seed):
@@ -417,7 +386,9 @@ def _fit_tensor(image, size, channels):
     """
     have = image.shape[-1]
     if have in (2, 4):
-        image = image[..., : have - 1]  # drop alpha
+        alpha = tf.cast(image[..., have - 1:], tf.float32) / 255.0
+        image = tf.cast(image[..., : have - 1], tf.float32) * alpha + \
+            ALPHA_BACKGROUND * (1.0 - alpha)
         have -= 1
     height, width = image.shape[-3], image.shape[-2]
     if height is None or width is None:  # decoded files: sizes known only at run time
