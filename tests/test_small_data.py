@@ -65,3 +65,24 @@ def test_too_few_images_left_for_a_batch_is_one_line(tmp_path):
     config.data.max_images = 4  # fewer than the batch of 8
     with pytest.raises(UserError, match="batch_size 8 is more than the 4 training images"):
         train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path):
+    from configs import folder128
+
+    helpers.write_folder(str(tmp_path / "pictures"), n=12, size=40)
+    config = folder128.get_config()
+    config.data.source = f"folder:{tmp_path / 'pictures'}"
+    config.data.holdout = 2
+    config.model.noise_dim, config.model.gen_filters, config.model.disc_filters = 8, 2, 2
+    config.model.kernel_size = 3
+    t = config.training
+    t.batch_size, t.num_steps, t.num_grid_images = 4, 2, 4
+    t.log_every_steps = t.sample_every_steps = t.checkpoint_every_steps = 2
+    t.precision = "float32"
+    run = str(tmp_path / "run")
+    train.train_and_evaluate(config, run)
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        (record,) = [json.loads(line) for line in f]
+    assert {"augment_p", "d_sign_real", "d_holdout"} <= set(record)
+    assert os.path.exists(os.path.join(run, "samples", "step_000002.png"))
