@@ -17,6 +17,9 @@ def get_config():
     # N images of the source (shuffled by the seed) never trained on; D's mean output on them
     # is logged as d_holdout beside d_real, so a discriminator memorising the set shows (0: off).
     data.holdout = 0
+    # folder: sources only: a folder where the decoded images are cached as .npy, read back
+    # memory-mapped by later runs and resumes; rebuilt when the folder changes ("": no cache).
+    data.cache_dir = ""
 
     config.model = model = ml_collections.ConfigDict()
     model.noise_dim = 100

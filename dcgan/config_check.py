@@ -85,6 +85,7 @@ RULES = {
     "data.channels": (_one_of(SUPPORTED_CHANNELS)[0], "1 (greyscale) or 3 (RGB)"),
     "data.max_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: all)"),
     "data.holdout": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: none)"),
+    "data.cache_dir": (lambda v: isinstance(v, str), "a folder path, or '' for no cache"),
     "model.noise_dim": _positive_int(),
     "model.gen_filters": _positive_int(),
     "model.disc_filters": _positive_int(),

@@ -17,6 +17,7 @@ luma) or RGB (grey repeated) as `channels` asks; images with alpha are composite
 white first.
 """
 
+import functools
 import gzip
 import os
 import struct
@@ -38,7 +39,8 @@ TFDS_PROBE_URL = "https://storage.googleapis.com/"
 TFDS_PROBE_SECONDS = 10
 
 
-def load_images(source, image_size, channels, split="train", seed=0, with_labels=False):
+def load_images(source, image_size, channels, split="train", seed=0, with_labels=False,
+                cache_dir=""):
     """Loads a whole data source into memory.
 
     Args:
@@ -52,6 +54,8 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             part, so "test" returns the training images again.
         seed: only used by `synthetic:digits`; equal seeds give equal images.
         with_labels: also return the int64 labels; an error for sources without labels.
+        cache_dir: for `folder:` sources, a folder caching the decoded images ('' for none;
+            see dcgan/image_folder.py).
 
     Returns:
         uint8 images (N, image_size, image_size, channels), and with `with_labels` a tuple
@@ -68,6 +72,8 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
     # config_check has refused an unknown scheme; KeyError here is a caller's mistake.
     scheme, _, rest = source.partition(":")
     loader = _LOADERS[scheme]
+    if scheme == "folder" and cache_dir:
+        loader = functools.partial(_load_folder, cache_dir=cache_dir)
     if with_labels and scheme == "folder":  # say so before decoding a whole folder
         raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
     images, labels = loader(rest, source, split, image_size, channels, seed)
@@ -302,13 +308,20 @@ def _find_idx(directory, source, stem, kind):
     return os.path.join(directory, name)
 
 
-def _load_folder(directory, source, split, image_size, channels, seed):
+def _load_folder(directory, source, split, image_size, channels, seed, cache_dir=""):
     del split, seed  # a folder has no held-out part: "test" is the training set again
-    arrays, _ = image_folder.decode_all(image_folder.list_images(directory, source), source)
-    images = np.empty((len(arrays), image_size, image_size, channels), np.uint8)
-    for positions, stacked in image_folder.group_by_shape(arrays).values():
-        images[positions] = _fit_array(stacked, image_size, channels)
-    return images, None
+
+    def decode_and_fit(paths):
+        arrays, skipped = image_folder.decode_all(paths, source)
+        images = np.empty((len(arrays), image_size, image_size, channels), np.uint8)
+        for positions, stacked in image_folder.group_by_shape(arrays).values():
+            images[positions] = _fit_array(stacked, image_size, channels)
+        return images, skipped
+
+    if cache_dir:
+        return image_folder.cached_images(directory, source, image_size, channels,
+                                          os.path.expanduser(cache_dir), decode_and_fit), None
+    return decode_and_fit(image_folder.list_images(directory, source))[0], None
 
 
 def _load_npz(path, source, split, image_size, channels, seed):

@@ -172,7 +172,8 @@ def _restore(config, root, strategy, policy, chief, allow_new_data):
 def _train(config, root, strategy, policy, chief, allow_new_data):
     t = config.training
     images = input_pipeline.load_images(config.data.source, config.data.image_size,
-                                        config.data.channels, seed=config.seed)
+                                        config.data.channels, seed=config.seed,
+                                        cache_dir=config.data.cache_dir)
     images, held_out = input_pipeline.select_images(images, config.seed, config.data.max_images,
                                                     config.data.holdout)
     # As many training images as held out, to compare D's outputs on both in the same mode.

@@ -77,3 +77,51 @@ def test_a_mixed_folder_with_corrupt_files_trains(tmp_path, caplog):
     assert any("skipped 2 unreadable" in r.getMessage() for r in caplog.records)
     with open(os.path.join(str(tmp_path / "run"), "metrics.jsonl")) as f:
         assert [json.loads(line)["step"] for line in f] == [2]
+
+
+def test_the_cache_is_built_once_reused_and_rebuilt_when_the_folder_changes(tmp_path, caplog):
+    folder = write_mixed_folder(tmp_path / "pictures")
+    cache = tmp_path / "cache"
+    source = f"folder:{folder}"
+    with caplog.at_level("INFO", logger="dcgan"):
+        first = load_images(source, 16, 3, cache_dir=str(cache))
+    (npy,) = cache.glob("*.npy")
+    built = npy.stat().st_mtime_ns
+    assert any("cached in" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(first, load_images(source, 16, 3))  # the same images
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="dcgan"):
+        again = load_images(source, 16, 3, cache_dir=str(cache))
+    assert isinstance(again, np.memmap) and npy.stat().st_mtime_ns == built
+    np.testing.assert_array_equal(again, first)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("read from the cache" in m for m in messages)
+    assert any("skipped 2 unreadable" in m for m in messages)  # still said on a cache hit
+
+    load_images(source, 32, 3, cache_dir=str(cache))  # another size: a file of its own
+    assert len(list(cache.glob("*.npy"))) == 2
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "h_new.png")
+    assert len(load_images(source, 16, 3, cache_dir=str(cache))) == 8
+    assert npy.stat().st_mtime_ns != built
+
+
+def test_a_resumed_run_reads_the_cache(tmp_path, caplog):
+    helpers.write_folder(str(tmp_path / "pictures"), n=12, size=40)
+    config = helpers.tiny_config(f"folder:{tmp_path / 'pictures'}", num_steps=2)
+    config.data.image_size, config.data.channels = 32, 3
+    config.data.cache_dir = str(tmp_path / "cache")
+    run = str(tmp_path / "run")
+    train.train_and_evaluate(config, run)
+    config.training.num_steps = 4
+    with caplog.at_level("INFO", logger="dcgan"):
+        train.train_and_evaluate(config, run)
+    assert any("12 images read from the cache" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unwritable_cache_folder_is_one_line(tmp_path):
+    folder = write_mixed_folder(tmp_path / "pictures")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would go")
+    with pytest.raises(UserError, match="cannot write the image cache.*data.cache_dir"):
+        load_images(f"folder:{folder}", 16, 3, cache_dir=str(blocker / "cache"))
