@@ -142,3 +142,20 @@ def test_a_checkpoint_without_p_restores(tmp_path):
     assert int(state.step.numpy()) == 2 and float(state.augment_p.numpy()) == 0.0
     np.testing.assert_array_equal(state.generator.get_weights()[0],
                                   old.generator.get_weights()[0])
+
+
+def test_an_adaptive_run_on_two_replicas_trains(tmp_path):
+    """Each replica augments its own slice of the batch; p is one value for the run."""
+    run = str(tmp_path / "run")
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
+        "--config.model.gen_filters=4", "--config.model.disc_filters=4",
+        "--config.model.noise_dim=8", "--config.training.batch_size=8",
+        "--config.training.num_steps=2", "--config.training.log_every_steps=2",
+        "--config.training.precision=float32",
+        "--config.training.augment=translation,cutout,color", "--config.training.ada_target=0.5",
+        "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replica(s)" in result.stderr
+    (record,) = records(run)
+    assert 0 <= record["augment_p"] <= 1 and -1 <= record["d_sign_real"] <= 1
