@@ -12,6 +12,14 @@ def get_config():
     data.source = "synthetic:digits"
     data.image_size = 28
     data.channels = 1
+    # Train on the first N images of the source after a shuffle by the seed (0: all of them).
+    data.max_images = 0
+    # N images of the source (shuffled by the seed) never trained on; D's mean output on them
+    # is logged as d_holdout beside d_real, so a discriminator memorising the set shows (0: off).
+    data.holdout = 0
+    # folder: sources only: a folder where the decoded images are cached as .npy, read back
+    # memory-mapped by later runs and resumes; rebuilt when the folder changes ("": no cache).
+    data.cache_dir = ""
 
     config.model = model = ml_collections.ConfigDict()
     model.noise_dim = 100
@@ -49,6 +57,14 @@ def get_config():
     training.eval_every_steps = 0  # 0 disables in-training quality metrics
     training.eval_num_samples = 2000
     training.eval_features = ""  # path of a classifier from `python -m dcgan.classifier`
+    # Differentiable augmentation of every image D sees, real and generated (small data sets):
+    # comma-separated translation, cutout, color; "" is off.
+    training.augment = ""
+    training.augment_p = 1.0  # probability each policy is applied to an image (1: DiffAugment)
+    # > 0: adapt augment_p (ADA) so E[sign(D(x_real))] stays near this target (0.6 is usual);
+    # p then starts at 0. 0: augment_p stays fixed.
+    training.ada_target = 0.0
+    training.ada_kimg = 500.0  # thousands of images for the adaptive p to go from 0 to 1
 
     config.runtime = runtime = ml_collections.ConfigDict()
     runtime.distribute = "default"  # default | mirrored | multi_worker | tpu

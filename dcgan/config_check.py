@@ -11,13 +11,15 @@ import math
 from dcgan.errors import UserError
 
 DATA_SOURCES = ("tfds:NAME[:SPLIT]", "idx:DIR", "folder:DIR", "npz:FILE", "synthetic:digits")
-SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+SUPPORTED_IMAGE_SIZES = (28, 32, 64, 128)
 SUPPORTED_CHANNELS = (1, 3)
 UPSAMPLE_MODES = ("transpose", "resize")
 INITS = ("glorot_uniform", "dcgan")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 ON_NAN_MODES = ("stop", "rollback")
 DISTRIBUTE_STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# training.augment: comma-separated names of dcgan/augment.py's differentiable augmentations.
+AUGMENT_POLICIES = ("translation", "cutout", "color")
 # The kernel distance's unbiased estimate needs 4 feature rows; fewer gives no score at all.
 MIN_SCORING_SAMPLES = 4
 # Real targets become 1 - s: from s = 0.5 on, a real image's target would be no more "real"
@@ -61,6 +63,13 @@ def _bool():
     return lambda v: isinstance(v, bool), "True or False"
 
 
+def _augment_policies(value):
+    if not isinstance(value, str):
+        return False
+    names = [name.strip() for name in value.split(",")]
+    return value.strip() == "" or all(name in AUGMENT_POLICIES for name in names)
+
+
 def _data_source(value):
     if not isinstance(value, str):
         return False
@@ -74,6 +83,9 @@ RULES = {
     "data.source": (_data_source, _listed(DATA_SOURCES)),
     "data.image_size": _one_of(SUPPORTED_IMAGE_SIZES),
     "data.channels": (_one_of(SUPPORTED_CHANNELS)[0], "1 (greyscale) or 3 (RGB)"),
+    "data.max_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: all)"),
+    "data.holdout": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: none)"),
+    "data.cache_dir": (lambda v: isinstance(v, str), "a folder path, or '' for no cache"),
     "model.noise_dim": _positive_int(),
     "model.gen_filters": _positive_int(),
     "model.disc_filters": _positive_int(),
@@ -107,6 +119,12 @@ RULES = {
                                   f"an integer >= {MIN_SCORING_SAMPLES}"),
     "training.eval_features": (lambda v: isinstance(v, str),
                                "a path from `python -m dcgan.classifier`, 'inception' or ''"),
+    "training.augment": (_augment_policies, "'' (off) or a comma-separated list of " +
+                         _listed(AUGMENT_POLICIES)),
+    "training.augment_p": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+    "training.ada_target": (_fraction(0, 1)[0],
+                            "a number in [0, 1) (0: fixed augment_p; 0.6 adapts it)"),
+    "training.ada_kimg": (lambda v: _is_number(v) and v > 0, "a positive number, e.g. 500"),
     "runtime.distribute": _one_of(DISTRIBUTE_STRATEGIES),
     "runtime.virtual_cpu_devices": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "runtime.sync_batch_norm": _bool(),
@@ -147,6 +165,12 @@ def check_config(config, origin="the config"):
             problems.append(f"{name} is missing; set it (configs/default.py has every field)")
         elif not test(value):
             problems.append(f"{name}={value!r} is not valid; use {allowed}")
+    ada_target, augment = leaves.get("training.ada_target"), leaves.get("training.augment")
+    if _is_number(ada_target) and ada_target > 0 and isinstance(augment, str) and \
+            not augment.strip():
+        problems.append(f"training.ada_target={ada_target!r} adapts the augmentation, but "
+                        "training.augment is ''; name policies, e.g. "
+                        "training.augment=translation,color,cutout")
     for name in sorted(leaves.keys() - RULES.keys() - set(RECORDED_EXTRAS)):
         problems.append(f"{name} is not a config field; check its spelling against "
                         "configs/default.py")

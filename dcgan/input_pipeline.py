@@ -4,7 +4,8 @@
 
   tfds:NAME[:SPLIT]   a TensorFlow Datasets data set ('image' feature, 'label' if any)
   idx:DIR             MNIST-format files: *train-images-idx3-ubyte[.gz], *t10k-... for test
-  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels)
+  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels; any mode,
+                      unreadable files skipped with a warning: see dcgan/image_folder.py)
   npz:FILE            Keras' mnist.npz layout (x_train, y_train, x_test, y_test), or one
                       array of images (key 'images' or the only array; 'labels' if present)
   synthetic:digits    font digits made on the spot (see dcgan/digits.py); needs no files.
@@ -12,9 +13,11 @@
 
 Every source ends as uint8 (N, S, S, C): images are center-cropped to a square, resized
 with an antialiased bilinear filter when the size differs, and turned grey (ITU-R 601
-luma) or RGB (grey repeated) as `channels` asks; alpha channels are dropped.
+luma) or RGB (grey repeated) as `channels` asks; images with alpha are composited onto
+white first.
 """
 
+import functools
 import gzip
 import os
 import struct
@@ -23,10 +26,11 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from dcgan import digits
+from dcgan import digits, image_folder
 from dcgan.errors import UserError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# Transparent pixels are composited onto white: the colour under them is often noise.
+ALPHA_BACKGROUND = 255.0
 SYNTHETIC_TRAIN_SIZE = 10_000
 SYNTHETIC_TEST_SIZE = 2_000
 _LUMA = (0.2989, 0.5870, 0.1140)
@@ -35,7 +39,8 @@ TFDS_PROBE_URL = "https://storage.googleapis.com/"
 TFDS_PROBE_SECONDS = 10
 
 
-def load_images(source, image_size, channels, split="train", seed=0, with_labels=False):
+def load_images(source, image_size, channels, split="train", seed=0, with_labels=False,
+                cache_dir=""):
     """Loads a whole data source into memory.
 
     Args:
@@ -49,6 +54,8 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             part, so "test" returns the training images again.
         seed: only used by `synthetic:digits`; equal seeds give equal images.
         with_labels: also return the int64 labels; an error for sources without labels.
+        cache_dir: for `folder:` sources, a folder caching the decoded images ('' for none;
+            see dcgan/image_folder.py).
 
     Returns:
         uint8 images (N, image_size, image_size, channels), and with `with_labels` a tuple
@@ -65,6 +72,8 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
     # config_check has refused an unknown scheme; KeyError here is a caller's mistake.
     scheme, _, rest = source.partition(":")
     loader = _LOADERS[scheme]
+    if scheme == "folder" and cache_dir:
+        loader = functools.partial(_load_folder, cache_dir=cache_dir)
     if with_labels and scheme == "folder":  # say so before decoding a whole folder
         raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
     images, labels = loader(rest, source, split, image_size, channels, seed)
@@ -83,6 +92,28 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             f"data.source {source}: {len(images)} images but {len(labels)} labels"
         )
     return images, labels
+
+
+def select_images(images, seed, max_images=0, holdout=0):
+    """Splits a source's images into (training, held out), by a shuffle drawn from `seed`.
+
+    The first `holdout` images of the shuffle are held out (never trained on); the training
+    images are the next `max_images` (0: all the rest). With both 0 the images are returned
+    as they are, in the source's order.
+
+    Raises:
+        UserError: the held-out images leave no training images.
+    """
+    if not max_images and not holdout:
+        return images, images[:0]
+    if holdout >= len(images):
+        raise UserError(f"data.holdout={holdout} leaves no training images (the source has "
+                        f"{len(images)}); lower it")
+    order = np.random.default_rng(seed).permutation(len(images))
+    held_out = order[:holdout]
+    training = order[holdout:holdout + max_images] if max_images else order[holdout:]
+    # Sorted positions: the data order is make_dataset's to draw, from the seed.
+    return images[np.sort(training)], images[np.sort(held_out)]
 
 
 def make_dataset(images, batch_size, seed, start_step=0):
@@ -277,47 +308,20 @@ def _find_idx(directory, source, stem, kind):
     return os.path.join(directory, name)
 
 
-def _load_folder(directory, source, split, image_size, channels, seed):
+def _load_folder(directory, source, split, image_size, channels, seed, cache_dir=""):
     del split, seed  # a folder has no held-out part: "test" is the training set again
-    if not os.path.isdir(directory):
-        raise UserError(f"data.source {source}: no such directory; point it at a folder of "
-                        f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        # Hidden files include macOS "._name.png" resource forks, which are not images.
-        paths += [os.path.join(root, f) for f in files
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
-    paths.sort()  # os.walk's order depends on the file system; the data order must not
-    if not paths:
-        raise UserError(f"data.source {source}: no image files "
-                        f"({', '.join(IMAGE_EXTENSIONS)}) in {directory} or below")
 
-    def decode(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return _fit_tensor(image, image_size, channels)
+    def decode_and_fit(paths):
+        arrays, skipped = image_folder.decode_all(paths, source)
+        images = np.empty((len(arrays), image_size, image_size, channels), np.uint8)
+        for positions, stacked in image_folder.group_by_shape(arrays).values():
+            images[positions] = _fit_array(stacked, image_size, channels)
+        return images, skipped
 
-    batch = 256
-    decoded = (
-        tf.data.Dataset.from_tensor_slices(paths)
-        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch)
-    )
-    parts = []
-    try:
-        for part in decoded.as_numpy_iterator():
-            parts.append(part)
-    except tf.errors.OpError as e:
-        # The error does not say which file; the batches before it decoded, so check the
-        # remaining files one by one.
-        for path in paths[len(parts) * batch:] + paths[:len(parts) * batch]:
-            try:
-                decode(path)
-            except tf.errors.OpError as file_error:
-                raise UserError(f"data.source {source}: cannot decode {path} "
-                                f"({_reason(file_error)}); fix or remove it") from e
-        raise UserError(f"data.source {source}: cannot decode the images ({_reason(e)})") from e
-    return np.concatenate(parts), None
+    if cache_dir:
+        return image_folder.cached_images(directory, source, image_size, channels,
+                                          os.path.expanduser(cache_dir), decode_and_fit), None
+    return decode_and_fit(image_folder.list_images(directory, source))[0], None
 
 
 def _load_npz(path, source, split, image_size, channels, seed):
@@ -395,7 +399,9 @@ def _fit_tensor(image, size, channels):
     """
     have = image.shape[-1]
     if have in (2, 4):
-        image = image[..., : have - 1]  # drop alpha
+        alpha = tf.cast(image[..., have - 1:], tf.float32) / 255.0
+        image = tf.cast(image[..., : have - 1], tf.float32) * alpha + \
+            ALPHA_BACKGROUND * (1.0 - alpha)
         have -= 1
     height, width = image.shape[-3], image.shape[-2]
     if height is None or width is None:  # decoded files: sizes known only at run time

@@ -1,9 +1,10 @@
-"""Generator and discriminator networks for 28, 32 and 64 pixel images.
+"""Generator and discriminator networks for 28 px images and any power of two from 32 to 128.
 
 The 28 px pair is the TensorFlow DCGAN tutorial's (with filters=64, kernel_size=5,
-upsample="transpose", init="glorot_uniform"); the 32 and 64 px pairs follow Radford et al.
+upsample="transpose", init="glorot_uniform"); the power-of-two pairs follow Radford et al.
 (2016): a projection to 4x4 followed by stride-2 blocks that halve the width as the image
-doubles, batch norm, ReLU in the generator and LeakyReLU(0.2) in the discriminator.
+doubles, batch norm, ReLU in the generator and LeakyReLU(0.2) in the discriminator. Each
+doubling of the image adds one block to each network (and doubles the widest layer).
 
 Both builders return plain `keras.Sequential` models, so `model.save("x.keras")` and
 `tf.train.Checkpoint(generator=model)` work on them. Under a mixed dtype policy the layers
@@ -201,8 +202,11 @@ def _upsample(width, kernel_size, upsample, init, dtype, activation=None):
 
 
 def _num_doublings(image_size):
-    """Stride-2 blocks between 4x4 and the image: 3 for 32 px, 4 for 64 px."""
-    return {32: 3, 64: 4}[image_size]
+    """Stride-2 blocks between 4x4 and the image: 3 for 32 px, 4 for 64 px, 5 for 128 px."""
+    doublings = int(image_size).bit_length() - 3
+    if image_size < 32 or image_size != 4 * 2**doublings:
+        raise ValueError(f"image_size must be 28 or a power of two >= 32, not {image_size}")
+    return doublings
 
 
 def build_generator(
@@ -219,7 +223,7 @@ def build_generator(
     """The generator: noise (B, noise_dim) float32 -> images (B, S, S, C) float32 in [-1, 1].
 
     Args:
-        image_size: S, one of 28, 32, 64.
+        image_size: S, 28 or a power of two from 32 (config_check allows up to 128).
         channels: C, 1 or 3.
         noise_dim: length of the noise vector.
         filters: width of the last hidden layer; earlier layers are 2x, 4x, ... as wide.
@@ -294,7 +298,7 @@ def build_discriminator(
     """The discriminator: images (B, S, S, C) in [-1, 1] -> float32 logits (B, 1).
 
     Args:
-        image_size: S, one of 28, 32, 64.
+        image_size: S, 28 or a power of two from 32 (config_check allows up to 128).
         channels: C, 1 or 3.
         filters: width of the first conv; each later conv is twice as wide.
         kernel_size: size of every convolution kernel.

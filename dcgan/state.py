@@ -1,4 +1,4 @@
-"""The training state: both models, both optimizers, the EMA generator, the step, the rate scale.
+"""The training state: models, optimizers, EMA generator, step, rate scale, augmentation p.
 
 One object owns everything a checkpoint holds, and the operations on it: what goes into a
 checkpoint, restoring one, setting the learning rates, averaging the generator, checking the
@@ -12,6 +12,10 @@ import tensorflow as tf
 from dcgan import models
 
 log = logging.getLogger("dcgan")
+
+# Parts added to the checkpoint after runs were saved without them: a checkpoint lacking one
+# restores everything else, and the part keeps its initial value.
+OPTIONAL_PARTS = ("learning_rate_scale", "augment_p")
 
 
 def make_optimizer(learning_rate, beta1, beta2, dtype_policy):
@@ -47,18 +51,26 @@ class TrainingState(tf.Module):
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # optim.*_learning_rate times this; halved by each rollback after a divergence.
         self.learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale")
-        self._checkpoint = self._make_checkpoint(with_scale=True)
+        # The probability of each augmentation (dcgan/augment.py). Adaptive (ADA), it is learnt
+        # from 0 and checkpointed like a weight; fixed, the config's value wins on resume.
+        t = config.training
+        self.adaptive_augment = t.ada_target > 0
+        self.fixed_augment_p = float(t.augment_p)
+        self.augment_p = tf.Variable(0.0 if self.adaptive_augment else self.fixed_augment_p,
+                                     trainable=False, name="augment_p")
+        self._checkpoint = self._make_checkpoint()
 
     @property
     def checkpoint(self):
         return self._checkpoint
 
-    def _make_checkpoint(self, with_scale):
-        """with_scale=False reads checkpoints from before learning_rate_scale existed."""
+    def _make_checkpoint(self, missing=()):
+        """`missing`: OPTIONAL_PARTS an older checkpoint lacks, left out to read it."""
         parts = dict(generator=self.generator, discriminator=self.discriminator,
                      g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
-        if with_scale:
-            parts["learning_rate_scale"] = self.learning_rate_scale
+        for name in OPTIONAL_PARTS:
+            if name not in missing:
+                parts[name] = getattr(self, name)
         if self.ema_generator is not None:
             parts["ema_generator"] = self.ema_generator
         # Keras keeps dropout's random state outside the model's weights; without it a resumed
@@ -72,10 +84,15 @@ class TrainingState(tf.Module):
         """Load every part from the checkpoint at `path`; raises if it does not fit or is torn."""
         names = [name for name, _ in tf.train.list_variables(path)]
         checkpoint = self._checkpoint
-        # Checkpoints written before rollbacks existed have no scale; it stays 1.
-        if not any(name.startswith("learning_rate_scale/") for name in names):
-            checkpoint = self._make_checkpoint(with_scale=False)
+        # Checkpoints written before rollbacks existed have no scale (it stays 1); before
+        # augmentation, no p (it stays at its start).
+        missing = [part for part in OPTIONAL_PARTS
+                   if not any(name.startswith(part + "/") for name in names)]
+        if missing:
+            checkpoint = self._make_checkpoint(missing)
         checkpoint.restore(path).assert_existing_objects_matched()
+        if not self.adaptive_augment:
+            self.augment_p.assign(self.fixed_augment_p)
 
     def sampling_generator(self):
         return self.ema_generator or self.generator

@@ -9,6 +9,7 @@ import time
 import tensorflow as tf
 
 from dcgan import (
+    augment,
     checkpoints,
     distribute,
     features,
@@ -33,8 +34,12 @@ log = logging.getLogger("dcgan")
 GRID_SEED_OFFSET = 7919
 
 
-def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, jit_compile):
-    """A tf.function running `steps_per_call` GAN steps; returns summed metrics."""
+def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, jit_compile,
+                  augmentation=None):
+    """A tf.function running `steps_per_call` GAN steps; returns summed metrics.
+
+    `augmentation` (an augment.Augmentation, or None for none) transforms every image D sees.
+    """
     scaled = isinstance(gan.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
 
     # Plain arithmetic: converting it inside strategy.run only earns an AutoGraph warning.
@@ -45,6 +50,10 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
     def replica_step(images, noise):
         with tf.GradientTape(persistent=True) as tape:
             fake = gan.generator(noise, training=True)
+            if augmentation:
+                # Inside the tape: G's gradient flows back through the augmentation of its fakes.
+                images = augmentation(images, gan.augment_p, gan.step, augment.REAL_STREAM)
+                fake = augmentation(fake, gan.augment_p, gan.step, augment.FAKE_STREAM)
             # Two passes, not one over real and fake concatenated: the generator's gradient
             # would then flow back through the real half too (measured 10% slower in bfloat16).
             real_logits = gan.discriminator(images, training=True)
@@ -68,18 +77,26 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
             "d_fake": average(tf.reshape(tf.sigmoid(tf.cast(fake_logits, tf.float32)), [-1])),
             "d_entropy": average(entropy),
             "d_kl": average(kl),
+            # r_t of ADA: rises towards 1 as D memorises the training images.
+            "d_sign_real": average(tf.reshape(tf.sign(tf.cast(real_logits, tf.float32)), [-1])),
         }
 
-    names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl")
+    names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl", "d_sign_real")
 
     def train_steps(iterator):
-        totals = {k: tf.constant(0.0) for k in names}
+        totals = {k: tf.constant(0.0) for k in names + (("augment_p",) if augmentation else ())}
         # A graph loop only when it pays: one step runs straight-line, with no loop overhead.
         for _ in (range if steps_per_call == 1 else tf.range)(steps_per_call):
             images, noise = next(iterator)
             per_replica = strategy.run(replica_step, args=(images, noise))
-            totals = {k: totals[k] + strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k],
-                                                     axis=None) for k in names}
+            values = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
+                      for k in names}
+            if augmentation:
+                if augmentation.adaptive:  # every step, so a resume replays it exactly
+                    gan.augment_p.assign(augmentation.adapted(gan.augment_p,
+                                                              values["d_sign_real"], global_batch))
+                values["augment_p"] = tf.identity(gan.augment_p)
+            totals = {k: totals[k] + values[k] for k in totals}
             if gan.ema_generator is not None:
                 gan.update_ema()
             gan.step.assign_add(1)
@@ -155,7 +172,12 @@ def _restore(config, root, strategy, policy, chief, allow_new_data):
 def _train(config, root, strategy, policy, chief, allow_new_data):
     t = config.training
     images = input_pipeline.load_images(config.data.source, config.data.image_size,
-                                        config.data.channels, seed=config.seed)
+                                        config.data.channels, seed=config.seed,
+                                        cache_dir=config.data.cache_dir)
+    images, held_out = input_pipeline.select_images(images, config.seed, config.data.max_images,
+                                                    config.data.holdout)
+    # As many training images as held out, to compare D's outputs on both in the same mode.
+    trained_sample = images[:len(held_out)].copy()
     # Before the state is built: loading the extractor must not shift its initial weights.
     scorer = features.run_scorer(config) if t.eval_every_steps else None
     gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data)
@@ -186,11 +208,12 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
     grid_noise = tf.random.stateless_normal(
         [t.num_grid_images, config.model.noise_dim], seed=[config.seed, GRID_SEED_OFFSET])
     step_fns = {}
+    augmentation = augment.Augmentation.from_config(t, config.seed)
 
     def run_steps(n):
         if n not in step_fns:
             step_fns[n] = make_train_fn(gan, strategy, t.batch_size, t.label_smoothing, n,
-                                        t.jit_compile)
+                                        t.jit_compile, augmentation)
         return step_fns[n](iterator)
 
     def save_samples(step):
@@ -245,6 +268,10 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
             logged = None
             if due["log"] or due["checkpoint"] or due_eval or stopping:
                 logged = summarize(pending, time.perf_counter() - since, t.batch_size)
+                if len(held_out):
+                    logged.update(discriminator_means(
+                        gan.discriminator, {"d_holdout": held_out, "d_trained": trained_sample},
+                        t.batch_size))
                 pending, since = [], time.perf_counter()
                 if due_eval:
                     logged.update(scorer.score(gan.sampling_generator()))
@@ -287,6 +314,23 @@ def save_checkpoint(manager, step, chief, keep):
         tf.train.CheckpointManager(manager.checkpoint, tmp, max_to_keep=1).save(step)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def discriminator_means(discriminator, image_sets, batch_size):
+    """D's mean output, sigmoid(logit), on each named set of uint8 images.
+
+    In inference mode and unaugmented, so a set trained on and a held-out set compare fairly:
+    D scoring the training images higher than held-out ones is D memorising them.
+    """
+    means = {}
+    for name, images in image_sets.items():
+        total = 0.0
+        for i in range(0, len(images), batch_size):
+            batch = tf.cast(images[i:i + batch_size], tf.float32) / 127.5 - 1.0
+            logits = tf.cast(discriminator(batch, training=False), tf.float32)
+            total += float(tf.reduce_sum(tf.reduce_mean(tf.sigmoid(logits), axis=-1)))
+        means[name] = total / len(images)
+    return means
 
 
 def summarize(pending, seconds, batch_size):

@@ -197,11 +197,20 @@ def _plot_losses(ax, records, equilibrium_d, equilibrium_g) -> None:
 
 
 def _plot_outputs(ax, records) -> None:
-    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+    # D(holdout) below D(x) is D memorising the training images; so is E[sign D(x)] near 1,
+    # which the augmentation's p (when adaptive) rises to counter.
+    lowest = 0.0
+    for key, label, style in (("d_real", "D(x)", "-"), ("d_fake", "D(G(z))", "-"),
+                              ("d_holdout", "D(held out)", "-"),
+                              ("d_trained", "D(as many trained)", "-"),
+                              ("d_sign_real", "E[sign D(x)]", ":"),
+                              ("augment_p", "augmentation p", "--")):
         steps, values = _series(records, key)
-        ax.plot(steps, values, label=label)
+        if steps:
+            ax.plot(steps, values, linestyle=style, label=label)
+            lowest = min(lowest, *values)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5")
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylim(min(-0.02, lowest - 0.02), 1.02)
     ax.set_title("Discriminator outputs")
     ax.set_xlabel("step")
     ax.legend(fontsize="small")

@@ -15,13 +15,14 @@ LOCK_FILE = ".lock"
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
 # Fields that fix which images the run learns from and in what order (the seed draws the
 # order): changing them on resume makes it another run, so it takes --allow_new_data.
-DATA_FIELDS = ("data.source", "seed")
+DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "seed")
 # Fields a resume may change, each change kept in CONFIG_HISTORY_FILE: how long and how fast to
 # train (num_steps, learning rates, betas, label smoothing, batch size, steps per call), how
-# often to log, sample, save and score, the precision and the hardware (runtime). None of them
+# often to log, sample, save and score, the precision, the hardware (runtime) and where decoded
+# images are cached (data.cache_dir: the same images either way). None of them
 # changes the shapes in the checkpoint or the data it was trained on, so the run stays the same
 # run; the history says from which step it was trained differently.
-RESUMABLE_FIELDS = ("optim", "training", "runtime", "resolved_precision")
+RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_precision")
 
 
 def prepare(workdir):

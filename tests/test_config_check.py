@@ -86,7 +86,7 @@ def test_dry_run_lists_every_problem_and_exits_2():
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("error: --config=configs/default.py has 2 problems:")
     assert "training.batch_size=-5 is not valid; use a positive integer" in result.stderr
-    assert "data.image_size=48 is not valid; use 28, 32 or 64" in result.stderr
+    assert "data.image_size=48 is not valid; use 28, 32, 64 or 128" in result.stderr
     assert result.stdout == ""
 
 
@@ -107,6 +107,13 @@ def test_dry_run_lists_every_problem_and_exits_2():
     ("training.on_nan=ignore", ["training.on_nan='ignore'", "stop or rollback"]),
     ("training.eval_num_samples=3", ["training.eval_num_samples=3", ">= 4"]),
     ("runtime.distribute=horovod", ["runtime.distribute='horovod'", "multi_worker"]),
+    ("training.augment=translation,blur",
+     ["training.augment='translation,blur'", "translation, cutout or color"]),
+    ("training.augment_p=1.5", ["training.augment_p=1.5", "[0, 1]"]),
+    ("training.ada_target=0.6", ["training.ada_target=0.6", "training.augment is ''",
+                                 "training.augment=translation,color,cutout"]),
+    ("data.max_images=-1", ["data.max_images=-1", ">= 0"]),
+    ("data.holdout=-3", ["data.holdout=-3", ">= 0"]),
 ])
 def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, words):
     result = dry_run(f"--config.{override}")

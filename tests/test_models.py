@@ -37,7 +37,7 @@ def test_28px_models_are_the_tensorflow_tutorials():
     assert [layer.rate for layer in discriminator.layers if hasattr(layer, "rate")] == [0.3, 0.3]
 
 
-@pytest.mark.parametrize("image_size", [28, 32, 64])
+@pytest.mark.parametrize("image_size", [28, 32, 64, 128])
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("upsample", ["transpose", "resize"])
 def test_shapes_and_output_range(image_size, channels, upsample):
@@ -93,6 +93,25 @@ def test_radford_widths_at_64px():
         "Conv2D", "LeakyReLU", "Conv2D", "BatchNormalization", "LeakyReLU",
     ]  # fmt: skip
     assert "Dropout" not in _layer_summary(discriminator)
+
+
+def test_128px_adds_a_block_to_each_network():
+    generator = models.build_generator(128, 3, noise_dim=8, filters=4, kernel_size=3)
+    discriminator = models.build_discriminator(128, 3, filters=4, kernel_size=3)
+    convs = [layer for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert [c.output.shape[1:] for c in convs] == [
+        (8, 8, 32), (16, 16, 16), (32, 32, 8), (64, 64, 4), (128, 128, 3),
+    ]  # fmt: skip
+    assert generator.get_layer(index=3).output.shape[1:] == (4, 4, 64)
+    d_convs = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.output.shape[1:] for c in d_convs] == [
+        (64, 64, 4), (32, 32, 8), (16, 16, 16), (8, 8, 32), (4, 4, 64),
+    ]  # fmt: skip
+
+
+def test_sizes_other_than_28_or_a_power_of_two_are_refused():
+    with pytest.raises(ValueError, match="power of two"):
+        models.build_generator(48, 3, 8, 4, 3)
 
 
 def test_resize_upsampling_has_no_strided_transposed_conv():

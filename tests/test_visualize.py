@@ -117,3 +117,18 @@ def test_plot_report_without_samples_or_optional_metrics(tmp_path):
     visualize.plot_report(records, out, 2 * np.log(2), np.log(2))
     assert iio.imread(out).shape[0] > 100
     assert plt.get_fignums() == []
+
+
+def test_the_outputs_panel_shows_the_overfitting_signals():
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    records = [{"step": s, "d_real": 0.9, "d_fake": 0.1, "d_holdout": 0.6, "d_trained": 0.8,
+                "d_sign_real": -0.5, "augment_p": 0.1 * s} for s in (1, 2)]
+    visualize._plot_outputs(ax, records)
+    labels = {line.get_label() for line in ax.get_lines()}
+    assert {"D(held out)", "D(as many trained)", "E[sign D(x)]", "augmentation p"} <= labels
+    assert ax.get_ylim()[0] <= -0.5  # a negative E[sign D(x)] stays in view
+    plain = Figure().subplots()
+    visualize._plot_outputs(plain, [{"step": 1, "d_real": 0.5, "d_fake": 0.5}])
+    assert "augmentation p" not in {line.get_label() for line in plain.get_lines()}

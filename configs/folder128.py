@@ -1,0 +1,31 @@
+"""A folder of RGB pictures at 128x128: a small data set, so D sees augmented images (ADA).
+
+Point data.source at your own folder (any PNG mode, JPEG, BMP, GIF, WebP; see
+dcgan/image_folder.py). The default is the Oxygen icon theme's 128 px icons, about 830 RGBA
+pictures composited on white, which many Linux machines have.
+"""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.data.source = "folder:/usr/share/icons/oxygen/base/128x128"
+    config.data.image_size = 128
+    config.data.channels = 3
+    # Kept out of training: D's output on them beside D(x) shows when D starts memorising.
+    config.data.holdout = 64
+    config.model.kernel_size = 4
+    config.model.init = "dcgan"
+    config.model.dropout = 0.0
+    config.model.ema_decay = 0.999
+    config.optim.g_learning_rate = 2e-4
+    config.optim.d_learning_rate = 2e-4
+    config.optim.beta1 = 0.5
+    config.training.batch_size = 32
+    config.training.num_steps = 20_000
+    config.training.augment = "translation,color,cutout"
+    config.training.ada_target = 0.6
+    # A few hundred pictures are seen thousands of times: p must be able to rise quickly.
+    config.training.ada_kimg = 100.0
+    return config

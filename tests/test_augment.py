@@ -1,0 +1,161 @@
+"""Differentiable augmentation and ADA: the ops, their randomness, and exact resume."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan import augment, train
+from dcgan.config_check import AUGMENT_POLICIES
+from tests import helpers
+from tests.test_train import all_weights
+
+SEED = tf.constant([3, 7], tf.int64)
+
+
+def images(batch=6, size=16, channels=3):
+    rng = np.random.default_rng(0)
+    return tf.constant(rng.uniform(-1, 1, (batch, size, size, channels)), tf.float32)
+
+
+def test_identity_at_p_zero():
+    x = images()
+    out = augment.augment(x, AUGMENT_POLICIES, 0.0, SEED)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("policy", AUGMENT_POLICIES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_each_policy_changes_every_image_and_stays_in_range(policy, channels):
+    x = images(channels=channels)  # on grey, color's brightness and contrast still act
+    out = augment.augment(x, [policy], 1.0, SEED).numpy()
+    assert out.shape == x.shape and out.dtype == np.float32
+    assert out.min() >= -1.0 and out.max() <= 1.0
+    changed = np.abs(out - x.numpy()).reshape(len(out), -1).max(axis=1) > 1e-6
+    # A translation may draw a zero shift for some image; most must move.
+    assert changed.sum() >= len(out) - 1, policy
+
+
+def test_translation_shifts_with_zero_padding():
+    x = tf.ones([32, 16, 16, 1])
+    out = augment.translate(x, SEED).numpy()
+    # Shifts of up to 16 / 8 = 2 pixels: the centre is never padding, and some edges are.
+    assert (out[:, 2:-2, 2:-2] == 1).all()
+    assert set(np.unique(out)) == {0.0, 1.0} and (out == 0).any()
+    assert (out == 0).sum(axis=(1, 2, 3)).max() <= 16 * 16 - 12 * 12
+
+
+def test_cutout_zeroes_at_most_a_half_side_square():
+    x = tf.ones([32, 16, 16, 3])
+    out = augment.cutout(x, SEED).numpy()
+    zeros = (out[..., 0] == 0).sum(axis=(1, 2))
+    assert zeros.max() == 8 * 8 and zeros.min() > 0  # whole inside, or overhanging an edge
+
+
+def test_gradients_flow_through_every_policy():
+    x = tf.Variable(images())
+    with tf.GradientTape() as tape:
+        out = augment.augment(x, AUGMENT_POLICIES, 1.0, SEED)
+        loss = tf.reduce_sum(out * tf.range(out.shape[-1], dtype=tf.float32) + out)
+    grad = tape.gradient(loss, x)
+    assert grad is not None and np.abs(grad.numpy()).sum() > 0
+
+
+def test_same_seed_and_step_give_the_same_augmentation():
+    x = images()
+    policy = augment.Augmentation(AUGMENT_POLICIES, seed=5)
+    first = policy(x, 0.5, tf.constant(9, tf.int64), augment.REAL_STREAM).numpy()
+    again = policy(x, 0.5, tf.constant(9, tf.int64), augment.REAL_STREAM).numpy()
+    np.testing.assert_array_equal(first, again)
+    other_step = policy(x, 0.5, tf.constant(10, tf.int64), augment.REAL_STREAM).numpy()
+    other_stream = policy(x, 0.5, tf.constant(9, tf.int64), augment.FAKE_STREAM).numpy()
+    assert not np.array_equal(first, other_step) and not np.array_equal(first, other_stream)
+
+
+def test_p_applies_each_policy_to_about_that_share_of_images():
+    x = images(batch=400, size=8)
+    out = augment.augment(x, ["cutout"], 0.25, SEED).numpy()
+    share = (np.abs(out - x.numpy()).reshape(400, -1).max(axis=1) > 0).mean()
+    assert 0.15 < share < 0.35
+
+
+def test_adapt_probability_moves_towards_the_target():
+    p = tf.constant(0.5)
+    up = augment.adapt_probability(p, 0.9, 0.6, images=1000, ada_kimg=10)
+    down = augment.adapt_probability(p, 0.1, 0.6, images=1000, ada_kimg=10)
+    assert float(up) == pytest.approx(0.6) and float(down) == pytest.approx(0.4)
+    assert float(augment.adapt_probability(tf.constant(0.0), -1.0, 0.6, 1000, 10)) == 0.0
+
+
+def ada_config(**training):
+    config = helpers.tiny_config(augment="translation,cutout,color", ada_target=0.01,
+                                 ada_kimg=0.1, **training)
+    config.optim.d_learning_rate = 1e-2  # D soon tells the reals apart: r_t > target, p rises
+    return config
+
+
+def records(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_ada_resume_is_exact(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    train.train_and_evaluate(ada_config(num_steps=6, checkpoint_every_steps=3), straight)
+    train.train_and_evaluate(ada_config(num_steps=3, checkpoint_every_steps=3), stopped)
+    train.train_and_evaluate(ada_config(num_steps=6, checkpoint_every_steps=3), stopped)
+    a, b = all_weights(straight, None), all_weights(stopped, None)
+    assert "augment_p/.ATTRIBUTES/VARIABLE_VALUE" in a
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    # 8 images per step of 100 move p by 0.08 a step: it has moved, and was logged.
+    logged = records(straight)
+    assert all("augment_p" in r and -1 <= r["d_sign_real"] <= 1 for r in logged)
+    assert a["augment_p/.ATTRIBUTES/VARIABLE_VALUE"] > 0
+    assert records(stopped)[-1]["augment_p"] == logged[-1]["augment_p"]
+
+
+def test_unaugmented_runs_log_d_sign_real_but_no_p(tmp_path):
+    train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
+    (record,) = records(str(tmp_path))
+    assert -1 <= record["d_sign_real"] <= 1 and "augment_p" not in record
+
+
+def test_a_checkpoint_without_p_restores(tmp_path):
+    """A run saved before augmentation existed resumes into an ADA run, p from 0."""
+    config = helpers.tiny_config(num_steps=2)
+    train.train_and_evaluate(config, str(tmp_path / "old"))
+    from dcgan.state import TrainingState
+
+    old = TrainingState(config, "float32")
+    old.restore(tf.train.latest_checkpoint(str(tmp_path / "old" / "checkpoints")))
+    # Write a checkpoint as it was before p existed: every part but augment_p.
+    legacy = old._make_checkpoint(missing=("augment_p",))
+    path = legacy.save(str(tmp_path / "legacy" / "ckpt"))
+    assert not any(n.startswith("augment_p/") for n, _ in tf.train.list_variables(path))
+
+    state = TrainingState(ada_config(num_steps=2), "float32")
+    state.restore(path)
+    assert int(state.step.numpy()) == 2 and float(state.augment_p.numpy()) == 0.0
+    np.testing.assert_array_equal(state.generator.get_weights()[0],
+                                  old.generator.get_weights()[0])
+
+
+def test_an_adaptive_run_on_two_replicas_trains(tmp_path):
+    """Each replica augments its own slice of the batch; p is one value for the run."""
+    run = str(tmp_path / "run")
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
+        "--config.model.gen_filters=4", "--config.model.disc_filters=4",
+        "--config.model.noise_dim=8", "--config.training.batch_size=8",
+        "--config.training.num_steps=2", "--config.training.log_every_steps=2",
+        "--config.training.precision=float32",
+        "--config.training.augment=translation,cutout,color", "--config.training.ada_target=0.5",
+        "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replica(s)" in result.stderr
+    (record,) = records(run)
+    assert 0 <= record["augment_p"] <= 1 and -1 <= record["d_sign_real"] <= 1

@@ -1,0 +1,88 @@
+"""Small data sets: a subset of the source, held-out images, and what the run logs of them."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dcgan import input_pipeline, train
+from dcgan.errors import UserError
+from tests import helpers
+
+
+def numbered(n):
+    """Images whose first pixel is their index, to tell which ones were picked."""
+    images = np.zeros((n, 4, 4, 1), np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)
+    return images
+
+
+def ids(images):
+    return set(images[:, 0, 0, 0].tolist())
+
+
+def test_nothing_selected_keeps_every_image_in_order():
+    images = numbered(10)
+    training, held_out = input_pipeline.select_images(images, seed=0)
+    assert training is images and len(held_out) == 0
+
+
+def test_max_images_and_holdout_are_disjoint_and_drawn_by_the_seed():
+    images = numbered(50)
+    training, held_out = input_pipeline.select_images(images, 1, max_images=20, holdout=5)
+    assert len(training) == 20 and len(held_out) == 5
+    assert not ids(training) & ids(held_out)
+    again, again_held = input_pipeline.select_images(images, 1, max_images=20, holdout=5)
+    np.testing.assert_array_equal(again, training)
+    np.testing.assert_array_equal(again_held, held_out)
+    other, _ = input_pipeline.select_images(images, 2, max_images=20, holdout=5)
+    assert ids(other) != ids(training)
+    # Not simply the source's first images.
+    assert ids(training) != set(range(20))
+    rest, _ = input_pipeline.select_images(images, 1, holdout=5)
+    assert len(rest) == 45 and ids(rest) == set(range(50)) - ids(held_out)
+
+
+def test_a_holdout_of_every_image_is_refused():
+    with pytest.raises(UserError, match=r"data.holdout=10 leaves no training images.*has 10"):
+        input_pipeline.select_images(numbered(10), 0, holdout=10)
+
+
+def test_a_run_logs_d_on_held_out_and_trained_images(tmp_path):
+    config = helpers.tiny_config("synthetic:digits:40", num_steps=2)
+    config.data.max_images = 16
+    config.data.holdout = 8
+    train.train_and_evaluate(config, str(tmp_path))
+    with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
+        (record,) = [json.loads(line) for line in f]
+    assert 0 <= record["d_holdout"] <= 1 and 0 <= record["d_trained"] <= 1
+    assert os.path.exists(os.path.join(str(tmp_path), "report.png"))
+
+
+def test_too_few_images_left_for_a_batch_is_one_line(tmp_path):
+    config = helpers.tiny_config("synthetic:digits:40", num_steps=2)
+    config.data.max_images = 4  # fewer than the batch of 8
+    with pytest.raises(UserError, match="batch_size 8 is more than the 4 training images"):
+        train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path):
+    from configs import folder128
+
+    helpers.write_folder(str(tmp_path / "pictures"), n=12, size=40)
+    config = folder128.get_config()
+    config.data.source = f"folder:{tmp_path / 'pictures'}"
+    config.data.holdout = 2
+    config.model.noise_dim, config.model.gen_filters, config.model.disc_filters = 8, 2, 2
+    config.model.kernel_size = 3
+    t = config.training
+    t.batch_size, t.num_steps, t.num_grid_images = 4, 2, 4
+    t.log_every_steps = t.sample_every_steps = t.checkpoint_every_steps = 2
+    t.precision = "float32"
+    run = str(tmp_path / "run")
+    train.train_and_evaluate(config, run)
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        (record,) = [json.loads(line) for line in f]
+    assert {"augment_p", "d_sign_real", "d_holdout"} <= set(record)
+    assert os.path.exists(os.path.join(run, "samples", "step_000002.png"))
