@@ -4,7 +4,8 @@
 
   tfds:NAME[:SPLIT]   a TensorFlow Datasets data set ('image' feature, 'label' if any)
   idx:DIR             MNIST-format files: *train-images-idx3-ubyte[.gz], *t10k-... for test
-  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels)
+  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR; when every image lies
+                      in a sub-folder, each immediate sub-folder is a class (sorted by name)
   npz:FILE            Keras' mnist.npz layout (x_train, y_train, x_test, y_test), or one
                       array of images (key 'images' or the only array; 'labels' if present)
   synthetic:digits    font digits made on the spot (see dcgan/digits.py); needs no files.
@@ -35,6 +36,10 @@ TFDS_PROBE_URL = "https://storage.googleapis.com/"
 TFDS_PROBE_SECONDS = 10
 
 
+class NoLabels(UserError):
+    """Labels were asked of a source that has none."""
+
+
 def load_images(source, image_size, channels, split="train", seed=0, with_labels=False):
     """Loads a whole data source into memory.
 
@@ -59,22 +64,33 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             source with no images. The source's form, image_size and channels are
             config_check's to check.
     """
+    if not with_labels:
+        return _load(source, image_size, channels, split, seed, False)[0]
+    return load_labelled_images(source, image_size, channels, split, seed)[:2]
+
+
+def load_labelled_images(source, image_size, channels, split="train", seed=0):
+    """load_images with labels, and the class names the source itself gives (tfds label
+    names, folder names) or None: (images, int64 labels, names)."""
+    return _load(source, image_size, channels, split, seed, True)
+
+
+def _load(source, image_size, channels, split, seed, with_labels):
     if split not in ("train", "test"):
         raise UserError(f"split must be 'train' or 'test', not {split!r}")
     image_size = int(image_size)
     # config_check has refused an unknown scheme; KeyError here is a caller's mistake.
     scheme, _, rest = source.partition(":")
-    loader = _LOADERS[scheme]
-    if with_labels and scheme == "folder":  # say so before decoding a whole folder
-        raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
-    images, labels = loader(rest, source, split, image_size, channels, seed)
+    images, labels, names = _LOADERS[scheme](rest, source, split, image_size, channels, seed)
     if len(images) == 0:
         raise UserError(f"data.source {source}: holds no images")
     images = _fit_array(images, image_size, channels)
     if not with_labels:
-        return images
+        return images, None, None
     if labels is None:
-        raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
+        hint = ("put each class's images in a sub-folder of its own" if scheme == "folder"
+                else "use a tfds, idx, npz (y_train or labels) or folder-of-classes source")
+        raise NoLabels(f"data.source {source}: has no labels; {hint}")
     if callable(labels):  # loaders defer reading labels that are often not wanted
         labels = labels()
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
@@ -82,10 +98,13 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
         raise UserError(
             f"data.source {source}: {len(images)} images but {len(labels)} labels"
         )
-    return images, labels
+    if len(labels) and labels.min() < 0:
+        raise UserError(f"data.source {source}: negative label {labels.min()}; labels must "
+                        "be class numbers 0..K-1")
+    return images, labels, names
 
 
-def make_dataset(images, batch_size, seed, start_step=0):
+def make_dataset(images, batch_size, seed, start_step=0, labels=None):
     """An endless stream of shuffled batches whose order is a function of (seed, step).
 
     Every epoch is a fresh permutation of the images, drawn from (seed, epoch) by
@@ -99,9 +118,11 @@ def make_dataset(images, batch_size, seed, start_step=0):
         batch_size: images per batch (the global batch under a distribution strategy).
         seed: integer seed of the order.
         start_step: index of the first batch produced.
+        labels: optional int labels (N,); each batch then comes with its images' labels.
 
     Returns:
-        tf.data.Dataset of float32 (batch_size, H, W, C) in [-1, 1].
+        tf.data.Dataset of float32 (batch_size, H, W, C) in [-1, 1], or of (those images,
+        int32 labels (batch_size,)) when `labels` is given.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -118,6 +139,7 @@ def make_dataset(images, batch_size, seed, start_step=0):
     # An eager tensor the map function captures: tf.data passes it to the function as an
     # input rather than copying it into the dataset graph as a constant.
     pixels = tf.convert_to_tensor(images)
+    classes = None if labels is None else tf.convert_to_tensor(np.asarray(labels, np.int32))
     seed = tf.constant(seed, tf.int64)
     max_index = tf.constant(num_images - 1, tf.int64)
     offsets = tf.range(batch_size, dtype=tf.int64)
@@ -128,7 +150,8 @@ def make_dataset(images, batch_size, seed, start_step=0):
         indices = tf.random.experimental.index_shuffle(
             positions, seed=tf.stack([seed, epoch]), max_index=max_index
         )
-        return tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        return batch if classes is None else (batch, tf.gather(classes, indices))
 
     options = tf.data.Options()
     options.deterministic = True
@@ -185,10 +208,10 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     try:
         try:
             # Data prepared in the tfds data dir loads without any network.
-            dataset = tfds.load(name, split=tfds_split, download=False)
+            dataset, info = tfds.load(name, split=tfds_split, download=False, with_info=True)
         except AssertionError:  # what tfds raises for a data set not prepared yet
             _check_tfds_can_download(name, tfds.core.constants.DATA_DIR)
-            dataset = tfds.load(name, split=tfds_split)
+            dataset, info = tfds.load(name, split=tfds_split, with_info=True)
     except UserError:
         raise
     except Exception as e:  # network, unknown name, unknown split, missing files, ...
@@ -204,6 +227,7 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     if spec["image"].shape.rank != 3 or spec["image"].shape[-1] is None:
         raise UserError(f"data.source {source}: 'image' is not (H, W, C): {spec['image']}")
     has_labels = "label" in spec
+    names = getattr(info.features["label"], "names", None) if has_labels else None
 
     def convert(example):
         image = _fit_tensor(example["image"], image_size, channels)
@@ -216,10 +240,10 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     except tf.errors.OpError as e:
         raise UserError(f"data.source {source}: cannot read the data ({_reason(e)})") from e
     if not parts:
-        return np.zeros((0, image_size, image_size, channels), np.uint8), None
+        return np.zeros((0, image_size, image_size, channels), np.uint8), None, None
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts]) if has_labels else None
-    return images, labels
+    return images, labels, names
 
 
 def _check_tfds_can_download(name, data_dir):
@@ -258,7 +282,7 @@ def _load_idx(directory, source, split, image_size, channels, seed):
     def labels():  # read only on demand: some image-only folders have no label files
         return read_idx(_find_idx(directory, source, f"{prefix}-labels", "idx1-ubyte"))
 
-    return images[..., None], labels
+    return images[..., None], labels, None
 
 
 def _find_idx(directory, source, stem, kind):
@@ -317,7 +341,13 @@ def _load_folder(directory, source, split, image_size, channels, seed):
                 raise UserError(f"data.source {source}: cannot decode {path} "
                                 f"({_reason(file_error)}); fix or remove it") from e
         raise UserError(f"data.source {source}: cannot decode the images ({_reason(e)})") from e
-    return np.concatenate(parts), None
+    # The first folder below DIR names each image's class, unless some image has none.
+    tops = [os.path.relpath(path, directory).split(os.sep)[0] for path in paths]
+    if any(top == os.path.basename(path) for top, path in zip(tops, paths, strict=True)):
+        return np.concatenate(parts), None, None
+    names = sorted(set(tops))
+    index = {name: i for i, name in enumerate(names)}
+    return np.concatenate(parts), np.array([index[top] for top in tops]), names
 
 
 def _load_npz(path, source, split, image_size, channels, seed):
@@ -340,7 +370,7 @@ def _load_npz(path, source, split, image_size, channels, seed):
     else:
         raise UserError(f"{path}: cannot tell which array holds the images (has "
                         f"{', '.join(arrays)}); name it 'images' or use x_train/y_train")
-    return _uint8_images(arrays[x_key], f"{path}[{x_key}]"), arrays.get(y_key)
+    return _uint8_images(arrays[x_key], f"{path}[{x_key}]"), arrays.get(y_key), None
 
 
 def _uint8_images(array, where):
@@ -376,7 +406,9 @@ def _load_synthetic(rest, source, split, image_size, channels, seed):
     else:
         num_images = SYNTHETIC_TEST_SIZE
     # Distinct seed streams keep the test images apart from the training images.
-    return digits.synthetic_digits(num_images, (seed % 2**64, 0 if split == "train" else 1))
+    images, labels = digits.synthetic_digits(num_images,
+                                             (seed % 2**64, 0 if split == "train" else 1))
+    return images, labels, None
 
 
 _LOADERS = {

@@ -10,10 +10,12 @@ import tensorflow as tf
 
 from dcgan import (
     checkpoints,
+    classes,
     distribute,
     features,
     input_pipeline,
     losses,
+    models,
     precision,
     progress,
     recovery,
@@ -31,6 +33,9 @@ log = logging.getLogger("dcgan")
 # The latent grid rendered through training comes from its own seed stream, so it is the same
 # picture-to-picture and run-to-run whatever the data order.
 GRID_SEED_OFFSET = 7919
+# The classes the generator is asked for in training have their own stream: seeds are below
+# 2**32 (config_check), so (seed + this, step) never meets the noise's (seed, step).
+FAKE_LABEL_SEED_OFFSET = 2**32
 
 
 def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, jit_compile):
@@ -42,13 +47,16 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
     def average(per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
-    def replica_step(images, noise):
+    def replica_step(images, noise, labels=None, fake_labels=None):
+        # labels: the real images' classes, fake_labels: those the generator is asked for;
+        # both None in an unconditional run.
         with tf.GradientTape(persistent=True) as tape:
-            fake = gan.generator(noise, training=True)
+            fake = gan.generator(models.model_inputs(noise, fake_labels), training=True)
             # Two passes, not one over real and fake concatenated: the generator's gradient
             # would then flow back through the real half too (measured 10% slower in bfloat16).
-            real_logits = gan.discriminator(images, training=True)
-            fake_logits = gan.discriminator(fake, training=True)
+            real_logits = gan.discriminator(models.model_inputs(images, labels), training=True)
+            fake_logits = gan.discriminator(models.model_inputs(fake, fake_labels),
+                                            training=True)
             d_loss = average(losses.discriminator_loss(real_logits, fake_logits, label_smoothing))
             g_loss = average(losses.generator_loss(fake_logits))
             d_target = gan.d_optimizer.scale_loss(d_loss) if scaled else d_loss
@@ -76,8 +84,7 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
         totals = {k: tf.constant(0.0) for k in names}
         # A graph loop only when it pays: one step runs straight-line, with no loop overhead.
         for _ in (range if steps_per_call == 1 else tf.range)(steps_per_call):
-            images, noise = next(iterator)
-            per_replica = strategy.run(replica_step, args=(images, noise))
+            per_replica = strategy.run(replica_step, args=next(iterator))
             totals = {k: totals[k] + strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k],
                                                      axis=None) for k in names}
             if gan.ema_generator is not None:
@@ -91,13 +98,46 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
     return tf.function(train_steps)
 
 
-def make_input(images, batch_size, noise_dim, seed, start_step):
-    """Batches of (real images, noise), both pure functions of (seed, step)."""
-    real = input_pipeline.make_dataset(images, batch_size, seed, start_step)
-    noise = tf.data.Dataset.range(start_step, 2**62).map(
+def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num_classes=0):
+    """Batches of (real images, noise), all pure functions of (seed, step).
+
+    With `labels` (a conditional run of `num_classes` classes) the batches are (real images,
+    noise, their labels, fake labels): the real images' classes, and the classes the
+    generator is asked for, uniform over the classes.
+    """
+    real = input_pipeline.make_dataset(images, batch_size, seed, start_step, labels)
+    steps = tf.data.Dataset.range(start_step, 2**62)
+    noise = steps.map(
         lambda step: tf.random.stateless_normal(
             [batch_size, noise_dim], seed=tf.stack([tf.cast(seed, tf.int64), step])))
-    return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
+    if labels is None:
+        return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
+    fake_labels = steps.map(
+        lambda step: tf.random.stateless_uniform(
+            [batch_size], seed=tf.stack([tf.cast(seed, tf.int64) + FAKE_LABEL_SEED_OFFSET, step]),
+            minval=0, maxval=num_classes, dtype=tf.int32))
+    return tf.data.Dataset.zip((real, noise, fake_labels)).map(
+        lambda pair, z, fake: (pair[0], z, pair[1], fake)).prefetch(tf.data.AUTOTUNE)
+
+
+def grid_labels(num_images, num_classes):
+    """The classes of the training grid's images: every class in turn, one column each."""
+    return tf.constant(classes.cycle(list(range(num_classes)), num_images), tf.int32)
+
+
+def load_training_data(data, conditional, seed):
+    """(images, labels, class names); labels and names are None unless `conditional`."""
+    if not conditional:
+        return input_pipeline.load_images(data.source, data.image_size, data.channels,
+                                          seed=seed), None, None
+    try:
+        images, labels, names = input_pipeline.load_labelled_images(
+            data.source, data.image_size, data.channels, seed=seed)
+    except input_pipeline.NoLabels as e:
+        raise UserError(f"model.conditional=True needs labels: {e} (or set "
+                        "model.conditional=False)") from None
+    return images, labels, classes.resolve_class_names(data.source, labels, names,
+                                                       data.class_names)
 
 
 def train_and_evaluate(config, root, allow_new_data=False):
@@ -129,7 +169,7 @@ def train_and_evaluate(config, root, allow_new_data=False):
             run_lock.close()
 
 
-def _restore(config, root, strategy, policy, chief, allow_new_data):
+def _restore(config, root, strategy, policy, chief, allow_new_data, class_names):
     """Build the training state and load the newest whole checkpoint of the run, if any."""
     config_dict = json.loads(config.to_json_best_effort())
     config_dict["resolved_precision"] = policy
@@ -138,12 +178,16 @@ def _restore(config, root, strategy, policy, chief, allow_new_data):
     resume_from = checkpoints.newest_whole(folder, tidy=chief)
     if chief:  # before restoring: a checkpoint of another model is refused, not loaded
         resumed = checkpoints.step_of(resume_from)
+        if class_names and resume_from:
+            workdir.check_classes(root, class_names)
         workdir.record_config(root, config_dict, resumed,
                               resumed is None or resumed < config.training.num_steps,
                               allow_new_data)
+        if class_names:
+            workdir.record_classes(root, class_names)
     tf.keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        gan = TrainingState(config, policy)
+        gan = TrainingState(config, policy, len(class_names or ()))
     if resume_from:
         gan.restore(resume_from)
     gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
@@ -154,11 +198,12 @@ def _restore(config, root, strategy, policy, chief, allow_new_data):
 
 def _train(config, root, strategy, policy, chief, allow_new_data):
     t = config.training
-    images = input_pipeline.load_images(config.data.source, config.data.image_size,
-                                        config.data.channels, seed=config.seed)
+    images, labels, class_names = load_training_data(config.data, config.model.conditional,
+                                                     config.seed)
+    num_classes = len(class_names or ())
     # Before the state is built: loading the extractor must not shift its initial weights.
-    scorer = features.run_scorer(config) if t.eval_every_steps else None
-    gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data)
+    scorer = features.run_scorer(config, class_names) if t.eval_every_steps else None
+    gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data, class_names)
 
     def save(target_manager, at_step, keep=t.keep_checkpoints):
         save_checkpoint(target_manager, at_step, chief, keep)
@@ -170,13 +215,14 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
              "resuming" if start else "starting", start, t.num_steps, len(images), policy,
              strategy.num_replicas_in_sync)
 
-    def start_input(at_step, pixels):
-        dataset = make_input(pixels, t.batch_size, config.model.noise_dim, config.seed, at_step)
+    def start_input(at_step, pixels, pixel_labels):
+        dataset = make_input(pixels, t.batch_size, config.model.noise_dim, config.seed, at_step,
+                             pixel_labels, num_classes)
         return iter(distribute.distribute_dataset(strategy, dataset))
 
-    iterator = start_input(start, images)
+    iterator = start_input(start, images, labels)
     # The pipeline holds its own copy; only a rollback needs to start another stream.
-    rollback_images = images if t.on_nan == "rollback" else None
+    rollback_data = (images, labels) if t.on_nan == "rollback" else None
     del images
     guard = recovery.NanGuard(t.on_nan, gan)
     if t.on_nan == "rollback" and not manager.latest_checkpoint:
@@ -185,6 +231,7 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
     record.rewind(start)  # what was logged past the checkpoint will be logged again
     grid_noise = tf.random.stateless_normal(
         [t.num_grid_images, config.model.noise_dim], seed=[config.seed, GRID_SEED_OFFSET])
+    grid_classes = grid_labels(t.num_grid_images, num_classes) if num_classes else None
     step_fns = {}
 
     def run_steps(n):
@@ -194,9 +241,12 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
         return step_fns[n](iterator)
 
     def save_samples(step):
-        images = gan.sampling_generator()(grid_noise, training=False).numpy()
+        images = gan.sampling_generator()(models.model_inputs(grid_noise, grid_classes),
+                                          training=False).numpy()
         if chief:
-            record.image(step, visualize.save_grid(images, run_record.sample_path(root, step)))
+            grid = visualize.save_grid(images, run_record.sample_path(root, step),
+                                       columns=num_classes or None)
+            record.image(step, grid)
 
     def roll_back(problem):
         """Continue from the last good checkpoint with lower learning rates; returns its step."""
@@ -239,7 +289,7 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
                 problem = guard.check(pending, step, weights=due["checkpoint"] or stopping)
             if problem:
                 step = saved = roll_back(problem)
-                iterator = start_input(step, rollback_images)
+                iterator = start_input(step, *rollback_data)
                 pending, since = [], time.perf_counter()
                 continue
             logged = None
