@@ -162,7 +162,7 @@ def sample_batches(generator, num_samples, noise_dim, batch_size, seed, num_clas
     generator (num_classes > 0) is asked for `sample_labels`."""
     noise = tf.random.stateless_normal([num_samples, noise_dim],
                                        seed=[seed, EVAL_NOISE_SEED])
-    labels = sample_labels(num_samples, num_classes) if num_classes else None
+    labels = tf.constant(sample_labels(num_samples, num_classes)) if num_classes else None
     for start in range(0, num_samples, batch_size):
         end = start + batch_size
         inputs = noise[start:end] if labels is None else [noise[start:end], labels[start:end]]
