@@ -155,11 +155,14 @@ def test_folder_crops_resizes_and_converts(image_folder):
     np.testing.assert_array_equal(rgb[3, ..., 0], rgb[3, ..., 1])  # grey PNG -> RGB
 
 
-def test_folder_test_split_is_the_same_images_and_has_no_labels(image_folder):
+def test_folder_test_split_is_the_same_images_and_sub_folders_are_classes(image_folder):
     train = load_images(f"folder:{image_folder}", 28, 1)
     np.testing.assert_array_equal(load_images(f"folder:{image_folder}", 28, 1, "test"), train)
-    with pytest.raises(UserError, match="no labels"):
-        load_images(f"folder:{image_folder}", 28, 1, with_labels=True)
+    # Sorted paths: a/wide.png, b/deeper/red.bmp, b/grey.jpg, b/halves.PNG; deeper folders
+    # belong to their top folder's class.
+    images, labels, names = input_pipeline.load_labelled_images(f"folder:{image_folder}", 28, 1)
+    np.testing.assert_array_equal(images, train)
+    assert labels.tolist() == [0, 1, 1, 1] and names == ["a", "b"]
 
 
 def test_folder_corrupt_image_is_named(image_folder):
