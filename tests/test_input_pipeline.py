@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import input_pipeline
+from dcgan import idx_files, input_pipeline
 from dcgan.errors import UserError
 from dcgan.input_pipeline import load_images, make_dataset
 from tests import helpers
@@ -348,5 +348,5 @@ def test_synthetic_digits_other_sizes_and_rgb():
 def test_read_idx_returns_header_shape(tmp_path):
     path = tmp_path / "cube-idx3-ubyte"
     write_idx(path, np.arange(24).reshape(2, 3, 4))
-    array = input_pipeline.read_idx(os.fspath(path))
+    array = idx_files.read_idx(os.fspath(path))
     assert array.shape == (2, 3, 4) and array[1, 2, 3] == 23
