@@ -108,6 +108,7 @@ def test_dry_run_lists_every_problem_and_exits_2():
     ("training.on_nan=ignore", ["training.on_nan='ignore'", "stop or rollback"]),
     ("training.eval_num_samples=3", ["training.eval_num_samples=3", ">= 4"]),
     ("runtime.distribute=horovod", ["runtime.distribute='horovod'", "multi_worker"]),
+    ("data.class_names=('Bag','Bag')", ["data.class_names=('Bag', 'Bag')", "distinct"]),
 ])
 def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, words):
     result = dry_run(f"--config.{override}")
