@@ -20,6 +20,9 @@ def get_config():
     # folder: sources only: a folder where the decoded images are cached as .npy, read back
     # memory-mapped by later runs and resumes; rebuilt when the folder changes ("": no cache).
     data.cache_dir = ""
+    # Names of the classes 0..K-1 for sources whose files hold only numbers (idx:, npz:);
+    # tfds: and folder: sources name their own. () names them "0".."K-1".
+    data.class_names = ()
 
     config.model = model = ml_collections.ConfigDict()
     model.noise_dim = 100
@@ -34,6 +37,9 @@ def get_config():
     # -1 = off.
     model.minibatch_stddev = -1
     model.ema_decay = 0.0  # exponential moving average of the generator; 0 disables
+    # Class-conditional: the generator takes a class with the noise, the discriminator is a
+    # projection discriminator (Miyato & Koyama, 2018); needs a source with labels.
+    model.conditional = False
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.g_learning_rate = 1e-4

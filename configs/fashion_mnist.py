@@ -7,4 +7,7 @@ from configs import mnist
 def get_config():
     config = mnist.get_config()
     config.data.source = "idx:/usr/share/datasets/fashion-mnist"
+    # The IDX files hold numbers only; these are Fashion-MNIST's names for 0..9.
+    config.data.class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                               "Shirt", "Sneaker", "Bag", "Ankle boot")
     return config

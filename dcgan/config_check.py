@@ -86,6 +86,9 @@ RULES = {
     "data.max_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: all)"),
     "data.holdout": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: none)"),
     "data.cache_dir": (lambda v: isinstance(v, str), "a folder path, or '' for no cache"),
+    "data.class_names": (lambda v: isinstance(v, (list, tuple)) and all(
+        isinstance(name, str) and name for name in v) and len(set(v)) == len(v),
+        "a list of distinct, non-empty class names, or () to name them by number"),
     "model.noise_dim": _positive_int(),
     "model.gen_filters": _positive_int(),
     "model.disc_filters": _positive_int(),
@@ -97,6 +100,7 @@ RULES = {
     "model.minibatch_stddev": (lambda v: _is_int(v) and v >= -1,
                                "-1 (off), 0 (whole batch) or a group size"),
     "model.ema_decay": _fraction(0, 1, "a decay (0: off)"),
+    "model.conditional": _bool(),
     "optim.g_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.d_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.beta1": _fraction(0, 1),

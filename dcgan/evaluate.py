@@ -5,6 +5,10 @@ Generates M samples from a checkpoint of the run (the latest, `--step=N`, or
 set's test split), prints a table and writes WORKDIR/eval.json. `--real_baseline` also
 scores M real training images the same way: the values a perfect generator would reach with
 M samples, since every metric is biased at finite M.
+
+A conditional run is asked for every class in turn; the metrics are those of the mixed set, and
+with a classifier's features the conditional accuracy is added: the fraction of samples the
+classifier assigns to the class they were generated for, overall and per class.
 """
 
 import functools
@@ -42,7 +46,8 @@ def format_table(scores, baseline=None):
     lines = [header, "-" * len(header)]
     for name, value in scores.items():
         line = f"{name:<18}{value:>14.5g}"
-        if baseline is not None:
+        # Real images have no class asked of them: no conditional accuracy in that column.
+        if baseline is not None and name in baseline:
             line += f"{baseline[name]:>16.5g}"
         lines.append(line)
     return "\n".join(lines)
@@ -60,6 +65,7 @@ def main(argv):
         raise cli.UserError(f"{os.path.join(root, workdir.CONFIG_FILE)} not found; point "
                             "--workdir at a run folder written by `python -m dcgan.main`")
     config_check.check_config(config, origin=os.path.join(root, workdir.CONFIG_FILE))
+    class_names = workdir.classes_of_run(root, config)
     training = config["training"]
     num_samples = FLAGS.num_samples or training["eval_num_samples"]
     spec = FLAGS.features if FLAGS.features is not None else training["eval_features"]
@@ -75,16 +81,19 @@ def main(argv):
     data, seed = config["data"], config["seed"]
     path, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)
     extractor = features.load_extractor(spec, data["image_size"], data["channels"])
-    generator, key = checkpoints.restore_generator(config, path, use_ema=not FLAGS.no_ema)
+    generator, key = checkpoints.restore_generator(config, path, use_ema=not FLAGS.no_ema,
+                                                   num_classes=len(class_names or ()))
     log.info("scoring %s (%s, step %d) with %d samples; features: %s", path, key, step,
              num_samples, extractor.description)
     real = features.held_out_images(data["source"], data["image_size"], data["channels"],
                                     num_samples, seed)
     scorer = features.Scorer(extractor, real, num_samples, config["model"]["noise_dim"], seed,
-                             FLAGS.batch_size, show_progress=True)
-    scores = scorer.score(generator)
+                             FLAGS.batch_size, show_progress=True, class_names=class_names)
+    scores, per_class = scorer.score_with_classes(generator)
     result = {"checkpoint": path, "step": step, "weights": key, "num_samples": num_samples,
               "num_real": scorer.num_real, "features": extractor.name, "metrics": scores}
+    if per_class:
+        result["conditional_accuracy_per_class"] = per_class
     if extractor.name != features.INCEPTION:
         info = features.classifier_info(extractor.name)
         if "test_accuracy" in info:
@@ -101,6 +110,9 @@ def main(argv):
     print(f"{path} ({key}, step {step}): {num_samples} samples vs {scorer.num_real} held-out "
           f"images; features: {extractor.description}")
     print(format_table(scores, baseline))
+    if per_class:
+        print("conditional accuracy per class: " + ", ".join(
+            f"{name} {accuracy:.3f}" for name, accuracy in per_class.items()))
     print(f"wrote {out}")
     return 0
 

@@ -151,12 +151,30 @@ def image_batches(images, batch_size):
         yield images[start:start + batch_size].astype(np.float32) / 127.5 - 1.0
 
 
-def sample_batches(generator, num_samples, noise_dim, batch_size, seed):
-    """Generated images, the same ones for equal (seed, num_samples, noise_dim)."""
+def sample_labels(num_samples, num_classes):
+    """The classes asked of a conditional generator when scoring: every class in turn, so
+    the mixed set holds each class as often as the others (give or take one)."""
+    return np.arange(num_samples, dtype=np.int32) % num_classes
+
+
+def sample_batches(generator, num_samples, noise_dim, batch_size, seed, num_classes=0):
+    """Generated images, the same ones for equal (seed, num_samples, noise_dim); a conditional
+    generator (num_classes > 0) is asked for `sample_labels`."""
     noise = tf.random.stateless_normal([num_samples, noise_dim],
                                        seed=[seed, EVAL_NOISE_SEED])
+    labels = tf.constant(sample_labels(num_samples, num_classes)) if num_classes else None
     for start in range(0, num_samples, batch_size):
-        yield generator(noise[start:start + batch_size], training=False).numpy()
+        end = start + batch_size
+        inputs = noise[start:end] if labels is None else [noise[start:end], labels[start:end]]
+        yield generator(inputs, training=False).numpy()
+
+
+def conditional_accuracy(logits, labels, class_names):
+    """(overall, {class name: accuracy}): how often the classifier sees the class asked for."""
+    right = np.argmax(logits, axis=-1) == labels
+    per_class = {name: float(right[labels == k].mean()) for k, name in enumerate(class_names)
+                 if np.any(labels == k)}
+    return float(right.mean()), per_class
 
 
 def subset(images, num, seed):
@@ -203,10 +221,13 @@ class Scorer:
         seed: seed of the generated images' latents.
         batch_size: images per generator / extractor call.
         show_progress: report progress of each pass (long evaluations).
+        class_names: the classes of a conditional generator, None for an unconditional one.
+            Their conditional accuracy is scored when the extractor is a classifier of as
+            many classes.
     """
 
     def __init__(self, extractor, real_images, num_samples, noise_dim, seed, batch_size=250,
-                 show_progress=False):
+                 show_progress=False, class_names=None):
         # The number of samples is config_check's (or the --num_samples flag's) to check; how
         # many real images the data set holds only shows now.
         if len(real_images) < config_check.MIN_SCORING_SAMPLES:
@@ -216,7 +237,17 @@ class Scorer:
         self.num_samples, self.noise_dim, self.seed = num_samples, noise_dim, seed
         self.batch_size, self.show_progress = batch_size, show_progress
         self.num_real = len(real_images)
+        self.class_names = list(class_names or ())
         self.real = self.features_of_images(real_images, "held-out real images")
+        self.scores_classes = False
+        if self.class_names:
+            classifier_classes = self.real[1].shape[-1]
+            self.scores_classes = (extractor.name != INCEPTION
+                                   and classifier_classes == len(self.class_names))
+            if not self.scores_classes:
+                log.warning("no conditional accuracy: the features are not those of a "
+                            "classifier of the run's %d classes (%s)", len(self.class_names),
+                            extractor.description)
 
     def _check_shape(self, shape):
         want = self.extractor.input_shape
@@ -232,13 +263,26 @@ class Scorer:
     def features_of_generator(self, generator):
         self._check_shape(generator.output_shape[1:])
         batches = sample_batches(generator, self.num_samples, self.noise_dim, self.batch_size,
-                                 self.seed)
+                                 self.seed, len(self.class_names))
         return extract(self.extractor, batches, self.num_samples,
                        "generated images" if self.show_progress else None)
 
     def score(self, generator):
         """The metrics of `generator`'s samples against the held-out real images."""
-        return self._metrics(self.features_of_generator(generator))
+        return self.score_with_classes(generator)[0]
+
+    def score_with_classes(self, generator):
+        """(metrics, {class name: conditional accuracy}); with conditional accuracy (the
+        fraction of samples the classifier gives the class they were generated for) among the
+        metrics when it is scored, else an empty dict of classes."""
+        fake = self.features_of_generator(generator)
+        scores = self._metrics(fake)
+        if not self.scores_classes:
+            return scores, {}
+        labels = sample_labels(self.num_samples, len(self.class_names))
+        overall, per_class = conditional_accuracy(fake[1], labels, self.class_names)
+        scores["conditional_accuracy"] = overall
+        return scores, per_class
 
     def score_images(self, images, label="real images"):
         """The metrics of other real images: the floor a perfect generator would reach."""
@@ -251,10 +295,12 @@ class Scorer:
         return quality_metrics(self.real, fake)
 
 
-def run_scorer(config):
-    """The Scorer of a training run: training.eval_* and the data set's held-out images."""
+def run_scorer(config, class_names=None):
+    """The Scorer of a training run: training.eval_* and the data set's held-out images;
+    `class_names` those of a conditional run."""
     t, data = config.training, config.data
     extractor = load_extractor(t.eval_features, data.image_size, data.channels)
     real = held_out_images(data.source, data.image_size, data.channels, t.eval_num_samples,
                            config.seed)
-    return Scorer(extractor, real, t.eval_num_samples, config.model.noise_dim, config.seed)
+    return Scorer(extractor, real, t.eval_num_samples, config.model.noise_dim, config.seed,
+                  class_names=class_names)

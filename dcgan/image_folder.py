@@ -148,7 +148,7 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
         build: paths -> (uint8 (N, S, S, C) images, skipped paths), run on a cache miss.
 
     Returns:
-        The images, a read-only memory-mapped uint8 array.
+        (images, a read-only memory-mapped uint8 array; the paths skipped as unreadable).
 
     Raises:
         UserError: the cache cannot be written.
@@ -165,7 +165,7 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
             log.info("data.source %s: %d images read from the cache %s", source, len(images),
                      path)
             warn_skipped(source, meta.get("skipped", []), len(paths))
-            return images
+            return images, meta.get("skipped", [])
     except (OSError, ValueError, AttributeError):
         pass  # no cache yet, or a damaged one: build it again
     images, skipped = build(paths)
@@ -184,4 +184,4 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
                         "data.cache_dir to a writable folder, or '' to turn the cache off") \
             from None
     log.info("data.source %s: %d images cached in %s", source, len(images), path)
-    return np.load(path, mmap_mode="r")
+    return np.load(path, mmap_mode="r"), skipped

@@ -4,8 +4,9 @@
 
   tfds:NAME[:SPLIT]   a TensorFlow Datasets data set ('image' feature, 'label' if any)
   idx:DIR             MNIST-format files: *train-images-idx3-ubyte[.gz], *t10k-... for test
-  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR (no labels; any mode,
-                      unreadable files skipped with a warning: see dcgan/image_folder.py)
+  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR, any mode (unreadable
+                      files skipped with a warning: see dcgan/image_folder.py); when every
+                      image lies in a sub-folder, each immediate sub-folder is a class
   npz:FILE            Keras' mnist.npz layout (x_train, y_train, x_test, y_test), or one
                       array of images (key 'images' or the only array; 'labels' if present)
   synthetic:digits    font digits made on the spot (see dcgan/digits.py); needs no files.
@@ -18,16 +19,14 @@ white first.
 """
 
 import functools
-import gzip
 import os
-import struct
-import zlib
 
 import numpy as np
 import tensorflow as tf
 
 from dcgan import digits, image_folder
 from dcgan.errors import UserError
+from dcgan.idx_files import read_idx
 
 # Transparent pixels are composited onto white: the colour under them is often noise.
 ALPHA_BACKGROUND = 255.0
@@ -37,6 +36,10 @@ _LUMA = (0.2989, 0.5870, 0.1140)
 _CHUNK = 4096  # images converted per TensorFlow call, to bound float32 temporaries
 TFDS_PROBE_URL = "https://storage.googleapis.com/"
 TFDS_PROBE_SECONDS = 10
+
+
+class NoLabels(UserError):
+    """Labels were asked of a source that has none."""
 
 
 def load_images(source, image_size, channels, split="train", seed=0, with_labels=False,
@@ -66,6 +69,18 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             source with no images. The source's form, image_size and channels are
             config_check's to check.
     """
+    if not with_labels:
+        return _load(source, image_size, channels, split, seed, False, cache_dir)[0]
+    return load_labelled_images(source, image_size, channels, split, seed, cache_dir)[:2]
+
+
+def load_labelled_images(source, image_size, channels, split="train", seed=0, cache_dir=""):
+    """load_images with labels, and the class names the source itself gives (tfds label
+    names, folder names) or None: (images, int64 labels, names)."""
+    return _load(source, image_size, channels, split, seed, True, cache_dir)
+
+
+def _load(source, image_size, channels, split, seed, with_labels, cache_dir=""):
     if split not in ("train", "test"):
         raise UserError(f"split must be 'train' or 'test', not {split!r}")
     image_size = int(image_size)
@@ -74,16 +89,16 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
     loader = _LOADERS[scheme]
     if scheme == "folder" and cache_dir:
         loader = functools.partial(_load_folder, cache_dir=cache_dir)
-    if with_labels and scheme == "folder":  # say so before decoding a whole folder
-        raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
-    images, labels = loader(rest, source, split, image_size, channels, seed)
+    images, labels, names = loader(rest, source, split, image_size, channels, seed)
     if len(images) == 0:
         raise UserError(f"data.source {source}: holds no images")
     images = _fit_array(images, image_size, channels)
     if not with_labels:
-        return images
+        return images, None, None
     if labels is None:
-        raise UserError(f"data.source {source}: has no labels; use a tfds, idx or npz source")
+        hint = ("put each class's images in a sub-folder of its own" if scheme == "folder"
+                else "use a tfds, idx, npz (y_train or labels) or folder-of-classes source")
+        raise NoLabels(f"data.source {source}: has no labels; {hint}")
     if callable(labels):  # loaders defer reading labels that are often not wanted
         labels = labels()
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
@@ -91,32 +106,41 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
         raise UserError(
             f"data.source {source}: {len(images)} images but {len(labels)} labels"
         )
-    return images, labels
+    if len(labels) and labels.min() < 0:
+        raise UserError(f"data.source {source}: negative label {labels.min()}; labels must "
+                        "be class numbers 0..K-1")
+    return images, labels, names
 
 
-def select_images(images, seed, max_images=0, holdout=0):
+def select_images(images, seed, max_images=0, holdout=0, labels=None):
     """Splits a source's images into (training, held out), by a shuffle drawn from `seed`.
 
     The first `holdout` images of the shuffle are held out (never trained on); the training
     images are the next `max_images` (0: all the rest). With both 0 the images are returned
-    as they are, in the source's order.
+    as they are, in the source's order. Labels, if given, follow their images.
+
+    Returns:
+        (training images, their labels, held-out images, their labels); labels None if
+        `labels` is.
 
     Raises:
         UserError: the held-out images leave no training images.
     """
     if not max_images and not holdout:
-        return images, images[:0]
+        return images, labels, images[:0], None if labels is None else labels[:0]
     if holdout >= len(images):
         raise UserError(f"data.holdout={holdout} leaves no training images (the source has "
                         f"{len(images)}); lower it")
     order = np.random.default_rng(seed).permutation(len(images))
-    held_out = order[:holdout]
-    training = order[holdout:holdout + max_images] if max_images else order[holdout:]
+    held_out = np.sort(order[:holdout])
     # Sorted positions: the data order is make_dataset's to draw, from the seed.
-    return images[np.sort(training)], images[np.sort(held_out)]
+    training = np.sort(order[holdout:holdout + max_images] if max_images else order[holdout:])
+    if labels is None:
+        return images[training], None, images[held_out], None
+    return images[training], labels[training], images[held_out], labels[held_out]
 
 
-def make_dataset(images, batch_size, seed, start_step=0):
+def make_dataset(images, batch_size, seed, start_step=0, labels=None):
     """An endless stream of shuffled batches whose order is a function of (seed, step).
 
     Every epoch is a fresh permutation of the images, drawn from (seed, epoch) by
@@ -130,9 +154,11 @@ def make_dataset(images, batch_size, seed, start_step=0):
         batch_size: images per batch (the global batch under a distribution strategy).
         seed: integer seed of the order.
         start_step: index of the first batch produced.
+        labels: optional int labels (N,); each batch then comes with its images' labels.
 
     Returns:
-        tf.data.Dataset of float32 (batch_size, H, W, C) in [-1, 1].
+        tf.data.Dataset of float32 (batch_size, H, W, C) in [-1, 1], or of (those images,
+        int32 labels (batch_size,)) when `labels` is given.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -149,6 +175,7 @@ def make_dataset(images, batch_size, seed, start_step=0):
     # An eager tensor the map function captures: tf.data passes it to the function as an
     # input rather than copying it into the dataset graph as a constant.
     pixels = tf.convert_to_tensor(images)
+    classes = None if labels is None else tf.convert_to_tensor(np.asarray(labels, np.int32))
     seed = tf.constant(seed, tf.int64)
     max_index = tf.constant(num_images - 1, tf.int64)
     offsets = tf.range(batch_size, dtype=tf.int64)
@@ -159,7 +186,8 @@ def make_dataset(images, batch_size, seed, start_step=0):
         indices = tf.random.experimental.index_shuffle(
             positions, seed=tf.stack([seed, epoch]), max_index=max_index
         )
-        return tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        return batch if classes is None else (batch, tf.gather(classes, indices))
 
     options = tf.data.Options()
     options.deterministic = True
@@ -171,42 +199,6 @@ def make_dataset(images, batch_size, seed, start_step=0):
     )
 
 
-def read_idx(path):
-    """Reads one IDX file (the MNIST format), gzip-compressed or not, into an array.
-
-    Raises:
-        UserError naming the file when it cannot be read or its size disagrees with its
-        header.
-    """
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path}: cannot read IDX file ({_reason(e)}); download it again") from e
-    # Header: two zero bytes, a type code, the number of dimensions, then each dimension
-    # as a big-endian uint32.
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_TYPES or data[3] == 0:
-        raise UserError(f"{path}: not an IDX file (bad magic number); download it again")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise UserError(f"{path}: truncated IDX header; download it again")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(data) - header != expected:
-        raise UserError(
-            f"{path}: corrupt IDX file: header says shape {dims} ({expected} bytes) but "
-            f"{len(data) - header} bytes follow; download it again"
-        )
-    # A copy owns its memory and is writable, unlike a view of the bytes read.
-    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
-
-
-_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
 def _load_tfds(rest, source, split, image_size, channels, seed):
     del seed
     import tensorflow_datasets as tfds  # slow to import; only tfds sources pay for it
@@ -216,10 +208,10 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     try:
         try:
             # Data prepared in the tfds data dir loads without any network.
-            dataset = tfds.load(name, split=tfds_split, download=False)
+            dataset, info = tfds.load(name, split=tfds_split, download=False, with_info=True)
         except AssertionError:  # what tfds raises for a data set not prepared yet
             _check_tfds_can_download(name, tfds.core.constants.DATA_DIR)
-            dataset = tfds.load(name, split=tfds_split)
+            dataset, info = tfds.load(name, split=tfds_split, with_info=True)
     except UserError:
         raise
     except Exception as e:  # network, unknown name, unknown split, missing files, ...
@@ -235,6 +227,7 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     if spec["image"].shape.rank != 3 or spec["image"].shape[-1] is None:
         raise UserError(f"data.source {source}: 'image' is not (H, W, C): {spec['image']}")
     has_labels = "label" in spec
+    names = getattr(info.features["label"], "names", None) if has_labels else None
 
     def convert(example):
         image = _fit_tensor(example["image"], image_size, channels)
@@ -247,10 +240,10 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     except tf.errors.OpError as e:
         raise UserError(f"data.source {source}: cannot read the data ({_reason(e)})") from e
     if not parts:
-        return np.zeros((0, image_size, image_size, channels), np.uint8), None
+        return np.zeros((0, image_size, image_size, channels), np.uint8), None, None
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts]) if has_labels else None
-    return images, labels
+    return images, labels, names
 
 
 def _check_tfds_can_download(name, data_dir):
@@ -289,7 +282,7 @@ def _load_idx(directory, source, split, image_size, channels, seed):
     def labels():  # read only on demand: some image-only folders have no label files
         return read_idx(_find_idx(directory, source, f"{prefix}-labels", "idx1-ubyte"))
 
-    return images[..., None], labels
+    return images[..., None], labels, None
 
 
 def _find_idx(directory, source, stem, kind):
@@ -318,10 +311,22 @@ def _load_folder(directory, source, split, image_size, channels, seed, cache_dir
             images[positions] = _fit_array(stacked, image_size, channels)
         return images, skipped
 
+    paths = image_folder.list_images(directory, source)
     if cache_dir:
-        return image_folder.cached_images(directory, source, image_size, channels,
-                                          os.path.expanduser(cache_dir), decode_and_fit), None
-    return decode_and_fit(image_folder.list_images(directory, source))[0], None
+        images, skipped = image_folder.cached_images(
+            directory, source, image_size, channels, os.path.expanduser(cache_dir),
+            decode_and_fit)
+    else:
+        images, skipped = decode_and_fit(paths)
+    skipped = set(skipped)
+    kept = [path for path in paths if path not in skipped]
+    # The first folder below DIR names each image's class, unless some image has none.
+    tops = [os.path.relpath(path, directory).split(os.sep)[0] for path in kept]
+    if any(top == os.path.basename(path) for top, path in zip(tops, kept, strict=True)):
+        return images, None, None
+    names = sorted(set(tops))
+    index = {name: i for i, name in enumerate(names)}
+    return images, np.array([index[top] for top in tops]), names
 
 
 def _load_npz(path, source, split, image_size, channels, seed):
@@ -344,7 +349,7 @@ def _load_npz(path, source, split, image_size, channels, seed):
     else:
         raise UserError(f"{path}: cannot tell which array holds the images (has "
                         f"{', '.join(arrays)}); name it 'images' or use x_train/y_train")
-    return _uint8_images(arrays[x_key], f"{path}[{x_key}]"), arrays.get(y_key)
+    return _uint8_images(arrays[x_key], f"{path}[{x_key}]"), arrays.get(y_key), None
 
 
 def _uint8_images(array, where):
@@ -380,7 +385,9 @@ def _load_synthetic(rest, source, split, image_size, channels, seed):
     else:
         num_images = SYNTHETIC_TEST_SIZE
     # Distinct seed streams keep the test images apart from the training images.
-    return digits.synthetic_digits(num_images, (seed % 2**64, 0 if split == "train" else 1))
+    images, labels = digits.synthetic_digits(num_images,
+                                             (seed % 2**64, 0 if split == "train" else 1))
+    return images, labels, None
 
 
 _LOADERS = {

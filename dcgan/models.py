@@ -6,10 +6,16 @@ upsample="transpose", init="glorot_uniform"); the power-of-two pairs follow Radf
 doubles, batch norm, ReLU in the generator and LeakyReLU(0.2) in the discriminator. Each
 doubling of the image adds one block to each network (and doubles the widest layer).
 
-Both builders return plain `keras.Sequential` models, so `model.save("x.keras")` and
+Unconditional builders return plain `keras.Sequential` models, so `model.save("x.keras")` and
 `tf.train.Checkpoint(generator=model)` work on them. Under a mixed dtype policy the layers
 compute in bfloat16/float16 with float32 variables, while the generator's tanh output and the
 discriminator's logits stay float32, so losses and images never see a 16-bit number.
+
+Class-conditional models (num_classes > 0) take int labels (B,) as a second input: the
+generator concatenates a learned embedding of the class to the noise; the discriminator is a
+projection discriminator (Miyato & Koyama, 2018), whose logit adds the inner product of a
+learned class embedding with its penultimate features, so it still outputs one logit per
+image and the losses stay as they are.
 """
 
 import keras
@@ -219,6 +225,7 @@ def build_generator(
     init: str = "glorot_uniform",
     dtype=None,
     sync_batch_norm: bool = False,
+    num_classes: int = 0,
 ) -> keras.Model:
     """The generator: noise (B, noise_dim) float32 -> images (B, S, S, C) float32 in [-1, 1].
 
@@ -235,9 +242,20 @@ def build_generator(
         dtype: Keras dtype policy name ("float32", "mixed_bfloat16", "mixed_float16") or None
             for the global policy. The tanh output is float32 in every case.
         sync_batch_norm: synchronize batch statistics across replicas.
+        num_classes: 0 for an unconditional generator; else it takes [noise, labels] with
+            int labels (B,) in [0, num_classes).
 
     The values are those config_check allows; it has checked a run's config before this runs.
     """
+    if num_classes:
+        # The body sees the noise and a class embedding of the same length side by side.
+        body = build_generator(image_size, channels, 2 * noise_dim, filters, kernel_size,
+                               upsample, init, dtype, sync_batch_norm)
+        noise = keras.Input(shape=(noise_dim,), name="noise")
+        labels = keras.Input(shape=(), dtype="int32", name="labels")
+        embedded = keras.layers.Embedding(num_classes, noise_dim, name="class_embedding")(labels)
+        joined = keras.layers.Concatenate(name="noise_and_class")([noise, embedded])
+        return keras.Model([noise, labels], body(joined), name="generator")
 
     def dense(units):
         return keras.layers.Dense(
@@ -294,6 +312,7 @@ def build_discriminator(
     dtype=None,
     sync_batch_norm: bool = False,
     minibatch_stddev: int = -1,
+    num_classes: int = 0,
 ) -> keras.Model:
     """The discriminator: images (B, S, S, C) in [-1, 1] -> float32 logits (B, 1).
 
@@ -355,12 +374,38 @@ def build_discriminator(
     out.append(keras.layers.Flatten(dtype=dtype))
     # float32 logits: the loss then never sees a 16-bit value, whatever the policy.
     logits = keras.layers.Dense(1, kernel_initializer=_kernel_init(init), dtype="float32")
+    if num_classes:
+        return _projection_discriminator(out, maybe_sn(logits), num_classes)
     out.append(maybe_sn(logits))
     return keras.Sequential(out, name="discriminator")
 
 
-def generator_from_config(config, dtype=None):
-    """The generator a run's config describes (a ConfigDict, or the dict in config.json)."""
+def _projection_discriminator(trunk, logits, num_classes):
+    """logit(x, y) = w . h(x) + b + embed(y) . h(x), h the trunk's flattened features."""
+    images = trunk[0]
+    features = images
+    for layer in trunk[1:]:
+        features = layer(features)
+    labels = keras.Input(shape=(), dtype="int32", name="labels")
+    # float32 like the logits: the inner product sums thousands of terms.
+    embedded = keras.layers.Embedding(num_classes, features.shape[-1], dtype="float32",
+                                      name="class_projection")(labels)
+    projection = ops.sum(ops.cast(features, "float32") * embedded, axis=-1, keepdims=True)
+    return keras.Model([images, labels], logits(features) + projection, name="discriminator")
+
+
+def _classes(config, num_classes):
+    """The number of classes the models condition on: 0 for an unconditional run."""
+    if not config["model"]["conditional"]:
+        return 0
+    if num_classes < 2:
+        raise ValueError(f"a conditional model needs num_classes >= 2, not {num_classes}")
+    return num_classes
+
+
+def generator_from_config(config, dtype=None, num_classes=0):
+    """The generator a run's config describes (a ConfigDict, or the dict in config.json);
+    `num_classes` (the run's classes) only counts when model.conditional."""
     model, data = config["model"], config["data"]
     return build_generator(
         image_size=data["image_size"], channels=data["channels"], noise_dim=model["noise_dim"],
@@ -368,14 +413,20 @@ def generator_from_config(config, dtype=None):
         upsample=model["upsample"], init=model["init"], dtype=dtype,
         # Its batch norm sees only a replica's slice of the batch unless synchronized, like the
         # discriminator's.
-        sync_batch_norm=config["runtime"]["sync_batch_norm"])
+        sync_batch_norm=config["runtime"]["sync_batch_norm"],
+        num_classes=_classes(config, num_classes))
 
 
-def discriminator_from_config(config, dtype=None):
+def discriminator_from_config(config, dtype=None, num_classes=0):
     model, data = config["model"], config["data"]
     return build_discriminator(
         image_size=data["image_size"], channels=data["channels"], filters=model["disc_filters"],
         kernel_size=model["kernel_size"], dropout=model["dropout"],
         spectral_norm=model["spectral_norm"], init=model["init"], dtype=dtype,
         sync_batch_norm=config["runtime"]["sync_batch_norm"],
-        minibatch_stddev=model["minibatch_stddev"])
+        minibatch_stddev=model["minibatch_stddev"], num_classes=_classes(config, num_classes))
+
+
+def model_inputs(first, labels):
+    """What a model takes: `first` (noise or images) alone, or with the class labels."""
+    return first if labels is None else [first, labels]

@@ -25,8 +25,10 @@ TENSORBOARD_DIR = "tensorboard"
 EQUILIBRIUM_D_LOSS = 2.0 * math.log(2.0)
 EQUILIBRIUM_G_LOSS = math.log(2.0)
 
-# Quality metrics of in-training evaluation (features.quality_metrics), under quality/.
-QUALITY_METRICS = ("fid", "kid", "kid_stderr", "classifier_score", "precision", "recall")
+# Quality metrics of in-training evaluation (features.quality_metrics, and a conditional run's
+# conditional accuracy), under quality/.
+QUALITY_METRICS = ("fid", "kid", "kid_stderr", "classifier_score", "precision", "recall",
+                   "conditional_accuracy")
 # metrics.jsonl keys (flat, read by other tools) -> TensorBoard tags, grouped into sections.
 TENSORBOARD_TAGS = {
     "d_loss": "loss/d", "g_loss": "loss/g",

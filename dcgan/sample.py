@@ -5,15 +5,21 @@ config.json, so no training flag needs repeating. Image i always comes from nois
 the stream named by --seed, whatever --num_images or --batch_size: the same command gives the
 same pictures, and asking for more images only appends new ones.
 
+A conditional run draws the classes given by --labels (numbers or names, "3" or
+"Sneaker,Bag"), image i of class i mod the number given; without --labels it goes through all
+classes, and a grid has one column per class given.
+
 Outputs, chosen by --output:
   FILE.png   one grid of all images
   FILE.npz   uint8 images (N, H, W, C) under `images`, their float32 noise under `noise`
+             (and for a conditional run their int32 classes under `labels`)
   FOLDER     one PNG per image, 000000.png, 000001.png, ...; a folder that already holds
              files is refused unless --overwrite (which replaces its numbered PNGs)
 Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png. Files are
 complete or absent: each is written under a temporary name and renamed when done.
 --interpolate=K writes K-step spherical interpolations between pairs of noise vectors as a
-grid (one row per pair) and a GIF next to it; --export=DIR writes a SavedModel and a .keras file.
+grid (one row per pair, each of one class) and a GIF next to it; --export=DIR writes a
+SavedModel and a .keras file.
 """
 
 import functools
@@ -23,7 +29,7 @@ import os
 import numpy as np
 from absl import flags
 
-from dcgan import cli, config_check, sample_output, visualize, workdir
+from dcgan import classes, cli, config_check, sample_output, visualize, workdir
 from dcgan.sample_output import check_writable, output_kind
 
 FLAGS = flags.FLAGS
@@ -45,6 +51,8 @@ flags.DEFINE_float("truncation", None, "Redraw noise entries with |z| > T: highe
 flags.DEFINE_integer("batch_size", 64, "Images generated at a time; memory does not grow with N.")
 flags.DEFINE_bool("overwrite", False, "Write into an --output folder that already holds files: "
                   "its numbered PNGs are removed first, files of other names are kept.")
+flags.DEFINE_string("labels", None, "Conditional runs: the classes to draw, by number or name "
+                    "(3 or Sneaker,Bag); images cycle through them. Default: every class.")
 flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
                     "generator.keras.")
 
@@ -95,19 +103,23 @@ def slerp(a, b, steps):
             / np.sin(omega)).astype(np.float32)
 
 
-def generate(sampler, noise_rows, total, batch_size):
+def generate(sampler, noise_rows, total, batch_size, labels=None):
     """Yields (start, uint8 images) for noise rows 0..total-1, batch_size rows at a time.
 
     Every batch is padded to batch_size rows, so an image never sees a different batch shape
-    when the request grows: N images are exactly the first N of a larger request.
+    when the request grows: N images are exactly the first N of a larger request. A
+    conditional sampler draws image i of class labels[i].
     """
     for start in range(0, total, batch_size):
         noise = noise_rows(start, min(start + batch_size, total))
         count = len(noise)
-        if count < batch_size:
-            noise = np.concatenate([noise, np.zeros((batch_size - count, noise.shape[1]),
-                                                    np.float32)])
-        yield start, sampler(noise)[:count]
+        padding = batch_size - count
+        noise = np.concatenate([noise, np.zeros((padding, noise.shape[1]), np.float32)])
+        if labels is None:
+            yield start, sampler(noise)[:count]
+            continue
+        batch_labels = np.concatenate([labels[start:start + count], np.zeros(padding, np.int32)])
+        yield start, sampler(noise, batch_labels)[:count]
 
 
 def _check_flags():
@@ -126,6 +138,18 @@ def _check_flags():
     if not os.path.isdir(FLAGS.workdir):
         raise cli.UserError(f"workdir {FLAGS.workdir} does not exist; pass the --workdir "
                             "of a training run")
+
+
+def _chosen_classes(class_names):
+    """The class numbers --labels asks for (all classes without it); None if unconditional."""
+    if class_names is None:
+        if FLAGS.labels is not None:
+            raise cli.UserError(f"--labels: the run in {FLAGS.workdir} is not conditional "
+                                "(model.conditional=False); leave --labels out")
+        return None
+    if FLAGS.labels is None:
+        return list(range(len(class_names)))
+    return classes.parse_labels(FLAGS.labels, class_names)
 
 
 def _read_config(root):
@@ -165,6 +189,8 @@ def main(argv):
     _check_flags()
     root, steps = FLAGS.workdir, FLAGS.interpolate
     config = _read_config(root)
+    class_names = workdir.classes_of_run(root, config)
+    chosen = _chosen_classes(class_names)
 
     from dcgan import checkpoints, export  # TensorFlow loads here, after the cheap checks
 
@@ -176,7 +202,8 @@ def main(argv):
         _check_output(output, kind, config)
     if FLAGS.export:
         check_writable(FLAGS.export, True, flag="export")
-    generator, key = checkpoints.restore_generator(config, checkpoint, use_ema=not FLAGS.no_ema)
+    generator, key = checkpoints.restore_generator(config, checkpoint, use_ema=not FLAGS.no_ema,
+                                                   num_classes=len(class_names or ()))
     sampler = export.Sampler(generator)
     kind_of_weights = "EMA" if key == checkpoints.EMA_KEY else "trained"
     source = f"{os.path.basename(checkpoint)} ({kind_of_weights} generator)"
@@ -187,34 +214,42 @@ def main(argv):
             ends = latents(seed, 0, 2 * pairs, dim, truncation)
             path = np.concatenate([slerp(ends[2 * j], ends[2 * j + 1], steps)
                                    for j in range(pairs)])
+            # One class along each row: the noise moves, the class stays.
+            labels = None if chosen is None else np.repeat(
+                np.array(classes.cycle(chosen, pairs), np.int32), steps)
             images = np.concatenate([b for _, b in generate(
-                sampler, lambda a, b: path[a:b], len(path), FLAGS.batch_size)])
+                sampler, lambda a, b: path[a:b], len(path), FLAGS.batch_size, labels)])
             gif = sample_output.write_interpolation(images, pairs, steps, output)
             print(f"wrote {pairs} interpolations of {steps} steps from {source} to {output} "
                   f"and {gif}")
         elif output:
             total = FLAGS.num_images or DEFAULT_NUM_IMAGES
+            labels = None if chosen is None else np.array(classes.cycle(chosen, total), np.int32)
             batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
-                               total, FLAGS.batch_size)
+                               total, FLAGS.batch_size, labels)
             if kind == "grid":
-                visualize.save_grid(np.concatenate([b for _, b in batches]), output)
+                columns = len(chosen) if chosen else None  # one column per class
+                visualize.save_grid(np.concatenate([b for _, b in batches]), output, columns)
             elif kind == "folder":
                 sample_output.write_folder(batches, output, total)
             else:
                 shape = (total, *sampler.generator.output_shape[1:])
                 noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
                          for a in range(0, total, FLAGS.batch_size))
-                sample_output.write_npz(output, [
-                    ("images", shape, np.uint8, (b for _, b in batches)),
-                    ("noise", (total, dim), np.float32, noise)])
+                arrays = [("images", shape, np.uint8, (b for _, b in batches)),
+                          ("noise", (total, dim), np.float32, noise)]
+                if labels is not None:
+                    arrays.append(("labels", (total,), np.int32, [labels]))
+                sample_output.write_npz(output, arrays)
             print(f"wrote {total} images from {source} to {output}")
     except OSError as e:
         raise cli.UserError(f"cannot write --output={output} ({e.strerror or e}); "
                             "choose another path") from None
     if FLAGS.export:
         saved_model, keras_file = export.export(sampler, FLAGS.export)
-        print(f"exported {source} to {saved_model} (signature serving_default: noise "
-              f"float32 [N, {dim}] -> images uint8) and {keras_file}")
+        takes = f"noise float32 [N, {dim}]" + (", labels int32 [N]" if chosen else "")
+        print(f"exported {source} to {saved_model} (signature serving_default: {takes} -> "
+              f"images uint8) and {keras_file}")
     return 0
 
 

@@ -30,15 +30,15 @@ def make_optimizer(learning_rate, beta1, beta2, dtype_policy):
 class TrainingState(tf.Module):
     """Models, optimizers, the optional EMA generator, the step and the learning-rate scale."""
 
-    def __init__(self, config, dtype_policy):
+    def __init__(self, config, dtype_policy, num_classes=0):
         super().__init__(name="gan")
-        self.generator = models.generator_from_config(config, dtype_policy)
-        self.discriminator = models.discriminator_from_config(config, dtype_policy)
+        self.generator = models.generator_from_config(config, dtype_policy, num_classes)
+        self.discriminator = models.discriminator_from_config(config, dtype_policy, num_classes)
         self.ema_decay = float(config.model.ema_decay)
         self.ema_generator = None
         if self.ema_decay > 0:
             # Sampling only: kept in float32 so the average does not round away small updates.
-            self.ema_generator = models.generator_from_config(config)
+            self.ema_generator = models.generator_from_config(config, num_classes=num_classes)
             self.ema_generator.set_weights(self.generator.get_weights())
         optim = config.optim
         self.g_optimizer = make_optimizer(optim.g_learning_rate, optim.beta1, optim.beta2,

@@ -11,10 +11,12 @@ import tensorflow as tf
 from dcgan import (
     augment,
     checkpoints,
+    classes,
     distribute,
     features,
     input_pipeline,
     losses,
+    models,
     precision,
     progress,
     recovery,
@@ -32,6 +34,9 @@ log = logging.getLogger("dcgan")
 # The latent grid rendered through training comes from its own seed stream, so it is the same
 # picture-to-picture and run-to-run whatever the data order.
 GRID_SEED_OFFSET = 7919
+# The classes the generator is asked for in training have their own stream: seeds are below
+# 2**32 (config_check), so (seed + this, step) never meets the noise's (seed, step).
+FAKE_LABEL_SEED_OFFSET = 2**32
 
 
 def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, jit_compile,
@@ -47,17 +52,20 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
     def average(per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
-    def replica_step(images, noise):
+    def replica_step(images, noise, labels=None, fake_labels=None):
+        # labels: the real images' classes, fake_labels: those the generator is asked for;
+        # both None in an unconditional run.
         with tf.GradientTape(persistent=True) as tape:
-            fake = gan.generator(noise, training=True)
+            fake = gan.generator(models.model_inputs(noise, fake_labels), training=True)
             if augmentation:
                 # Inside the tape: G's gradient flows back through the augmentation of its fakes.
                 images = augmentation(images, gan.augment_p, gan.step, augment.REAL_STREAM)
                 fake = augmentation(fake, gan.augment_p, gan.step, augment.FAKE_STREAM)
             # Two passes, not one over real and fake concatenated: the generator's gradient
             # would then flow back through the real half too (measured 10% slower in bfloat16).
-            real_logits = gan.discriminator(images, training=True)
-            fake_logits = gan.discriminator(fake, training=True)
+            real_logits = gan.discriminator(models.model_inputs(images, labels), training=True)
+            fake_logits = gan.discriminator(models.model_inputs(fake, fake_labels),
+                                            training=True)
             d_loss = average(losses.discriminator_loss(real_logits, fake_logits, label_smoothing))
             g_loss = average(losses.generator_loss(fake_logits))
             d_target = gan.d_optimizer.scale_loss(d_loss) if scaled else d_loss
@@ -87,8 +95,7 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
         totals = {k: tf.constant(0.0) for k in names + (("augment_p",) if augmentation else ())}
         # A graph loop only when it pays: one step runs straight-line, with no loop overhead.
         for _ in (range if steps_per_call == 1 else tf.range)(steps_per_call):
-            images, noise = next(iterator)
-            per_replica = strategy.run(replica_step, args=(images, noise))
+            per_replica = strategy.run(replica_step, args=next(iterator))
             values = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
                       for k in names}
             if augmentation:
@@ -108,13 +115,46 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
     return tf.function(train_steps)
 
 
-def make_input(images, batch_size, noise_dim, seed, start_step):
-    """Batches of (real images, noise), both pure functions of (seed, step)."""
-    real = input_pipeline.make_dataset(images, batch_size, seed, start_step)
-    noise = tf.data.Dataset.range(start_step, 2**62).map(
+def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num_classes=0):
+    """Batches of (real images, noise), all pure functions of (seed, step).
+
+    With `labels` (a conditional run of `num_classes` classes) the batches are (real images,
+    noise, their labels, fake labels): the real images' classes, and the classes the
+    generator is asked for, uniform over the classes.
+    """
+    real = input_pipeline.make_dataset(images, batch_size, seed, start_step, labels)
+    steps = tf.data.Dataset.range(start_step, 2**62)
+    noise = steps.map(
         lambda step: tf.random.stateless_normal(
             [batch_size, noise_dim], seed=tf.stack([tf.cast(seed, tf.int64), step])))
-    return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
+    if labels is None:
+        return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
+    fake_labels = steps.map(
+        lambda step: tf.random.stateless_uniform(
+            [batch_size], seed=tf.stack([tf.cast(seed, tf.int64) + FAKE_LABEL_SEED_OFFSET, step]),
+            minval=0, maxval=num_classes, dtype=tf.int32))
+    return tf.data.Dataset.zip((real, noise, fake_labels)).map(
+        lambda pair, z, fake: (pair[0], z, pair[1], fake)).prefetch(tf.data.AUTOTUNE)
+
+
+def grid_labels(num_images, num_classes):
+    """The classes of the training grid's images: every class in turn, one column each."""
+    return tf.constant(classes.cycle(list(range(num_classes)), num_images), tf.int32)
+
+
+def load_training_data(data, conditional, seed):
+    """(images, labels, class names); labels and names are None unless `conditional`."""
+    if not conditional:
+        return input_pipeline.load_images(data.source, data.image_size, data.channels,
+                                          seed=seed, cache_dir=data.cache_dir), None, None
+    try:
+        images, labels, names = input_pipeline.load_labelled_images(
+            data.source, data.image_size, data.channels, seed=seed, cache_dir=data.cache_dir)
+    except input_pipeline.NoLabels as e:
+        raise UserError(f"model.conditional=True needs labels: {e} (or set "
+                        "model.conditional=False)") from None
+    return images, labels, classes.resolve_class_names(data.source, labels, names,
+                                                       data.class_names)
 
 
 def train_and_evaluate(config, root, allow_new_data=False):
@@ -146,7 +186,7 @@ def train_and_evaluate(config, root, allow_new_data=False):
             run_lock.close()
 
 
-def _restore(config, root, strategy, policy, chief, allow_new_data):
+def _restore(config, root, strategy, policy, chief, allow_new_data, class_names):
     """Build the training state and load the newest whole checkpoint of the run, if any."""
     config_dict = json.loads(config.to_json_best_effort())
     config_dict["resolved_precision"] = policy
@@ -155,12 +195,16 @@ def _restore(config, root, strategy, policy, chief, allow_new_data):
     resume_from = checkpoints.newest_whole(folder, tidy=chief)
     if chief:  # before restoring: a checkpoint of another model is refused, not loaded
         resumed = checkpoints.step_of(resume_from)
+        if class_names and resume_from:
+            workdir.check_classes(root, class_names)
         workdir.record_config(root, config_dict, resumed,
                               resumed is None or resumed < config.training.num_steps,
                               allow_new_data)
+        if class_names:
+            workdir.record_classes(root, class_names)
     tf.keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        gan = TrainingState(config, policy)
+        gan = TrainingState(config, policy, len(class_names or ()))
     if resume_from:
         gan.restore(resume_from)
     gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
@@ -171,16 +215,18 @@ def _restore(config, root, strategy, policy, chief, allow_new_data):
 
 def _train(config, root, strategy, policy, chief, allow_new_data):
     t = config.training
-    images = input_pipeline.load_images(config.data.source, config.data.image_size,
-                                        config.data.channels, seed=config.seed,
-                                        cache_dir=config.data.cache_dir)
-    images, held_out = input_pipeline.select_images(images, config.seed, config.data.max_images,
-                                                    config.data.holdout)
+    images, labels, class_names = load_training_data(config.data, config.model.conditional,
+                                                     config.seed)
+    num_classes = len(class_names or ())
+    images, labels, held_out, held_out_labels = input_pipeline.select_images(
+        images, config.seed, config.data.max_images, config.data.holdout, labels)
     # As many training images as held out, to compare D's outputs on both in the same mode.
-    trained_sample = images[:len(held_out)].copy()
+    compared = {"d_holdout": (held_out, held_out_labels),
+                "d_trained": (images[:len(held_out)].copy(),
+                              None if labels is None else labels[:len(held_out)])}
     # Before the state is built: loading the extractor must not shift its initial weights.
-    scorer = features.run_scorer(config) if t.eval_every_steps else None
-    gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data)
+    scorer = features.run_scorer(config, class_names) if t.eval_every_steps else None
+    gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data, class_names)
 
     def save(target_manager, at_step, keep=t.keep_checkpoints):
         save_checkpoint(target_manager, at_step, chief, keep)
@@ -192,13 +238,14 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
              "resuming" if start else "starting", start, t.num_steps, len(images), policy,
              strategy.num_replicas_in_sync)
 
-    def start_input(at_step, pixels):
-        dataset = make_input(pixels, t.batch_size, config.model.noise_dim, config.seed, at_step)
+    def start_input(at_step, pixels, pixel_labels):
+        dataset = make_input(pixels, t.batch_size, config.model.noise_dim, config.seed, at_step,
+                             pixel_labels, num_classes)
         return iter(distribute.distribute_dataset(strategy, dataset))
 
-    iterator = start_input(start, images)
+    iterator = start_input(start, images, labels)
     # The pipeline holds its own copy; only a rollback needs to start another stream.
-    rollback_images = images if t.on_nan == "rollback" else None
+    rollback_data = (images, labels) if t.on_nan == "rollback" else None
     del images
     guard = recovery.NanGuard(t.on_nan, gan)
     if t.on_nan == "rollback" and not manager.latest_checkpoint:
@@ -207,6 +254,7 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
     record.rewind(start)  # what was logged past the checkpoint will be logged again
     grid_noise = tf.random.stateless_normal(
         [t.num_grid_images, config.model.noise_dim], seed=[config.seed, GRID_SEED_OFFSET])
+    grid_classes = grid_labels(t.num_grid_images, num_classes) if num_classes else None
     step_fns = {}
     augmentation = augment.Augmentation.from_config(t, config.seed)
 
@@ -217,9 +265,12 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
         return step_fns[n](iterator)
 
     def save_samples(step):
-        images = gan.sampling_generator()(grid_noise, training=False).numpy()
+        images = gan.sampling_generator()(models.model_inputs(grid_noise, grid_classes),
+                                          training=False).numpy()
         if chief:
-            record.image(step, visualize.save_grid(images, run_record.sample_path(root, step)))
+            grid = visualize.save_grid(images, run_record.sample_path(root, step),
+                                       columns=num_classes or None)
+            record.image(step, grid)
 
     def roll_back(problem):
         """Continue from the last good checkpoint with lower learning rates; returns its step."""
@@ -262,16 +313,15 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
                 problem = guard.check(pending, step, weights=due["checkpoint"] or stopping)
             if problem:
                 step = saved = roll_back(problem)
-                iterator = start_input(step, rollback_images)
+                iterator = start_input(step, *rollback_data)
                 pending, since = [], time.perf_counter()
                 continue
             logged = None
             if due["log"] or due["checkpoint"] or due_eval or stopping:
                 logged = summarize(pending, time.perf_counter() - since, t.batch_size)
                 if len(held_out):
-                    logged.update(discriminator_means(
-                        gan.discriminator, {"d_holdout": held_out, "d_trained": trained_sample},
-                        t.batch_size))
+                    logged.update(discriminator_means(gan.discriminator, compared,
+                                                      t.batch_size))
                 pending, since = [], time.perf_counter()
                 if due_eval:
                     logged.update(scorer.score(gan.sampling_generator()))
@@ -317,17 +367,19 @@ def save_checkpoint(manager, step, chief, keep):
 
 
 def discriminator_means(discriminator, image_sets, batch_size):
-    """D's mean output, sigmoid(logit), on each named set of uint8 images.
+    """D's mean output, sigmoid(logit), on each named set of (uint8 images, labels or None).
 
     In inference mode and unaugmented, so a set trained on and a held-out set compare fairly:
     D scoring the training images higher than held-out ones is D memorising them.
     """
     means = {}
-    for name, images in image_sets.items():
+    for name, (images, labels) in image_sets.items():
         total = 0.0
         for i in range(0, len(images), batch_size):
             batch = tf.cast(images[i:i + batch_size], tf.float32) / 127.5 - 1.0
-            logits = tf.cast(discriminator(batch, training=False), tf.float32)
+            batch_labels = None if labels is None else labels[i:i + batch_size]
+            logits = tf.cast(discriminator(models.model_inputs(batch, batch_labels),
+                                           training=False), tf.float32)
             total += float(tf.reduce_sum(tf.reduce_mean(tf.sigmoid(logits), axis=-1)))
         means[name] = total / len(images)
     return means

@@ -8,6 +8,8 @@ from dcgan.errors import UserError
 
 CONFIG_FILE = "config.json"
 CONFIG_HISTORY_FILE = "config_history.jsonl"
+# A conditional run's class names, {"names": [...]}: their number shapes the models' embeddings.
+CLASSES_FILE = "classes.json"
 LOG_FILE = "train.log"
 GIF_FILE = "progress.gif"
 LOCK_FILE = ".lock"
@@ -22,7 +24,8 @@ DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "seed")
 # images are cached (data.cache_dir: the same images either way). None of them
 # changes the shapes in the checkpoint or the data it was trained on, so the run stays the same
 # run; the history says from which step it was trained differently.
-RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_precision")
+RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_precision",
+                    "data.class_names")
 
 
 def prepare(workdir):
@@ -157,6 +160,61 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     with open(os.path.join(root, CONFIG_HISTORY_FILE), "a") as f:
         f.write(json.dumps({"step": resumed_step, "changes": changes}, sort_keys=True) + "\n")
     write_json_atomically(path, config_dict)
+
+
+def check_classes(root, names):
+    """Refuse a resume whose data has another number of classes than the run was trained on:
+    the checkpoint's embeddings have one row per class. Other names are fine (record_classes).
+
+    Raises:
+        UserError: the number of classes differs.
+    """
+    old = read_classes(root)
+    if old is not None and len(old) != len(names):
+        raise UserError(f"workdir {root} was trained on {len(old)} classes, the data has "
+                        f"{len(names)}; use a new --workdir or the data it was trained on")
+
+
+def record_classes(root, names):
+    """Write the run's class names (after check_classes), replacing other names."""
+    if read_classes(root) != list(names):
+        write_json_atomically(os.path.join(root, CLASSES_FILE), {"names": list(names)})
+
+
+def read_classes(root):
+    """The class names of a conditional run (a list), None for a run without classes.json.
+
+    Raises:
+        UserError: classes.json exists but cannot be read.
+    """
+    path = os.path.join(root, CLASSES_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            names = json.load(f)["names"]
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise ValueError("'names' is not a list of strings")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"cannot read {path} ({e}); restore it, or write it again as "
+                        '{"names": [one name per class]}') from None
+    return names
+
+
+def classes_of_run(root, config):
+    """The class names a run's models condition on; None for an unconditional run.
+
+    Raises:
+        UserError: a conditional run without a readable classes.json.
+    """
+    if not config["model"]["conditional"]:
+        return None
+    names = read_classes(root)
+    if names is None:
+        raise UserError(f"{os.path.join(root, CLASSES_FILE)} not found: the run is conditional "
+                        "and its models need the number of classes; train it again, or write "
+                        '{"names": [one name per class]} there')
+    return names
 
 
 def _defaults():

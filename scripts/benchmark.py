@@ -91,6 +91,9 @@ def load_preset(name):
         sys.exit(f"error: --preset={name} trains {config.data.image_size}x"
                  f"{config.data.image_size}x{config.data.channels} images; the tutorial race "
                  "needs a 28x28x1 preset such as mnist_tutorial or fashion_mnist")
+    if config.model.conditional:
+        sys.exit(f"error: --preset={name} is class-conditional; the tutorial it races is not: "
+                 "use an unconditional preset such as fashion_mnist")
     return config
 
 

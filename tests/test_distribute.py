@@ -97,6 +97,20 @@ def test_mirrored_on_two_cpus_matches_one_device(one_device_run, tmp_path):
     assert_same_training(run, one_device_run)
 
 
+def test_mirrored_conditional_run_matches_one_device(tmp_path):
+    """The labels and the generator's classes split over the replicas with their images."""
+    config = comparable_config(num_steps=2)
+    config.model.conditional = True
+    reference, run = str(tmp_path / "one_device"), str(tmp_path / "mirrored")
+    train.train_and_evaluate(config, reference)
+    result = helpers.run_cli(
+        "dcgan.main", *as_flags(config), f"--workdir={run}",
+        "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2",
+        timeout=CLUSTER_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_training(run, reference)
+
+
 def free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     try:

@@ -113,3 +113,23 @@ def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.stderr
     assert all(word in errors[0] for word in words), errors[0]
+
+
+def test_conditional_run_scores_the_class_asked_for(run, tmp_path):
+    config = tiny_eval_config(run["data"], run["clf"], num_steps=2)
+    config.model.conditional = True
+    workdir = str(tmp_path / "cond")
+    train.train_and_evaluate(config, workdir)
+    record = read_records(workdir)[-1]
+    assert QUALITY <= set(record) and 0.0 <= record["conditional_accuracy"] <= 1.0
+
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}", "--num_samples=20")
+    assert result.returncode == 0, result.stderr
+    assert "conditional accuracy per class: 0 " in result.stdout
+    with open(os.path.join(workdir, "eval.json")) as f:
+        scores = json.load(f)
+    per_class = scores["conditional_accuracy_per_class"]
+    assert list(per_class) == [str(k) for k in range(10)]  # IDX labels: named by number
+    # 20 samples, two of each class: the overall accuracy is the mean of the classes'.
+    assert scores["metrics"]["conditional_accuracy"] == pytest.approx(
+        sum(per_class.values()) / 10)

@@ -125,3 +125,22 @@ def test_an_unwritable_cache_folder_is_one_line(tmp_path):
     blocker.write_text("a file where the cache folder would go")
     with pytest.raises(UserError, match="cannot write the image cache.*data.cache_dir"):
         load_images(f"folder:{folder}", 16, 3, cache_dir=str(blocker / "cache"))
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_class_labels_skip_unreadable_files_with_their_images(tmp_path, cache):
+    """A corrupt file in one class folder takes no label with it, with or without the cache."""
+    from dcgan.input_pipeline import load_labelled_images
+
+    folder = tmp_path / "classes"
+    for name, value in (("cat", 50), ("dog", 200)):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (value, value, value)).save(folder / name / f"{i}.png")
+    (folder / "cat" / "3.png").write_bytes(b"\x89PNG not really")
+    cache_dir = str(tmp_path / "cache") if cache else ""
+    for _ in range(2 if cache else 1):  # with the cache: built, then read back
+        images, labels, names = load_labelled_images(f"folder:{folder}", 8, 1,
+                                                     cache_dir=cache_dir)
+        assert names == ["cat", "dog"] and labels.tolist() == [0, 0, 0, 1, 1, 1]
+        assert images[:3].max() < 128 < images[3:].min()  # each label with its own image

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import input_pipeline
+from dcgan import idx_files, input_pipeline
 from dcgan.errors import UserError
 from dcgan.input_pipeline import load_images, make_dataset
 from tests import helpers
@@ -155,11 +155,14 @@ def test_folder_crops_resizes_and_converts(image_folder):
     np.testing.assert_array_equal(rgb[3, ..., 0], rgb[3, ..., 1])  # grey PNG -> RGB
 
 
-def test_folder_test_split_is_the_same_images_and_has_no_labels(image_folder):
+def test_folder_test_split_is_the_same_images_and_sub_folders_are_classes(image_folder):
     train = load_images(f"folder:{image_folder}", 28, 1)
     np.testing.assert_array_equal(load_images(f"folder:{image_folder}", 28, 1, "test"), train)
-    with pytest.raises(UserError, match="no labels"):
-        load_images(f"folder:{image_folder}", 28, 1, with_labels=True)
+    # Sorted paths: a/wide.png, b/deeper/red.bmp, b/grey.jpg, b/halves.PNG; deeper folders
+    # belong to their top folder's class.
+    images, labels, names = input_pipeline.load_labelled_images(f"folder:{image_folder}", 28, 1)
+    np.testing.assert_array_equal(images, train)
+    assert labels.tolist() == [0, 1, 1, 1] and names == ["a", "b"]
 
 
 def test_folder_corrupt_image_is_skipped_and_named(image_folder, caplog):
@@ -347,5 +350,5 @@ def test_synthetic_digits_other_sizes_and_rgb():
 def test_read_idx_returns_header_shape(tmp_path):
     path = tmp_path / "cube-idx3-ubyte"
     write_idx(path, np.arange(24).reshape(2, 3, 4))
-    array = input_pipeline.read_idx(os.fspath(path))
+    array = idx_files.read_idx(os.fspath(path))
     assert array.shape == (2, 3, 4) and array[1, 2, 3] == 23

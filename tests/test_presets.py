@@ -1,6 +1,6 @@
 """The presets: the tutorial kept as it was, and defaults that cost no more per step."""
 
-from configs import fashion_mnist, mnist, mnist_tutorial
+from configs import fashion_mnist, fashion_mnist_cond, mnist, mnist_cond, mnist_tutorial
 from dcgan.cost import step_macs
 
 
@@ -24,7 +24,9 @@ def test_the_defaults_differ_only_in_training_settings_and_data():
     default, fashion = mnist.get_config(), fashion_mnist.get_config()
     assert default.data.source == "tfds:mnist"
     assert fashion.data.source.startswith("idx:")
+    assert fashion.data.class_names[7] == "Sneaker"
     fashion.data.source = default.data.source
+    fashion.data.class_names = default.data.class_names
     assert fashion.to_dict() == default.to_dict()
     tutorial = mnist_tutorial.get_config()
     assert default.model.ema_decay > 0  # samples come from the averaged generator
@@ -37,3 +39,14 @@ def test_the_defaults_cost_at_most_a_fifth_more_per_step_than_the_tutorial():
     default = step_macs(mnist.get_config())
     assert 200e6 < tutorial < 250e6  # multiply-adds per image: 3 G + 7 D forward passes
     assert default <= 1.2 * tutorial
+
+
+def test_the_conditional_presets_differ_only_in_being_conditional():
+    for plain, conditional in ((fashion_mnist.get_config(), fashion_mnist_cond.get_config()),
+                               (mnist.get_config(), mnist_cond.get_config())):
+        assert not plain.model.conditional and conditional.model.conditional
+        # One grid column per class: a grid of whole rows of the ten classes.
+        assert conditional.training.num_grid_images % 10 == 0
+        conditional.model.conditional = False
+        conditional.training.num_grid_images = plain.training.num_grid_images
+        assert conditional.to_dict() == plain.to_dict()

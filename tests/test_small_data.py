@@ -24,23 +24,29 @@ def ids(images):
 
 def test_nothing_selected_keeps_every_image_in_order():
     images = numbered(10)
-    training, held_out = input_pipeline.select_images(images, seed=0)
+    training, labels, held_out, held_labels = input_pipeline.select_images(images, seed=0)
     assert training is images and len(held_out) == 0
+    assert labels is None and held_labels is None
 
 
 def test_max_images_and_holdout_are_disjoint_and_drawn_by_the_seed():
     images = numbered(50)
-    training, held_out = input_pipeline.select_images(images, 1, max_images=20, holdout=5)
+    labels = images[:, 0, 0, 0].astype(np.int64)  # each image's label is its number
+    training, training_labels, held_out, held_labels = input_pipeline.select_images(
+        images, 1, max_images=20, holdout=5, labels=labels)
     assert len(training) == 20 and len(held_out) == 5
     assert not ids(training) & ids(held_out)
-    again, again_held = input_pipeline.select_images(images, 1, max_images=20, holdout=5)
+    # Labels follow their images.
+    assert training_labels.tolist() == training[:, 0, 0, 0].tolist()
+    assert held_labels.tolist() == held_out[:, 0, 0, 0].tolist()
+    again, _, again_held, _ = input_pipeline.select_images(images, 1, max_images=20, holdout=5)
     np.testing.assert_array_equal(again, training)
     np.testing.assert_array_equal(again_held, held_out)
-    other, _ = input_pipeline.select_images(images, 2, max_images=20, holdout=5)
+    other, *_ = input_pipeline.select_images(images, 2, max_images=20, holdout=5)
     assert ids(other) != ids(training)
     # Not simply the source's first images.
     assert ids(training) != set(range(20))
-    rest, _ = input_pipeline.select_images(images, 1, holdout=5)
+    rest, *_ = input_pipeline.select_images(images, 1, holdout=5)
     assert len(rest) == 45 and ids(rest) == set(range(50)) - ids(held_out)
 
 

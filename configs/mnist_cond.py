@@ -1,0 +1,14 @@
+"""Class-conditional MNIST: configs/mnist.py with the digit as an input.
+
+`python -m dcgan.sample --workdir=W --labels=7` draws sevens.
+"""
+
+from configs import mnist
+
+
+def get_config():
+    config = mnist.get_config()
+    config.model.conditional = True
+    # Five rows of every digit, one column each.
+    config.training.num_grid_images = 50
+    return config

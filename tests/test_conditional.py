@@ -1,0 +1,209 @@
+"""Class-conditional runs: labels from every source, training and exact resume, sampling a class,
+the export signature, conditional accuracy, and the errors a user can meet."""
+
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from dcgan import classes, features, input_pipeline, train
+from dcgan.errors import UserError
+from tests import helpers
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def conditional_config(source="synthetic:digits:64", **training):
+    config = helpers.tiny_config(source, **training)
+    config.model.conditional = True
+    return config
+
+
+def all_weights(workdir):
+    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter"))}
+
+
+def read_classes(workdir):
+    with open(os.path.join(workdir, "classes.json")) as f:
+        return json.load(f)["names"]
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_labels_from_idx_npz_and_tfds(tmp_path):
+    helpers.write_idx(str(tmp_path / "idx"), n=24)
+    _, labels, names = input_pipeline.load_labelled_images(f"idx:{tmp_path}/idx", 28, 1)
+    assert labels.tolist() == [i % 10 for i in range(24)] and names is None
+
+    np.savez(tmp_path / "d.npz", images=helpers.random_digits(6)[..., 0],
+             labels=np.array([2, 0, 1, 2, 1, 0]))
+    _, labels, names = input_pipeline.load_labelled_images(f"npz:{tmp_path}/d.npz", 28, 1)
+    assert labels.tolist() == [2, 0, 1, 2, 1, 0] and names is None
+
+    with tfds.testing.mock_data(num_examples=12):
+        _, labels, names = input_pipeline.load_labelled_images("tfds:fashion_mnist", 28, 1)
+    assert len(labels) == 12 and names[7] == "Sneaker" and len(names) == 10
+
+
+def test_folder_of_sub_folders_gives_sorted_class_names(tmp_path):
+    for name, count in (("sneaker", 2), ("bag", 1), ("Coat", 2)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            iio.imwrite(tmp_path / name / f"{i}.png", np.full((28, 28), 40 * i, np.uint8))
+    _, labels, names = input_pipeline.load_labelled_images(f"folder:{tmp_path}", 28, 1)
+    assert names == ["Coat", "bag", "sneaker"]  # sorted by name, as the files are
+    assert labels.tolist() == [0, 0, 1, 2, 2]
+
+    iio.imwrite(tmp_path / "loose.png", np.zeros((28, 28), np.uint8))  # a picture of no class
+    with pytest.raises(input_pipeline.NoLabels, match="sub-folder"):
+        input_pipeline.load_labelled_images(f"folder:{tmp_path}", 28, 1)
+
+
+def test_class_names_come_from_the_source_then_the_config_then_numbers():
+    labels = np.array([0, 2, 1])
+    assert classes.resolve_class_names("s", labels, ["a", "b", "c"], ("x", "y", "z")) == \
+        ["a", "b", "c"]
+    assert classes.resolve_class_names("s", labels, None, ("x", "y", "z")) == ["x", "y", "z"]
+    assert classes.resolve_class_names("s", labels, None, ()) == ["0", "1", "2"]
+    with pytest.raises(UserError, match="label 2 but data.class_names names only 2"):
+        classes.resolve_class_names("s", labels, None, ("x", "y"))
+
+
+def test_labels_by_index_and_name():
+    names = ["T-shirt/top", "Trouser", "Sneaker", "Bag"]
+    assert classes.parse_labels("Sneaker,bag,1", names) == [2, 3, 1]
+    with pytest.raises(UserError, match="no class 'Boot'.*0 T-shirt/top, 1 Trouser"):
+        classes.parse_labels("Boot", names)
+    with pytest.raises(UserError, match="no class '4'"):
+        classes.parse_labels("4", names)
+
+
+def test_conditional_training_resumes_bit_for_bit(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    config = conditional_config(num_steps=6, checkpoint_every_steps=3)
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    train.train_and_evaluate(config, straight)
+    train.train_and_evaluate(conditional_config(num_steps=3, checkpoint_every_steps=3), stopped)
+    train.train_and_evaluate(config, stopped)
+    a, b = all_weights(straight), all_weights(stopped)
+    # The generator's class embedding (one noise-sized row per class) and the discriminator's
+    # projection (a row of its 7x7x8 features per class).
+    shapes = {value.shape for value in a.values()}
+    assert {(10, 8), (10, 7 * 7 * 8)} <= shapes
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert read_classes(stopped) == [str(k) for k in range(10)]
+    # The training grid: one column per class.
+    grid = iio.imread(os.path.join(straight, "samples", "step_000006.png"))
+    no_labels = helpers.tiny_config(num_steps=6)
+    assert grid.shape[1] > 28 * no_labels.training.num_grid_images
+
+
+def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
+    images = helpers.random_digits(16)
+    labels = np.arange(16) % 4
+
+    def batch(start, seed):
+        dataset = train.make_input(images, 8, 3, seed, start, labels, num_classes=4)
+        return next(iter(dataset.skip(2 - start)))
+
+    from_zero, resumed = batch(0, seed=1), batch(2, seed=1)
+    for part_a, part_b in zip(from_zero, resumed, strict=True):
+        np.testing.assert_array_equal(part_a, part_b)
+    real, noise, real_labels, fake_labels = from_zero
+    assert fake_labels.dtype == tf.int32 and set(fake_labels.numpy()) <= {0, 1, 2, 3}
+    # Each real image comes with its own label.
+    for image, label in zip(real.numpy(), real_labels.numpy(), strict=True):
+        pixels = np.round((image + 1.0) * 127.5).astype(np.uint8)
+        index = np.flatnonzero([(pixels == img).all() for img in images])
+        assert labels[index[0]] == label
+    # An unconditional run's batches do not change: the same images and noise.
+    plain_real, plain_noise = next(iter(train.make_input(images, 8, 3, 1, 2)))
+    np.testing.assert_array_equal(plain_real, real)
+    np.testing.assert_array_equal(plain_noise, noise)
+
+
+def test_resume_refuses_to_switch_conditional(tmp_path):
+    train.train_and_evaluate(helpers.tiny_config("synthetic:digits:64", num_steps=2),
+                             str(tmp_path))
+    before = helpers.files_under(str(tmp_path))
+    with pytest.raises(UserError, match="different model.*model.conditional: False -> True"):
+        train.train_and_evaluate(conditional_config(num_steps=4), str(tmp_path))
+    assert helpers.files_under(str(tmp_path)) == before
+
+
+def test_conditional_accuracy_counts_the_class_asked_for():
+    logits = np.eye(3)[[0, 1, 2, 0, 2, 2]]
+    labels = features.sample_labels(6, 3)  # 0 1 2 0 1 2
+    overall, per_class = features.conditional_accuracy(logits, labels, ["a", "b", "c"])
+    assert overall == pytest.approx(5 / 6)
+    assert per_class == {"a": 1.0, "b": 0.5, "c": 1.0}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished tiny conditional run on synthetic digits named by data.class_names."""
+    root = str(tmp_path_factory.mktemp("cond"))
+    config = conditional_config()
+    config.data.class_names = DIGIT_NAMES
+    train.train_and_evaluate(config, root)
+    return root
+
+
+def test_sample_labels_by_name_and_index_into_npz_and_export(run, tmp_path):
+    out, export = str(tmp_path / "s.npz"), str(tmp_path / "export")
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=three,1",
+                             "--num_images=5", "--batch_size=4", f"--output={out}",
+                             f"--export={export}")
+    assert result.returncode == 0, result.stderr
+    assert "labels int32 [N]" in result.stdout
+    with np.load(out) as saved:
+        assert saved["labels"].tolist() == [3, 1, 3, 1, 3]
+        images, noise = saved["images"], saved["noise"]
+    served = tf.saved_model.load(os.path.join(export, "saved_model")).signatures[
+        "serving_default"]
+    again = served(noise=tf.constant(noise), labels=tf.constant([3, 1, 3, 1, 3]))["images"]
+    np.testing.assert_array_equal(again.numpy(), images)
+    other = served(noise=tf.constant(noise), labels=tf.constant([0, 0, 0, 0, 0]))["images"]
+    assert not np.array_equal(other.numpy(), images)  # the class reaches the images
+
+
+def test_sample_unknown_label_is_one_line(run):
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=eleven")
+    assert_one_line_error(result, "--labels=eleven", "no class 'eleven'", "9 nine")
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=10")
+    assert_one_line_error(result, "no class '10'")
+
+
+@pytest.mark.parametrize("source", ["folder", "npz"])
+def test_unlabelled_source_with_conditional_is_one_line(tmp_path, source):
+    if source == "folder":
+        data = tmp_path / "pictures"
+        data.mkdir()
+        for i in range(4):
+            iio.imwrite(data / f"{i}.png", helpers.random_digits(1, seed=i)[0, ..., 0])
+        spec, words = f"folder:{data}", ("has no labels", "sub-folder")
+    else:
+        data = tmp_path / "images.npz"
+        np.savez(data, images=helpers.random_digits(16)[..., 0])
+        spec, words = f"npz:{data}", ("has no labels",)
+    run_dir = tmp_path / "run"
+    result = helpers.run_cli("dcgan.main", "--config=configs/mnist_cond.py",
+                             f"--workdir={run_dir}", f"--config.data.source={spec}",
+                             "--config.training.batch_size=4")
+    assert_one_line_error(result, "model.conditional=True needs labels", *words)
+    assert not os.path.exists(run_dir / "checkpoints") or not os.listdir(run_dir / "checkpoints")
