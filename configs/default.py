@@ -50,6 +50,8 @@ def get_config():
     config.training = training = ml_collections.ConfigDict()
     training.batch_size = 256
     training.num_steps = 10_000
+    # Stop by time as well: seconds of training summed over every resume (0: no limit).
+    training.max_seconds = 0.0
     training.label_smoothing = 0.0  # one-sided: real targets become 1 - label_smoothing
     training.log_every_steps = 100
     training.sample_every_steps = 500

@@ -107,6 +107,8 @@ RULES = {
     "optim.beta2": _fraction(0, 1),
     "training.batch_size": _positive_int(),
     "training.num_steps": _positive_int(),
+    "training.max_seconds": (lambda v: _is_number(v) and v >= 0,
+                             "a number of seconds >= 0 (0: no limit)"),
     "training.label_smoothing": (_fraction(0, MAX_LABEL_SMOOTHING)[0],
                                  f"a number in [0, {MAX_LABEL_SMOOTHING}), e.g. 0.1"),
     "training.log_every_steps": _positive_int(),
@@ -175,6 +177,12 @@ def check_config(config, origin="the config"):
         problems.append(f"training.ada_target={ada_target!r} adapts the augmentation, but "
                         "training.augment is ''; name policies, e.g. "
                         "training.augment=translation,color,cutout")
+    max_seconds = leaves.get("training.max_seconds")
+    if _is_number(max_seconds) and max_seconds > 0 and \
+            leaves.get("runtime.distribute") == "multi_worker":
+        # Each worker reads its own clock: they could stop at different steps and hang.
+        problems.append("training.max_seconds is not supported with runtime.distribute="
+                        "multi_worker; stop by training.num_steps there")
     for name in sorted(leaves.keys() - RULES.keys() - set(RECORDED_EXTRAS)):
         problems.append(f"{name} is not a config field; check its spelling against "
                         "configs/default.py")

@@ -15,7 +15,7 @@ log = logging.getLogger("dcgan")
 
 # Parts added to the checkpoint after runs were saved without them: a checkpoint lacking one
 # restores everything else, and the part keeps its initial value.
-OPTIONAL_PARTS = ("learning_rate_scale", "augment_p")
+OPTIONAL_PARTS = ("learning_rate_scale", "augment_p", "train_seconds")
 
 
 def make_optimizer(learning_rate, beta1, beta2, dtype_policy):
@@ -58,6 +58,9 @@ class TrainingState(tf.Module):
         self.fixed_augment_p = float(t.augment_p)
         self.augment_p = tf.Variable(0.0 if self.adaptive_augment else self.fixed_augment_p,
                                      trainable=False, name="augment_p")
+        # Seconds of training so far, summed over invocations: what training.max_seconds limits.
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                         name="train_seconds")
         self._checkpoint = self._make_checkpoint()
 
     @property

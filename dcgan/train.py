@@ -228,7 +228,15 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
     scorer = features.run_scorer(config, class_names) if t.eval_every_steps else None
     gan, manager = _restore(config, root, strategy, policy, chief, allow_new_data, class_names)
 
+    # The training budget (training.max_seconds) counts the seconds of every invocation: the
+    # total so far rides in the checkpoint.
+    clock_start, seconds_before = time.monotonic(), float(gan.train_seconds.numpy())
+
+    def seconds_trained():
+        return seconds_before + time.monotonic() - clock_start
+
     def save(target_manager, at_step, keep=t.keep_checkpoints):
+        gan.train_seconds.assign(seconds_trained())
         save_checkpoint(target_manager, at_step, chief, keep)
 
     best = checkpoints.BestCheckpoint(gan.checkpoint, root, save) if scorer else None
@@ -295,9 +303,10 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
              "checkpoint": t.checkpoint_every_steps}
     if scorer:
         every["eval"] = t.eval_every_steps
+    out_of_time = bool(t.max_seconds) and seconds_before >= t.max_seconds
     with StopOnSignal() as stop, \
             progress.Progress(start, t.num_steps, t.batch_size, enabled=chief) as bar:
-        while step < t.num_steps:
+        while step < t.num_steps and not out_of_time:
             # Run up to the next step where something is logged, sampled or saved.
             n = min([t.steps_per_call, t.num_steps - step] +
                     [k - step % k for k in every.values()])
@@ -306,18 +315,22 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
             due = {name: step % k == 0 or step == t.num_steps for name, k in every.items()}
             # Set by a signal at any moment: read once, so all of this step agrees.
             stopping = stop.exit_code
+            out_of_time = bool(t.max_seconds) and seconds_trained() >= t.max_seconds
             due_eval = due.get("eval") and not stopping
+            # The last step of this invocation is logged and saved whatever the intervals.
+            last = stopping or out_of_time
             # Nothing is logged, drawn or saved from a model that has gone NaN.
             problem = None
-            if any(due.values()) or stopping:
-                problem = guard.check(pending, step, weights=due["checkpoint"] or stopping)
+            if any(due.values()) or last:
+                problem = guard.check(pending, step, weights=due["checkpoint"] or last)
             if problem:
                 step = saved = roll_back(problem)
                 iterator = start_input(step, *rollback_data)
                 pending, since = [], time.perf_counter()
+                out_of_time = False  # the budget is checked again after the next steps
                 continue
             logged = None
-            if due["log"] or due["checkpoint"] or due_eval or stopping:
+            if due["log"] or due["checkpoint"] or due_eval or last:
                 logged = summarize(pending, time.perf_counter() - since, t.batch_size)
                 if len(held_out):
                     logged.update(discriminator_means(gan.discriminator, compared,
@@ -332,12 +345,15 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
             bar.update(step, logged)
             if due["sample"]:
                 save_samples(step)
-            if due["checkpoint"] or stopping:
+            if due["checkpoint"] or last:
                 save(manager, step)
                 saved = step
             if stopping:
                 record.close()
                 raise Interrupted(stopping, step)
+    if out_of_time:
+        log.info("training.max_seconds=%g reached at step %d of %d; raise it and rerun the "
+                 "same command to train on", t.max_seconds, step, t.num_steps)
     if chief:
         if not os.path.exists(run_record.sample_path(root, step)):
             save_samples(step)

@@ -112,3 +112,17 @@ def idx_with_classifier(root):
     clf = os.path.join(root, "clf.keras")
     classifier.save(model, report, clf)
     return data, clf
+
+
+def training_state(workdir):
+    """Every variable of the run's latest checkpoint that training computes, by name.
+
+    Left out: bookkeeping that differs between equal runs, the count of saves (a resumed run
+    saves more often) and the seconds trained (wall clock).
+    """
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter",
+                                    "train_seconds"))}

@@ -10,7 +10,6 @@ import tensorflow as tf
 from dcgan import augment, train
 from dcgan.config_check import AUGMENT_POLICIES
 from tests import helpers
-from tests.test_train import all_weights
 
 SEED = tf.constant([3, 7], tf.int64)
 
@@ -107,7 +106,7 @@ def test_ada_resume_is_exact(tmp_path):
     train.train_and_evaluate(ada_config(num_steps=6, checkpoint_every_steps=3), straight)
     train.train_and_evaluate(ada_config(num_steps=3, checkpoint_every_steps=3), stopped)
     train.train_and_evaluate(ada_config(num_steps=6, checkpoint_every_steps=3), stopped)
-    a, b = all_weights(straight, None), all_weights(stopped, None)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert "augment_p/.ATTRIBUTES/VARIABLE_VALUE" in a
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -23,12 +23,6 @@ def conditional_config(source="synthetic:digits:64", **training):
     return config
 
 
-def all_weights(workdir):
-    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter"))}
-
-
 def read_classes(workdir):
     with open(os.path.join(workdir, "classes.json")) as f:
         return json.load(f)["names"]
@@ -98,7 +92,7 @@ def test_conditional_training_resumes_bit_for_bit(tmp_path):
     train.train_and_evaluate(config, straight)
     train.train_and_evaluate(conditional_config(num_steps=3, checkpoint_every_steps=3), stopped)
     train.train_and_evaluate(config, stopped)
-    a, b = all_weights(straight), all_weights(stopped)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
     # The generator's class embedding (one noise-sized row per class) and the discriminator's
     # projection (a row of its 7x7x8 features per class).
     shapes = {value.shape for value in a.values()}

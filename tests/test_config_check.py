@@ -114,6 +114,7 @@ def test_dry_run_lists_every_problem_and_exits_2():
                                  "training.augment=translation,color,cutout"]),
     ("data.max_images=-1", ["data.max_images=-1", ">= 0"]),
     ("data.holdout=-3", ["data.holdout=-3", ">= 0"]),
+    ("training.max_seconds=-1", ["training.max_seconds=-1", ">= 0"]),
     ("data.class_names=('Bag','Bag')", ["data.class_names=('Bag', 'Bag')", "distinct"]),
 ])
 def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, words):

@@ -60,12 +60,6 @@ def metrics(workdir):
         return [json.loads(line) for line in f]
 
 
-def weights(workdir):
-    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter"))}
-
-
 def assert_same_training(run, reference):
     """Same losses at every logged step and the same final weights, within float tolerance."""
     got, want = metrics(run), metrics(reference)
@@ -73,7 +67,7 @@ def assert_same_training(run, reference):
     for a, b in zip(got, want, strict=True):
         for name in LOSSES:
             assert a[name] == pytest.approx(b[name], rel=1e-5, abs=1e-6), (a["step"], name)
-    a, b = weights(run), weights(reference)
+    a, b = helpers.training_state(run), helpers.training_state(reference)
     assert a.keys() == b.keys() and any("ema_generator" in name for name in a)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5, err_msg=name)

@@ -61,14 +61,6 @@ def test_trains_on_each_local_source(tmp_path, scheme):
     assert_complete_run(run, 4, 2, (config.data.image_size,) * 2)
 
 
-def all_weights(workdir, config):
-    """Every variable of the run's latest checkpoint, by name."""
-    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-    # save_counter only counts saves (a resumed run may have saved more or fewer times).
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter"))}
-
-
 def test_resume_is_exact(tmp_path):
     tf.config.experimental.enable_op_determinism()
     config = helpers.tiny_config(num_steps=6, checkpoint_every_steps=3)
@@ -77,7 +69,7 @@ def test_resume_is_exact(tmp_path):
     half = helpers.tiny_config(num_steps=3, checkpoint_every_steps=3)
     train.train_and_evaluate(half, stopped)
     train.train_and_evaluate(config, stopped)  # same workdir, more steps: continues
-    a, b = all_weights(straight, config), all_weights(stopped, config)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert a.keys() == b.keys() and len(a) > 20
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
@@ -119,5 +111,34 @@ def test_checkpoint_holds_models_not_data(tmp_path):
     train.train_and_evaluate(config, str(tmp_path))
     ckpt_dir = tmp_path / "checkpoints"
     size = sum(p.stat().st_size for p in ckpt_dir.iterdir() if p.name.startswith("ckpt-2"))
-    num_values = sum(v.size for v in all_weights(str(tmp_path), config).values())
+    num_values = sum(v.size for v in helpers.training_state(str(tmp_path)).values())
     assert size < 4 * num_values * 1.5 + 100_000
+
+
+def test_a_time_budget_stops_the_run_and_resume_stays_exact(tmp_path):
+    """training.max_seconds: a run stops by time, saved and logged, and counts across resumes."""
+    tf.config.experimental.enable_op_determinism()
+    budgeted = str(tmp_path / "budgeted")
+    config = helpers.tiny_config(num_steps=10**6, max_seconds=3.0, log_every_steps=10**5,
+                                 sample_every_steps=10**5, checkpoint_every_steps=10**5)
+    train.train_and_evaluate(config, budgeted)
+    ckpt = tf.train.latest_checkpoint(os.path.join(budgeted, "checkpoints"))
+    stopped = int(ckpt.rsplit("-", 1)[1])
+    assert 0 < stopped < 10**6
+    reader = tf.train.load_checkpoint(ckpt)
+    assert reader.get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE") >= 3.0
+    with open(os.path.join(budgeted, "metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [stopped]  # the last step is logged
+    assert os.path.exists(os.path.join(budgeted, "samples", f"step_{stopped:06d}.png"))
+
+    # The budget is spent: the same command trains nothing more.
+    train.train_and_evaluate(config, budgeted)
+    assert tf.train.latest_checkpoint(os.path.join(budgeted, "checkpoints")) == ckpt
+
+    # Stopping by time changes nothing about the steps it trained.
+    straight = str(tmp_path / "straight")
+    train.train_and_evaluate(helpers.tiny_config(num_steps=stopped), straight)
+    a, b = helpers.training_state(straight), helpers.training_state(budgeted)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
