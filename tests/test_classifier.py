@@ -2,6 +2,7 @@
 
 import json
 
+import imageio.v3 as iio
 import keras
 import numpy as np
 import pytest
@@ -79,7 +80,9 @@ def test_unlabelled_or_single_class_data_is_refused():
     (["--output={tmp}/c.keras", "--config.data.source=folder:{tmp}"], ["no labels"]),
 ])
 def test_command_errors_are_one_line(tmp_path, args, words):
-    helpers.write_folder(str(tmp_path), n=2)
+    # Images directly in the folder, in no class sub-folder: a folder without labels.
+    for i, image in enumerate(helpers.random_digits(2, size=40, channels=3)):
+        iio.imwrite(tmp_path / f"img{i}.png", image)
     args = [a.format(tmp=tmp_path) for a in args]
     result = helpers.run_cli("dcgan.classifier", "--config=configs/default.py", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
