@@ -28,15 +28,6 @@ def read_classes(workdir):
         return json.load(f)["names"]
 
 
-def assert_one_line_error(result, *words):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 def test_labels_from_idx_npz_and_tfds(tmp_path):
     helpers.write_idx(str(tmp_path / "idx"), n=24)
     _, labels, names = input_pipeline.load_labelled_images(f"idx:{tmp_path}/idx", 28, 1)
@@ -178,9 +169,9 @@ def test_sample_labels_by_name_and_index_into_npz_and_export(run, tmp_path):
 
 def test_sample_unknown_label_is_one_line(run):
     result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=eleven")
-    assert_one_line_error(result, "--labels=eleven", "no class 'eleven'", "9 nine")
+    helpers.assert_one_line_error(result, "--labels=eleven", "no class 'eleven'", "9 nine")
     result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=10")
-    assert_one_line_error(result, "no class '10'")
+    helpers.assert_one_line_error(result, "no class '10'")
 
 
 @pytest.mark.parametrize("source", ["folder", "npz"])
@@ -199,5 +190,5 @@ def test_unlabelled_source_with_conditional_is_one_line(tmp_path, source):
     result = helpers.run_cli("dcgan.main", "--config=configs/mnist_cond.py",
                              f"--workdir={run_dir}", f"--config.data.source={spec}",
                              "--config.training.batch_size=4")
-    assert_one_line_error(result, "model.conditional=True needs labels", *words)
+    helpers.assert_one_line_error(result, "model.conditional=True needs labels", *words)
     assert not os.path.exists(run_dir / "checkpoints") or not os.listdir(run_dir / "checkpoints")
