@@ -60,11 +60,7 @@ def main(argv):
     root = FLAGS.workdir
     if not root:
         raise cli.UserError("--workdir is required: the run folder to score")
-    config = workdir.read_config(root)
-    if config is None:
-        raise cli.UserError(f"{os.path.join(root, workdir.CONFIG_FILE)} not found; point "
-                            "--workdir at a run folder written by `python -m dcgan.main`")
-    config_check.check_config(config, origin=os.path.join(root, workdir.CONFIG_FILE))
+    config = workdir.read_trained_config(root)
     class_names = workdir.classes_of_run(root, config)
     training = config["training"]
     num_samples = FLAGS.num_samples or training["eval_num_samples"]

@@ -29,7 +29,7 @@ import os
 import numpy as np
 from absl import flags
 
-from dcgan import classes, cli, config_check, sample_output, visualize, workdir
+from dcgan import classes, cli, sample_output, visualize, workdir
 from dcgan.sample_output import check_writable, output_kind
 
 FLAGS = flags.FLAGS
@@ -152,15 +152,6 @@ def _chosen_classes(class_names):
     return classes.parse_labels(FLAGS.labels, class_names)
 
 
-def _read_config(root):
-    config = workdir.read_config(root)
-    if config is None:
-        raise cli.UserError(f"{root} has no {workdir.CONFIG_FILE}; pass the --workdir of a "
-                            "training run")
-    config_check.check_config(config, origin=os.path.join(root, workdir.CONFIG_FILE))
-    return config
-
-
 def _check_output(output, kind, config):
     """Everything about --output that can fail, checked before any image is made."""
     if kind == "folder":
@@ -188,7 +179,7 @@ def main(argv):
             f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
     _check_flags()
     root, steps = FLAGS.workdir, FLAGS.interpolate
-    config = _read_config(root)
+    config = workdir.read_trained_config(root)
     class_names = workdir.classes_of_run(root, config)
     chosen = _chosen_classes(class_names)
 

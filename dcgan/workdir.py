@@ -251,6 +251,19 @@ def read_config(workdir):
     return config
 
 
+def read_trained_config(root):
+    """The config.json of a run that sample and evaluate read, checked; UserError if absent."""
+    from dcgan import config_check
+
+    config = read_config(root)
+    path = os.path.join(root, CONFIG_FILE)
+    if config is None:
+        raise UserError(f"{path} not found; point --workdir at a run folder written by "
+                        "`python -m dcgan.main`")
+    config_check.check_config(config, origin=path)
+    return config
+
+
 def _fill_missing(config, defaults):
     for key, value in defaults.items():
         if key not in config:
