@@ -46,6 +46,10 @@ def get_config():
     optim.d_learning_rate = 1e-4
     optim.beta1 = 0.9
     optim.beta2 = 0.999
+    # linear_decay: both rates fall linearly to zero at training.num_steps, from
+    # decay_start * num_steps on; a GAN's last steps then refine instead of circling.
+    optim.schedule = "constant"
+    optim.decay_start = 0.0
 
     config.training = training = ml_collections.ConfigDict()
     training.batch_size = 256

@@ -17,6 +17,7 @@ UPSAMPLE_MODES = ("transpose", "resize")
 INITS = ("glorot_uniform", "dcgan")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 ON_NAN_MODES = ("stop", "rollback")
+LR_SCHEDULES = ("constant", "linear_decay")
 DISTRIBUTE_STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # training.augment: comma-separated names of dcgan/augment.py's differentiable augmentations.
 AUGMENT_POLICIES = ("translation", "cutout", "color")
@@ -105,6 +106,8 @@ RULES = {
     "optim.d_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.beta1": _fraction(0, 1),
     "optim.beta2": _fraction(0, 1),
+    "optim.schedule": _one_of(LR_SCHEDULES),
+    "optim.decay_start": _fraction(0, 1, "a fraction of training.num_steps"),
     "training.batch_size": _positive_int(),
     "training.num_steps": _positive_int(),
     "training.max_seconds": (lambda v: _is_number(v) and v >= 0,

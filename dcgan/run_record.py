@@ -143,14 +143,15 @@ class Record:
     def scalars(self, step, record, learning_rates=None):
         """Appends `record` to metrics.jsonl and writes it, with reference lines, to TensorBoard.
 
-        `learning_rates` ({"g_learning_rate": ..., ...}) goes to TensorBoard only.
+        `learning_rates` ({"g_learning_rate": ..., ...}) joins the line, and TensorBoard's
+        optim/ tags: with a schedule they change from step to step.
         """
         if not self.enabled:
             return
         import tensorflow as tf
 
         with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": step, **record}) + "\n")
+            f.write(json.dumps({"step": step, **record, **(learning_rates or {})}) + "\n")
         with self.writer.as_default(step=step):
             for name, value in record.items():
                 tf.summary.scalar(TENSORBOARD_TAGS.get(name, name), value)

@@ -41,6 +41,10 @@ class TrainingState(tf.Module):
             self.ema_generator = models.generator_from_config(config, num_classes=num_classes)
             self.ema_generator.set_weights(self.generator.get_weights())
         optim = config.optim
+        self.base_rates = (float(optim.g_learning_rate), float(optim.d_learning_rate))
+        self.scheduled = optim.schedule != "constant"
+        self.decay_start = float(optim.decay_start)
+        self.num_steps = float(config.training.num_steps)
         self.g_optimizer = make_optimizer(optim.g_learning_rate, optim.beta1, optim.beta2,
                                           dtype_policy)
         self.d_optimizer = make_optimizer(optim.d_learning_rate, optim.beta1, optim.beta2,
@@ -100,17 +104,25 @@ class TrainingState(tf.Module):
     def sampling_generator(self):
         return self.ema_generator or self.generator
 
-    def set_learning_rates(self, g_learning_rate, d_learning_rate):
-        """The optimizers' rates: the config's times the run's rollback scale.
+    def set_learning_rates(self):
+        """The optimizers' rates for the current step: the config's, times the run's rollback
+        scale, times the schedule. Eager after a restore or rollback, and inside the training
+        tf.function before each step when the rates are scheduled.
 
         The optimizers checkpoint their rates too, but the config must win on resume (lowering
         the rates is how a user answers a divergence); the scale carries what rollbacks took off.
         """
-        scale = float(self.learning_rate_scale.numpy())
-        self.g_optimizer.learning_rate.assign(float(g_learning_rate) * scale)
-        self.d_optimizer.learning_rate.assign(float(d_learning_rate) * scale)
-        if scale != 1.0:
-            log.info("learning rates at %g times optim.*_learning_rate after rollbacks", scale)
+        factor = self.learning_rate_scale * self._schedule_factor()
+        self.g_optimizer.learning_rate.assign(self.base_rates[0] * factor)
+        self.d_optimizer.learning_rate.assign(self.base_rates[1] * factor)
+
+    def _schedule_factor(self):
+        if not self.scheduled:
+            return 1.0
+        # linear_decay: 1 until decay_start * num_steps, then linearly down to 0 at num_steps.
+        start = self.decay_start * self.num_steps
+        progress = (tf.cast(self.step, tf.float32) - start) / max(self.num_steps - start, 1.0)
+        return 1.0 - tf.clip_by_value(progress, 0.0, 1.0)
 
     def learning_rates(self):
         return {name: float(tf.convert_to_tensor(optimizer.learning_rate))

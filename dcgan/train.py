@@ -95,6 +95,8 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
         totals = {k: tf.constant(0.0) for k in names + (("augment_p",) if augmentation else ())}
         # A graph loop only when it pays: one step runs straight-line, with no loop overhead.
         for _ in (range if steps_per_call == 1 else tf.range)(steps_per_call):
+            if gan.scheduled:
+                gan.set_learning_rates()
             per_replica = strategy.run(replica_step, args=next(iterator))
             values = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
                       for k in names}
@@ -207,7 +209,10 @@ def _restore(config, root, strategy, policy, chief, allow_new_data, class_names)
         gan = TrainingState(config, policy, len(class_names or ()))
     if resume_from:
         gan.restore(resume_from)
-    gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
+    gan.set_learning_rates()
+    if float(gan.learning_rate_scale.numpy()) != 1.0:
+        log.info("learning rates at %g times optim.*_learning_rate after rollbacks",
+                 float(gan.learning_rate_scale.numpy()))
     manager = tf.train.CheckpointManager(gan.checkpoint, folder,
                                          max_to_keep=config.training.keep_checkpoints)
     return gan, manager
@@ -285,7 +290,7 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
         factor = guard.decide(problem, manager.latest_checkpoint)  # raises unless rolling back
         checkpoints.newest_whole(manager.directory, tidy=chief, load=gan.restore)
         gan.learning_rate_scale.assign(gan.learning_rate_scale * factor)
-        gan.set_learning_rates(config.optim.g_learning_rate, config.optim.d_learning_rate)
+        gan.set_learning_rates()
         at = int(gan.step.numpy())
         record.rewind(at)
         rates = gan.learning_rates()

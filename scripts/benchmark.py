@@ -24,18 +24,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("batch_size", 256, "Global batch, the tutorial's 256 by default.")
-flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per contender.")
-flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")
-flags.DEFINE_string("preset", "mnist_tutorial", "Preset in configs/ whose networks, optimizers "
-                    "and EMA this project trains: mnist_tutorial races the tutorial's own "
-                    "networks; fashion_mnist times the default preset's.")
-flags.DEFINE_string("precision", "auto", "This project's training.precision.")
-flags.DEFINE_bool("jit_compile", False, "This project's training.jit_compile.")
-flags.DEFINE_integer("steps_per_call", 1, "This project's training.steps_per_call.")
-flags.DEFINE_string("end_to_end_source", "", "data.source for an end-to-end dcgan.main run.")
-flags.DEFINE_integer("end_to_end_steps", 60, "Steps of the end-to-end run.")
-flags.DEFINE_string("json", "", "Also write the results to this JSON file.")
+
+
+def define_flags():
+    """The command line; only when run as a script, so other scripts can import the timers."""
+    flags.DEFINE_integer("batch_size", 256, "Global batch, the tutorial's 256 by default.")
+    flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per contender.")
+    flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")
+    flags.DEFINE_string("preset", "mnist_tutorial", "Preset in configs/ whose networks, optimizers "
+                        "and EMA this project trains: mnist_tutorial races the tutorial's own "
+                        "networks; fashion_mnist times the default preset's.")
+    flags.DEFINE_string("precision", "auto", "This project's training.precision.")
+    flags.DEFINE_bool("jit_compile", False, "This project's training.jit_compile.")
+    flags.DEFINE_integer("steps_per_call", 1, "This project's training.steps_per_call.")
+    flags.DEFINE_string("end_to_end_source", "", "data.source for an end-to-end dcgan.main run.")
+    flags.DEFINE_integer("end_to_end_steps", 60, "Steps of the end-to-end run.")
+    flags.DEFINE_string("json", "", "Also write the results to this JSON file.")
 
 
 def tutorial_contender(images, batch_size):
@@ -220,4 +224,5 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    define_flags()
     app.run(main)

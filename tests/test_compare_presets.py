@@ -1,4 +1,5 @@
-"""scripts/compare_presets.py: two presets trained and scored alike, side by side."""
+"""scripts/compare_presets.py and time_to_quality.py: two presets trained and scored alike,
+for the same steps or the same seconds, side by side."""
 
 import importlib.util
 import json
@@ -14,6 +15,7 @@ from dcgan import classifier
 from tests import helpers
 
 SCRIPT = os.path.join(helpers.ROOT, "scripts", "compare_presets.py")
+TIME_SCRIPT = os.path.join(helpers.ROOT, "scripts", "time_to_quality.py")
 
 TINY_PRESET = """
 from configs import default
@@ -40,9 +42,9 @@ def load_script():
     return module
 
 
-def compare(*args):
+def compare(*args, script=SCRIPT):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, SCRIPT, *args], cwd=helpers.ROOT, env=env,
+    return subprocess.run([sys.executable, script, *args], cwd=helpers.ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -131,3 +133,50 @@ def test_bad_flags_are_one_line_errors(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: --b=configs/nope.py not found; "
                                      "the presets are in configs/")
+
+
+def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_way(presets):
+    """time_to_quality: the budget becomes each preset's steps by its timed rate; every kept
+    checkpoint is scored; a rerun neither times, trains nor scores again."""
+    root = presets["root"]
+    args = [f"--a={presets['plain']}", f"--b={presets['fancy']}",
+            f"--source={presets['source']}", "--budget_seconds=1", "--points=2", "--seeds=3",
+            "--num_samples=16", "--grid_images=4", "--rounds=2", "--steps_per_round=2",
+            f"--features={presets['features']}", f"--workdir={root / 'ttq'}"]
+    result = compare(*args, script=TIME_SCRIPT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(root / "ttq" / "time_to_quality.json") as f:
+        summary = json.load(f)
+    assert summary["budget_seconds"] == 1
+    for label in ("plain", "fancy"):
+        rate, steps = summary["steps_per_sec"][label], summary["steps"][label]
+        assert steps == max(1, round(rate)), label
+        run = next(r for r in summary["runs"] if r["preset"] == label)
+        with open(os.path.join(run["workdir"], "config.json")) as f:
+            assert json.load(f)["training"]["num_steps"] == steps
+        # Scored at every kept checkpoint, the last one at the end of the budget.
+        seconds = [point[0] for point in run["curve"]]
+        assert len(seconds) >= 2 and seconds == sorted(seconds)
+        assert seconds[-1] == pytest.approx(steps / rate)
+        assert run["final"]["fid"] > 0
+    a_fids = [r["final"]["fid"] for r in summary["runs"] if r["preset"] == "plain"]
+    assert summary["target_fid"] == pytest.approx(a_fids[0])  # A's own end: A reaches it
+    plain = next(r for r in summary["runs"] if r["preset"] == "plain")
+    assert plain["seconds_to_target"] is not None
+    assert plain["seconds_to_target"] <= plain["curve"][-1][0]
+    assert iio.imread(root / "ttq" / "fid_vs_seconds.png").shape[1] > 400
+    assert os.path.exists(root / "ttq" / "grids.png")
+
+    again = compare(*args, script=TIME_SCRIPT)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "steps/s as timed before" in again.stdout
+    assert "dcgan.evaluate" not in again.stdout + again.stderr
+    with open(root / "ttq" / "time_to_quality.json") as f:
+        assert json.load(f)["runs"] == summary["runs"]
+
+
+def test_time_to_quality_bad_budget_is_one_line(tmp_path):
+    result = compare("--a=configs/mnist_tutorial.py", "--b=configs/fashion_mnist.py",
+                     "--budget_seconds=-1", "--features=x.keras", script=TIME_SCRIPT)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --budget_seconds must be a positive number of seconds"

@@ -142,3 +142,35 @@ def test_a_time_budget_stops_the_run_and_resume_stays_exact(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path):
+    """optim.schedule=linear_decay: the logged rates fall on the line, and a run stopped part
+    way (here by a time budget) resumes onto the same line, bit for bit."""
+    tf.config.experimental.enable_op_determinism()
+
+    def config(**training):
+        c = helpers.tiny_config(num_steps=8, checkpoint_every_steps=4, **training)
+        c.optim.schedule = "linear_decay"
+        c.optim.decay_start = 0.25
+        return c
+
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    train.train_and_evaluate(config(), straight)
+    base = config().optim.g_learning_rate
+    with open(os.path.join(straight, "metrics.jsonl")) as f:
+        rates = {r["step"]: r["g_learning_rate"] for r in map(json.loads, f)}
+    # Logged after step s, the rate is the one step s - 1 used: full until step 2 of 8, then
+    # down the line to 1/6 of it for the last step.
+    expected = {s: base * min(1.0, 1 - (s - 1 - 2) / 6) for s in (2, 4, 6, 8)}
+    assert rates.keys() == expected.keys()
+    for s in rates:
+        assert rates[s] == pytest.approx(expected[s], rel=1e-5), s
+
+    train.train_and_evaluate(config(max_seconds=1e-6), stopped)
+    assert 0 < helpers.training_state(stopped)["step/.ATTRIBUTES/VARIABLE_VALUE"] < 8
+    train.train_and_evaluate(config(), stopped)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -1,0 +1,339 @@
+"""Two presets, the same wall-clock budget: which one makes better samples, and how soon?
+
+1. Times the training step of preset A, preset B and (for a budget in tutorial epochs)
+   configs/mnist_tutorial.py in this one process, in alternating rounds as
+   scripts/benchmark.py does, so that a busy machine slows them alike.
+2. Turns the budget into each preset's number of steps: budget seconds x its steps/s. The
+   runs then train by steps, so they can run while the machine does other work (even side by
+   side) and still get exactly the budget a quiet machine would give them.
+3. Trains each preset and seed through the real `dcgan.main` (a run already trained is
+   resumed, so a finished one costs nothing), keeping --points checkpoints along the way,
+   and scores every one of them with `dcgan.evaluate`.
+4. Prints, per preset and seed, the FID at the end of the budget and the seconds until FID
+   first reached --target_fid (default: preset A's mean FID at the end), and writes FID
+   against seconds for both presets in one PNG, the final grids side by side and a JSON.
+
+    python scripts/time_to_quality.py --a=configs/mnist_tutorial.py \\
+        --b=configs/fashion_mnist.py --source=idx:/usr/share/datasets/fashion-mnist \\
+        --tutorial_epochs=5 --seeds=0,1 --features=runs/classifiers/fashion_mnist.keras \\
+        --workdir=runs/time_to_quality
+
+Seconds are step seconds: the time of the training steps themselves, measured side by side;
+start-up, logging, checkpoints and sample grids are left out of both presets alike.
+--a_override/--b_override pass FIELD=VALUE config fields to one preset only.
+"""
+
+import json
+import math
+import os
+import statistics
+import sys
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "scripts"), ROOT]  # the sibling scripts, configs/ and dcgan/
+import compare_presets  # noqa: E402  (a sibling script: training, scoring, side-by-side grids)
+
+FLAGS = flags.FLAGS
+TUTORIAL = os.path.join(ROOT, "configs", "mnist_tutorial.py")
+TUTORIAL_EPOCH_IMAGES = 60_000
+
+
+def define_flags():
+    """The command line; only when run as a script, so tests can import the helpers."""
+    flags.DEFINE_string("a", None, "Preset file of the reference, e.g. configs/mnist_tutorial.py.")
+    flags.DEFINE_string("b", None, "Preset file compared with it, e.g. configs/fashion_mnist.py.")
+    flags.DEFINE_string("a_label", None, "Name of preset A in the table (default: its file name).")
+    flags.DEFINE_string("b_label", None, "Name of preset B in the table (default: its file name).")
+    flags.DEFINE_multi_string("a_override", [], "FIELD=VALUE config override for preset A only.")
+    flags.DEFINE_multi_string("b_override", [], "FIELD=VALUE config override for preset B only.")
+    flags.DEFINE_string("source", "", "data.source for both presets (default: each preset's own).")
+    flags.DEFINE_float("budget_seconds", None, "The budget in seconds of training steps.")
+    flags.DEFINE_float("tutorial_epochs", 5, "Without --budget_seconds: the budget is the time "
+                       "configs/mnist_tutorial.py takes for this many epochs of 60,000 images "
+                       "on this machine.")
+    flags.DEFINE_integer("points", 8, "Checkpoints scored per run, evenly spaced.")
+    flags.DEFINE_float("target_fid", None, "FID whose first arrival is timed (default: preset "
+                       "A's mean FID at the end of the budget).")
+    flags.DEFINE_list("seeds", ["0"], "Seeds (config.seed) to train each preset with.")
+    flags.DEFINE_integer("num_samples", 10_000, "Generated images scored per checkpoint (and as "
+                         "many held-out real images, if the test split has them).")
+    flags.DEFINE_string("features", None, "Classifier from `python -m dcgan.classifier` (or "
+                        "'inception') whose features score the samples.")
+    flags.DEFINE_string("workdir", "runs/time_to_quality", "Folder of the runs and the results.")
+    flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per preset.")
+    flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")
+    flags.DEFINE_integer("grid_images", 64, "Images in each run's final sample grid.")
+
+
+def load_config(path, overrides):
+    """The preset with its FIELD=VALUE overrides, each value read as its field's type."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("preset", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    for override in overrides:
+        field, _, text = override.partition("=")
+        *parents, name = field.split(".")
+        group = config
+        for parent in parents:
+            group = group[parent]
+        if name not in group:
+            raise ValueError(f"override {override}: the config has no field {field}")
+        old = group[name]
+        if isinstance(old, str):
+            group[name] = text
+        elif isinstance(old, bool):
+            group[name] = text.lower() in ("1", "true", "yes")
+        else:
+            group[name] = type(old)(ast.literal_eval(text))
+    return config
+
+
+def measure_rates(configs, rounds, steps_per_round):
+    """Training steps per second of each config, timed in alternating rounds in this process."""
+    import benchmark
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    contenders = {}
+    for name, config in configs.items():
+        size, channels = config.data.image_size, config.data.channels
+        images = rng.integers(0, 256, size=(2048, size, size, channels), dtype=np.uint8)
+        contenders[name], _ = benchmark.project_contender(
+            config, images, config.training.batch_size, config.training.precision,
+            config.training.jit_compile, config.training.steps_per_call)
+    rates, _ = benchmark.time_alternating(contenders, rounds, steps_per_round)
+    return rates
+
+
+def timed_rates(configs):
+    """measure_rates, kept in WORKDIR/steps_per_sec.json: a rerun continues the same runs with
+    the same budget instead of timing again (delete the file to time again)."""
+    path = os.path.join(FLAGS.workdir, "steps_per_sec.json")
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+    except (OSError, ValueError):
+        kept = {}
+    if all(name in kept for name in configs):
+        print(f"steps/s as timed before, from {path}", flush=True)
+        return kept
+    print(f"timing the training steps of {', '.join(configs)} side by side ...", flush=True)
+    kept.update(measure_rates(configs, FLAGS.rounds, FLAGS.steps_per_round))
+    os.makedirs(FLAGS.workdir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(kept, f, indent=2)
+    return kept
+
+
+def scored_checkpoints(run_dir, num_samples, features):
+    """{step: evaluate's metrics} of every checkpoint of the run, scoring only new ones."""
+    from dcgan import checkpoints
+
+    cache_path = os.path.join(run_dir, "time_to_quality.json")
+    try:
+        with open(cache_path) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {}
+    key = f"{num_samples}:{features}"
+    scores = cache.get(key, {})
+    for path in checkpoints.candidates(checkpoints.directory(run_dir)):
+        step = checkpoints.step_of(path)
+        if str(step) in scores:
+            continue
+        compare_presets.run(compare_presets.evaluate_command(run_dir, num_samples, features)
+                            + [f"--step={step}"], "evaluation")
+        scored = compare_presets.read_eval(run_dir)
+        if scored is None or scored.get("step") != step:
+            raise compare_presets.Failed(f"{run_dir}/eval.json does not score step {step}")
+        scores[str(step)] = scored["metrics"]
+        cache[key] = scores
+        with open(cache_path, "w") as f:
+            json.dump(cache, f, indent=2)
+    return {int(step): metrics for step, metrics in scores.items()}
+
+
+def seconds_to_reach(curve, target):
+    """The first seconds at which FID was at or below `target`, or None."""
+    for seconds, fid in curve:
+        if fid <= target:
+            return seconds
+    return None
+
+
+def plot(curves, target, budget, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    colours = ("tab:red", "tab:blue")
+    for (label, runs), colour in zip(curves.items(), colours, strict=False):
+        for i, (seed, curve) in enumerate(runs.items()):
+            seconds, fids = zip(*curve, strict=True)
+            axes.plot(seconds, fids, "o-", color=colour, alpha=1.0 if i == 0 else 0.55,
+                      label=f"{label}, seed {seed}")
+    axes.axhline(target, color="grey", linestyle="--", linewidth=1,
+                 label=f"target FID {target:.1f}")
+    axes.axvline(budget, color="black", linestyle=":", linewidth=1, label="budget")
+    axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axes.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axes.set_xlabel("seconds of training steps on this machine")
+    axes.set_ylabel("FID (lower is better)")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+
+
+def check_flags():
+    problems = []
+    for name in ("a", "b"):
+        path = FLAGS[name].value
+        if not path:
+            problems.append(f"--{name} is required (a preset file, e.g. configs/mnist.py)")
+        elif not os.path.isfile(path):
+            problems.append(f"--{name}={path} not found; the presets are in configs/")
+    if FLAGS.budget_seconds is not None and FLAGS.budget_seconds <= 0:
+        problems.append("--budget_seconds must be a positive number of seconds")
+    if FLAGS.budget_seconds is None and FLAGS.tutorial_epochs <= 0:
+        problems.append("--tutorial_epochs must be positive")
+    if FLAGS.points < 1:
+        problems.append("--points must be at least 1")
+    if not FLAGS.features:
+        problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
+    elif FLAGS.features != "inception" and not os.path.isfile(FLAGS.features):
+        problems.append(f"--features={FLAGS.features} not found; train one with "
+                        "`python -m dcgan.classifier`")
+    if not FLAGS.seeds or not all(s.strip().isdigit() for s in FLAGS.seeds):
+        problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
+    labels = [compare_presets.preset_label(FLAGS.a, FLAGS.a_label),
+              compare_presets.preset_label(FLAGS.b, FLAGS.b_label)]
+    if not problems and labels[0] == labels[1]:
+        problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
+                        "--a_label/--b_label")
+    return problems, labels
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
+        return 2
+    problems, labels = check_flags()
+    if problems:
+        print(f"error: {problems[0]}", file=sys.stderr)
+        return 2
+    from dcgan import config_check
+    from dcgan.errors import UserError
+
+    presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
+    configs = {}
+    try:
+        for label, (path, overrides) in presets.items():
+            configs[label] = load_config(path, overrides)
+            if FLAGS.source:
+                configs[label].data.source = FLAGS.source
+            config_check.check_config(configs[label], origin=path)
+        to_time = dict(configs)
+        if FLAGS.budget_seconds is None:
+            to_time["tutorial"] = load_config(TUTORIAL, [])
+            if os.path.abspath(FLAGS.a) == TUTORIAL and not FLAGS.a_override:
+                del to_time["tutorial"]  # preset A is the tutorial: timed once, as A
+    except (UserError, ValueError, KeyError) as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+    rates = timed_rates(to_time)
+    if FLAGS.budget_seconds is None:
+        tutorial_rate = rates.get("tutorial", rates[labels[0]])
+        tutorial_steps = FLAGS.tutorial_epochs * TUTORIAL_EPOCH_IMAGES / 256
+        budget = tutorial_steps / tutorial_rate
+        budget_text = (f"the tutorial's {FLAGS.tutorial_epochs:g} epochs: "
+                       f"{tutorial_steps:.0f} steps at {tutorial_rate:.2f} steps/s")
+    else:
+        budget = FLAGS.budget_seconds
+        budget_text = "--budget_seconds"
+    steps = {label: max(1, round(budget * rates[label])) for label in labels}
+    print(f"budget {budget:.0f} s ({budget_text})")
+    for label in labels:
+        print(f"  {label}: {rates[label]:.2f} steps/s -> {steps[label]} steps of "
+              f"{configs[label].training.batch_size}")
+
+    seeds = [int(s) for s in FLAGS.seeds]
+    results, curves = [], {label: {} for label in labels}
+    try:
+        for label, (path, overrides) in presets.items():
+            every = math.ceil(steps[label] / FLAGS.points)
+            extra = [f"training.checkpoint_every_steps={every}",
+                     f"training.keep_checkpoints={FLAGS.points + 1}",
+                     f"training.sample_every_steps={steps[label]}",
+                     f"training.log_every_steps={min(every, 100)}"]
+            for seed in seeds:
+                run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
+                compare_presets.run(compare_presets.train_command(
+                    path, run_dir, seed, steps[label], FLAGS.source, FLAGS.grid_images,
+                    list(overrides) + extra), "training")
+                scores = scored_checkpoints(run_dir, FLAGS.num_samples, FLAGS.features)
+                if steps[label] not in scores:
+                    raise compare_presets.Failed(f"{run_dir} has no checkpoint at the end of "
+                                                 f"the budget, step {steps[label]}")
+                curve = [(step / rates[label], scores[step]["fid"]) for step in sorted(scores)]
+                curves[label][seed] = curve
+                results.append({"preset": label, "seed": seed, "workdir": run_dir,
+                                "steps": steps[label], "final": scores[steps[label]],
+                                "curve": curve})
+    except compare_presets.Failed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+    final_fid = {label: statistics.fmean(r["final"]["fid"] for r in results
+                                         if r["preset"] == label) for label in labels}
+    target = FLAGS.target_fid if FLAGS.target_fid is not None else final_fid[labels[0]]
+    width = max(12, *(len(label) + 2 for label in labels))
+    print(f"\nbudget {budget:.0f} s of training steps, {FLAGS.num_samples} samples per "
+          f"checkpoint, features {FLAGS.features}; target FID {target:.1f}")
+    header = f"{'preset':<{width}}{'seed':>6}{'steps':>8}{'FID at end':>12}{'s to target':>13}"
+    print(header + "\n" + "-" * len(header))
+    for r in results:
+        r["seconds_to_target"] = seconds_to_reach(r["curve"], target)
+        reached = r["seconds_to_target"]
+        print(f"{r['preset']:<{width}}{r['seed']:>6}{r['steps']:>8}{r['final']['fid']:>12.1f}"
+              f"{'-' if reached is None else f'{reached:.0f}':>13}")
+    ratio = final_fid[labels[1]] / final_fid[labels[0]]
+    print(f"mean FID at the end: {labels[0]} {final_fid[labels[0]]:.1f}, {labels[1]} "
+          f"{final_fid[labels[1]]:.1f} ({labels[1]} / {labels[0]} = {ratio:.3f})")
+
+    plot_out = os.path.join(FLAGS.workdir, "fid_vs_seconds.png")
+    plot(curves, target, budget, plot_out)
+    grid_out = os.path.join(FLAGS.workdir, "grids.png")
+    grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[0]}", "samples",
+                               f"step_{steps[label]:06d}.png") for label in labels]
+    compare_presets.side_by_side(grid_paths, [f"{label}: FID {final_fid[label]:.1f}"
+                                              for label in labels], grid_out, 2)
+    summary = {"budget_seconds": budget, "budget": budget_text, "steps_per_sec": rates,
+               "steps": steps, "seeds": seeds, "num_samples": FLAGS.num_samples,
+               "features": FLAGS.features, "source": FLAGS.source, "presets": labels,
+               "target_fid": target, "mean_final_fid": final_fid,
+               "ratio_b_over_a": ratio, "runs": results, "plot": plot_out, "grids": grid_out}
+    json_out = os.path.join(FLAGS.workdir, "time_to_quality.json")
+    with open(json_out, "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    print(f"wrote {json_out}, {plot_out} and {grid_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
+    app.run(main)
