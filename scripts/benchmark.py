@@ -27,7 +27,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """The command line; only when run as a script, so other scripts can import the timers."""
+    """The command line; only when run as a script."""
     flags.DEFINE_integer("batch_size", 256, "Global batch, the tutorial's 256 by default.")
     flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per contender.")
     flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")
@@ -101,51 +101,6 @@ def load_preset(name):
     return config
 
 
-def project_contender(config, images, batch_size, precision_name, jit_compile, steps_per_call):
-    """This project's real GAN state, input pipeline and train function."""
-    import tensorflow as tf
-
-    from dcgan import precision, train
-    from dcgan.state import TrainingState
-
-    config.training.precision = precision_name
-    config.training.batch_size = batch_size
-    policy = precision.resolve_precision(precision_name)
-    strategy = tf.distribute.get_strategy()
-    gan = TrainingState(config, policy)
-    dataset = train.make_input(images, batch_size, config.model.noise_dim, 0, 0)
-    iterator = iter(dataset)
-    step_fn = train.make_train_fn(gan, strategy, batch_size, 0.0, steps_per_call, jit_compile)
-
-    def run(steps):
-        for _ in range(max(1, steps // steps_per_call)):
-            metrics = step_fn(iterator)
-        float(metrics["g_loss"])
-
-    return run, policy
-
-
-def time_alternating(contenders, rounds, steps):
-    """Steps/s per contender, by wall clock and by this process's CPU time.
-
-    Medians over alternating rounds, after one warm-up each. On a shared machine the wall clock
-    also counts other people's jobs; CPU seconds count only the work done here (tf.data threads
-    included), so their ratio is the steadier figure there.
-    """
-    for run in contenders.values():
-        run(2)  # trace and warm up
-    wall = {name: [] for name in contenders}
-    cpu = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run(steps)
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    return ({name: steps / statistics.median(s) for name, s in wall.items()},
-            {name: steps / statistics.median(s) for name, s in cpu.items()})
-
-
 def end_to_end(preset, source, steps, batch_size, precision_name):
     """Steps/s of a real `python -m dcgan.main` run, reported by its own metrics.jsonl."""
     from dcgan import run_record
@@ -178,13 +133,17 @@ def main(argv):
     import numpy as np
     import tensorflow as tf
 
+    from dcgan import step_timing
+
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(60_000, 28, 28, 1), dtype=np.uint8)
     tutorial = tutorial_contender(images, FLAGS.batch_size)
-    project, policy = project_contender(config, images, FLAGS.batch_size, FLAGS.precision,
+    project, policy = step_timing.step_runner(config, images, FLAGS.batch_size,
+                                                    FLAGS.precision,
                                         FLAGS.jit_compile, FLAGS.steps_per_call)
     steps = max(FLAGS.steps_per_round, FLAGS.steps_per_call)
-    rates, cpu_rates = time_alternating({"tutorial": tutorial, "dcgan": project}, FLAGS.rounds,
+    rates, cpu_rates = step_timing.time_alternating({"tutorial": tutorial, "dcgan": project},
+                                                    FLAGS.rounds,
                                         steps)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     result = {

@@ -19,12 +19,11 @@ Run folders are WORKDIR/LABEL/seedS, where LABEL is the preset's file name unles
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 from absl import app, flags
 
-from dcgan import config_check, workdir
+from dcgan import comparison, config_check, workdir
 
 FLAGS = flags.FLAGS
 
@@ -56,54 +55,16 @@ COLUMNS = {"fid": "FID", "kid": "KID", "classifier_score": "clf score",
            "precision": "precision", "recall": "recall"}
 
 
-class Failed(Exception):
-    """A training or evaluation command failed; the message says which and why."""
-
-
-def preset_label(path, label):
-    return label or os.path.splitext(os.path.basename(path))[0]
-
-
-def train_command(preset, run_dir, seed, steps, source, grid_images, overrides):
-    command = [sys.executable, "-m", "dcgan.main", f"--config={preset}", f"--workdir={run_dir}",
-               f"--config.seed={seed}", f"--config.training.num_steps={steps}",
-               f"--config.training.num_grid_images={grid_images}"]
-    if source:
-        command.append(f"--config.data.source={source}")
-    return command + [f"--config.{override}" for override in overrides]
-
-
-def evaluate_command(run_dir, num_samples, features):
-    return [sys.executable, "-m", "dcgan.evaluate", f"--workdir={run_dir}",
-            f"--num_samples={num_samples}", f"--features={features}"]
-
-
-def run(command, what):
-    print("$ " + " ".join(command), flush=True)
-    # Output goes straight to the terminal: a long training shows its progress as it goes.
-    result = subprocess.run(command, stdout=sys.stderr)
-    if result.returncode:
-        raise Failed(f"{what} failed (exit {result.returncode}): {' '.join(command)}")
-
-
-def read_eval(run_dir):
-    try:
-        with open(os.path.join(run_dir, "eval.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def score_run(run_dir, steps, num_samples, features):
     """The run's eval.json, evaluating again unless it already scored this very checkpoint."""
-    previous = read_eval(run_dir)
+    previous = comparison.read_eval(run_dir)
     if not (previous and previous.get("step") == steps
             and previous.get("num_samples") == num_samples
             and previous.get("features") == features):
-        run(evaluate_command(run_dir, num_samples, features), "evaluation")
-        previous = read_eval(run_dir)
+        comparison.run(comparison.evaluate_command(run_dir, num_samples, features), "evaluation")
+        previous = comparison.read_eval(run_dir)
     if previous is None or previous.get("step") != steps:
-        raise Failed(f"{run_dir}/eval.json does not score step {steps}")
+        raise comparison.Failed(f"{run_dir}/eval.json does not score step {steps}")
     return previous
 
 
@@ -134,35 +95,6 @@ def format_table(results, means, ratio, labels):
     return "\n".join(lines)
 
 
-def side_by_side(grid_paths, titles, out, scale):
-    """The grids next to each other, each under its title, on a white background."""
-    import imageio.v3 as iio
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFont
-
-    grids = []
-    for path in grid_paths:
-        grid = iio.imread(path)
-        if grid.ndim == 3:  # grey PNGs read back as (H, W); colour keeps its channels
-            grid = grid[..., :3]
-        grids.append(np.kron(grid, np.ones((scale, scale) + (1,) * (grid.ndim - 2), np.uint8)))
-    mode = "RGB" if any(g.ndim == 3 for g in grids) else "L"
-    font = ImageFont.load_default(size=14 if scale < 2 else 18)
-    title_height, gap = 28, 24
-    width = sum(g.shape[1] for g in grids) + gap * (len(grids) + 1)
-    height = max(g.shape[0] for g in grids) + title_height + gap
-    canvas = Image.new(mode, (width, height), "white")
-    draw = ImageDraw.Draw(canvas)
-    left = gap
-    for grid, title in zip(grids, titles, strict=True):
-        tile = Image.fromarray(grid).convert(mode)
-        draw.text((left, 6), title, fill="black", font=font)
-        canvas.paste(tile, (left, title_height))
-        left += grid.shape[1] + gap
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    canvas.save(out, optimize=True)
-
-
 def check_flags():
     problems = []
     for name in ("a", "b"):
@@ -182,7 +114,8 @@ def check_flags():
         problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
     if FLAGS.num_samples < config_check.MIN_SCORING_SAMPLES:
         problems.append(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES}")
-    labels = [preset_label(FLAGS.a, FLAGS.a_label), preset_label(FLAGS.b, FLAGS.b_label)]
+    labels = [comparison.preset_label(FLAGS.a, FLAGS.a_label),
+              comparison.preset_label(FLAGS.b, FLAGS.b_label)]
     if not problems and labels[0] == labels[1]:
         problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
                         "--a_label/--b_label")
@@ -204,14 +137,15 @@ def main(argv):
         for label, (preset, overrides) in presets.items():
             for seed in seeds:
                 run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
-                run(train_command(preset, run_dir, seed, FLAGS.steps, FLAGS.source,
-                                  FLAGS.grid_images, overrides), "training")
+                comparison.run(comparison.train_command(preset, run_dir, seed, FLAGS.steps,
+                                                        FLAGS.source, FLAGS.grid_images,
+                                                        overrides), "training")
                 scored = score_run(run_dir, FLAGS.steps, FLAGS.num_samples, FLAGS.features)
                 results.append({"preset": label, "config": preset, "overrides": overrides,
                                 "seed": seed, "workdir": run_dir, "weights": scored["weights"],
                                 "num_real": scored["num_real"],
                                 "metrics": {k: scored["metrics"][k] for k in COLUMNS}})
-    except Failed as e:
+    except comparison.Failed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     means, ratio = summarize(results, labels)
@@ -232,7 +166,7 @@ def main(argv):
     grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[0]}", "samples",
                                f"step_{FLAGS.steps:06d}.png") for label in labels]
     titles = [f"{label}: FID {means[label]['fid']:.1f}" for label in labels]
-    side_by_side(grid_paths, titles, grid_out, FLAGS.grid_scale)
+    comparison.side_by_side(grid_paths, titles, grid_out, FLAGS.grid_scale)
     json_out = FLAGS.json or os.path.join(FLAGS.workdir, "compare.json")
     summary = {"steps": FLAGS.steps, "seeds": seeds, "num_samples": FLAGS.num_samples,
                "features": FLAGS.features, "source": FLAGS.source, "presets": labels,

@@ -32,8 +32,8 @@ import sys
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "scripts"), ROOT]  # the sibling scripts, configs/ and dcgan/
-import compare_presets  # noqa: E402  (a sibling script: training, scoring, side-by-side grids)
+sys.path.insert(0, ROOT)  # configs/ and dcgan/ when run from anywhere
+from dcgan import comparison  # noqa: E402
 
 FLAGS = flags.FLAGS
 TUTORIAL = os.path.join(ROOT, "configs", "mnist_tutorial.py")
@@ -67,47 +67,21 @@ def define_flags():
     flags.DEFINE_integer("grid_images", 64, "Images in each run's final sample grid.")
 
 
-def load_config(path, overrides):
-    """The preset with its FIELD=VALUE overrides, each value read as its field's type."""
-    import ast
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("preset", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    for override in overrides:
-        field, _, text = override.partition("=")
-        *parents, name = field.split(".")
-        group = config
-        for parent in parents:
-            group = group[parent]
-        if name not in group:
-            raise ValueError(f"override {override}: the config has no field {field}")
-        old = group[name]
-        if isinstance(old, str):
-            group[name] = text
-        elif isinstance(old, bool):
-            group[name] = text.lower() in ("1", "true", "yes")
-        else:
-            group[name] = type(old)(ast.literal_eval(text))
-    return config
-
-
 def measure_rates(configs, rounds, steps_per_round):
     """Training steps per second of each config, timed in alternating rounds in this process."""
-    import benchmark
     import numpy as np
+
+    from dcgan import step_timing
 
     rng = np.random.default_rng(0)
     contenders = {}
     for name, config in configs.items():
         size, channels = config.data.image_size, config.data.channels
         images = rng.integers(0, 256, size=(2048, size, size, channels), dtype=np.uint8)
-        contenders[name], _ = benchmark.project_contender(
+        contenders[name], _ = step_timing.step_runner(
             config, images, config.training.batch_size, config.training.precision,
             config.training.jit_compile, config.training.steps_per_call)
-    rates, _ = benchmark.time_alternating(contenders, rounds, steps_per_round)
+    rates, _ = step_timing.time_alternating(contenders, rounds, steps_per_round)
     return rates
 
 
@@ -147,11 +121,11 @@ def scored_checkpoints(run_dir, num_samples, features):
         step = checkpoints.step_of(path)
         if str(step) in scores:
             continue
-        compare_presets.run(compare_presets.evaluate_command(run_dir, num_samples, features)
+        comparison.run(comparison.evaluate_command(run_dir, num_samples, features)
                             + [f"--step={step}"], "evaluation")
-        scored = compare_presets.read_eval(run_dir)
+        scored = comparison.read_eval(run_dir)
         if scored is None or scored.get("step") != step:
-            raise compare_presets.Failed(f"{run_dir}/eval.json does not score step {step}")
+            raise comparison.Failed(f"{run_dir}/eval.json does not score step {step}")
         scores[str(step)] = scored["metrics"]
         cache[key] = scores
         with open(cache_path, "w") as f:
@@ -217,8 +191,8 @@ def check_flags():
                         "`python -m dcgan.classifier`")
     if not FLAGS.seeds or not all(s.strip().isdigit() for s in FLAGS.seeds):
         problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
-    labels = [compare_presets.preset_label(FLAGS.a, FLAGS.a_label),
-              compare_presets.preset_label(FLAGS.b, FLAGS.b_label)]
+    labels = [comparison.preset_label(FLAGS.a, FLAGS.a_label),
+              comparison.preset_label(FLAGS.b, FLAGS.b_label)]
     if not problems and labels[0] == labels[1]:
         problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
                         "--a_label/--b_label")
@@ -240,13 +214,13 @@ def main(argv):
     configs = {}
     try:
         for label, (path, overrides) in presets.items():
-            configs[label] = load_config(path, overrides)
+            configs[label] = comparison.load_preset(path, overrides)
             if FLAGS.source:
                 configs[label].data.source = FLAGS.source
             config_check.check_config(configs[label], origin=path)
         to_time = dict(configs)
         if FLAGS.budget_seconds is None:
-            to_time["tutorial"] = load_config(TUTORIAL, [])
+            to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])
             if os.path.abspath(FLAGS.a) == TUTORIAL and not FLAGS.a_override:
                 del to_time["tutorial"]  # preset A is the tutorial: timed once, as A
     except (UserError, ValueError, KeyError) as e:
@@ -280,19 +254,19 @@ def main(argv):
                      f"training.log_every_steps={min(every, 100)}"]
             for seed in seeds:
                 run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
-                compare_presets.run(compare_presets.train_command(
+                comparison.run(comparison.train_command(
                     path, run_dir, seed, steps[label], FLAGS.source, FLAGS.grid_images,
                     list(overrides) + extra), "training")
                 scores = scored_checkpoints(run_dir, FLAGS.num_samples, FLAGS.features)
                 if steps[label] not in scores:
-                    raise compare_presets.Failed(f"{run_dir} has no checkpoint at the end of "
+                    raise comparison.Failed(f"{run_dir} has no checkpoint at the end of "
                                                  f"the budget, step {steps[label]}")
                 curve = [(step / rates[label], scores[step]["fid"]) for step in sorted(scores)]
                 curves[label][seed] = curve
                 results.append({"preset": label, "seed": seed, "workdir": run_dir,
                                 "steps": steps[label], "final": scores[steps[label]],
                                 "curve": curve})
-    except compare_presets.Failed as e:
+    except comparison.Failed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
@@ -318,7 +292,7 @@ def main(argv):
     grid_out = os.path.join(FLAGS.workdir, "grids.png")
     grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[0]}", "samples",
                                f"step_{steps[label]:06d}.png") for label in labels]
-    compare_presets.side_by_side(grid_paths, [f"{label}: FID {final_fid[label]:.1f}"
+    comparison.side_by_side(grid_paths, [f"{label}: FID {final_fid[label]:.1f}"
                                               for label in labels], grid_out, 2)
     summary = {"budget_seconds": budget, "budget": budget_text, "steps_per_sec": rates,
                "steps": steps, "seeds": seeds, "num_samples": FLAGS.num_samples,

@@ -1,0 +1,105 @@
+"""Presets trained and scored side by side, for scripts/compare_presets.py and
+scripts/time_to_quality.py.
+
+Training and scoring run as real `dcgan.main` / `dcgan.evaluate` processes, exactly as a user
+would run them, so a comparison measures what users get.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+
+class Failed(Exception):
+    """A training or evaluation command failed; the message says which and why."""
+
+
+def preset_label(path, label):
+    return label or os.path.splitext(os.path.basename(path))[0]
+
+
+def train_command(preset, run_dir, seed, steps, source, grid_images, overrides):
+    command = [sys.executable, "-m", "dcgan.main", f"--config={preset}", f"--workdir={run_dir}",
+               f"--config.seed={seed}", f"--config.training.num_steps={steps}",
+               f"--config.training.num_grid_images={grid_images}"]
+    if source:
+        command.append(f"--config.data.source={source}")
+    return command + [f"--config.{override}" for override in overrides]
+
+
+def evaluate_command(run_dir, num_samples, features):
+    return [sys.executable, "-m", "dcgan.evaluate", f"--workdir={run_dir}",
+            f"--num_samples={num_samples}", f"--features={features}"]
+
+
+def run(command, what):
+    print("$ " + " ".join(command), flush=True)
+    # Output goes straight to the terminal: a long training shows its progress as it goes.
+    result = subprocess.run(command, stdout=sys.stderr)
+    if result.returncode:
+        raise Failed(f"{what} failed (exit {result.returncode}): {' '.join(command)}")
+
+
+def read_eval(run_dir):
+    try:
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def side_by_side(grid_paths, titles, out, scale):
+    """The grids next to each other, each under its title, on a white background."""
+    import imageio.v3 as iio
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    grids = []
+    for path in grid_paths:
+        grid = iio.imread(path)
+        if grid.ndim == 3:  # grey PNGs read back as (H, W); colour keeps its channels
+            grid = grid[..., :3]
+        grids.append(np.kron(grid, np.ones((scale, scale) + (1,) * (grid.ndim - 2), np.uint8)))
+    mode = "RGB" if any(g.ndim == 3 for g in grids) else "L"
+    font = ImageFont.load_default(size=14 if scale < 2 else 18)
+    title_height, gap = 28, 24
+    width = sum(g.shape[1] for g in grids) + gap * (len(grids) + 1)
+    height = max(g.shape[0] for g in grids) + title_height + gap
+    canvas = Image.new(mode, (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    left = gap
+    for grid, title in zip(grids, titles, strict=True):
+        tile = Image.fromarray(grid).convert(mode)
+        draw.text((left, 6), title, fill="black", font=font)
+        canvas.paste(tile, (left, title_height))
+        left += grid.shape[1] + gap
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    canvas.save(out, optimize=True)
+
+
+def load_preset(path, overrides):
+    """The preset with its FIELD=VALUE overrides, each value read as its field's type."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("preset", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    for override in overrides:
+        field, _, text = override.partition("=")
+        *parents, name = field.split(".")
+        group = config
+        for parent in parents:
+            group = group[parent]
+        if name not in group:
+            raise ValueError(f"override {override}: the config has no field {field}")
+        old = group[name]
+        if isinstance(old, str):
+            group[name] = text
+        elif isinstance(old, bool):
+            group[name] = text.lower() in ("1", "true", "yes")
+        else:
+            group[name] = type(old)(ast.literal_eval(text))
+    return config
