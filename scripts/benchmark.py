@@ -8,6 +8,7 @@ real `dcgan.main` on local data, so input-pipeline costs count.
     python scripts/benchmark.py --precision=float32 --jit_compile
     python scripts/benchmark.py --end_to_end_source=idx:/usr/share/datasets/fashion-mnist
     python scripts/benchmark.py --preset=fashion_mnist   # the default preset's own networks
+    python scripts/benchmark.py --preset=fashion_mnist --augment=translation,color,cutout
 """
 
 import importlib
@@ -37,6 +38,8 @@ def define_flags():
     flags.DEFINE_string("precision", "auto", "This project's training.precision.")
     flags.DEFINE_bool("jit_compile", False, "This project's training.jit_compile.")
     flags.DEFINE_integer("steps_per_call", 1, "This project's training.steps_per_call.")
+    flags.DEFINE_string("augment", "", "Also time this project's step with training.augment set "
+                        "to this (e.g. translation,color,cutout; p=1), in the same rounds.")
     flags.DEFINE_string("end_to_end_source", "", "data.source for an end-to-end dcgan.main run.")
     flags.DEFINE_integer("end_to_end_steps", 60, "Steps of the end-to-end run.")
     flags.DEFINE_string("json", "", "Also write the results to this JSON file.")
@@ -138,13 +141,19 @@ def main(argv):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(60_000, 28, 28, 1), dtype=np.uint8)
     tutorial = tutorial_contender(images, FLAGS.batch_size)
-    project, policy = step_timing.step_runner(config, images, FLAGS.batch_size,
-                                                    FLAGS.precision,
-                                        FLAGS.jit_compile, FLAGS.steps_per_call)
+    contenders = {"tutorial": tutorial}
+    contenders["dcgan"], policy = step_timing.step_runner(
+        config, images, FLAGS.batch_size, FLAGS.precision, FLAGS.jit_compile,
+        FLAGS.steps_per_call)
+    if FLAGS.augment:  # the same step with D's inputs augmented, in the same rounds
+        augmented = config.copy_and_resolve_references()
+        augmented.training.augment = FLAGS.augment
+        augmented.training.augment_p = 1.0
+        contenders["dcgan+augment"], _ = step_timing.step_runner(
+            augmented, images, FLAGS.batch_size, FLAGS.precision, FLAGS.jit_compile,
+            FLAGS.steps_per_call)
     steps = max(FLAGS.steps_per_round, FLAGS.steps_per_call)
-    rates, cpu_rates = step_timing.time_alternating({"tutorial": tutorial, "dcgan": project},
-                                                    FLAGS.rounds,
-                                        steps)
+    rates, cpu_rates = step_timing.time_alternating(contenders, FLAGS.rounds, steps)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     result = {
         "device": device, "preset": FLAGS.preset, "batch_size": FLAGS.batch_size,
@@ -158,6 +167,11 @@ def main(argv):
         "speedup_cpu_time": cpu_rates["dcgan"] / cpu_rates["tutorial"],
         "load_average": os.getloadavg()[0],
     }
+    if FLAGS.augment:
+        result["augment"] = FLAGS.augment
+        result["augmented_images_per_sec"] = rates["dcgan+augment"] * FLAGS.batch_size
+        result["augmented_images_per_cpu_sec"] = cpu_rates["dcgan+augment"] * FLAGS.batch_size
+        result["augment_cost"] = rates["dcgan+augment"] / rates["dcgan"]
     if FLAGS.end_to_end_source:
         result["end_to_end"] = end_to_end(FLAGS.preset, FLAGS.end_to_end_source,
                                           FLAGS.end_to_end_steps,
@@ -171,6 +185,9 @@ def main(argv):
           f"load average {result['load_average']:.1f}")
     print(f"speedup {result['speedup']:.2f}x wall clock, "
           f"{result['speedup_cpu_time']:.2f}x CPU time")
+    if FLAGS.augment:
+        print(f"with augment={FLAGS.augment} (p=1): {result['augmented_images_per_sec']:.0f} "
+              f"images/s, {result['augment_cost']:.2f}x the unaugmented step's rate")
     if "end_to_end" in result:
         e2e = result["end_to_end"]
         print(f"end to end (dcgan.main): {e2e['steady_images_per_sec']:.0f} images/s, "
