@@ -9,6 +9,10 @@ from configs import mnist
 def get_config():
     config = mnist.get_config()
     config.model.conditional = True
+    # The conditional runs were measured with the earlier default: batch 256, constant rates.
+    config.training.batch_size = 256
+    config.optim.schedule = "constant"
+    config.training.num_steps = 50 * (60_000 // 256)
     # Five rows of every digit, one column each.
     config.training.num_grid_images = 50
     return config

@@ -30,8 +30,11 @@ def test_the_defaults_differ_only_in_training_settings_and_data():
     assert fashion.to_dict() == default.to_dict()
     tutorial = mnist_tutorial.get_config()
     assert default.model.ema_decay > 0  # samples come from the averaged generator
-    assert default.training.batch_size == tutorial.training.batch_size
-    assert default.training.num_steps == tutorial.training.num_steps
+    # The tutorial's 50 epochs of images, in batches of 64 whose rates fall to zero at the end.
+    for config in (default, tutorial):
+        assert round(config.training.num_steps * config.training.batch_size / 60_000) == 50
+    assert (default.training.batch_size, default.optim.schedule) == (64, "linear_decay")
+    assert tutorial.optim.schedule == "constant"
 
 
 def test_the_defaults_cost_at_most_a_fifth_more_per_step_than_the_tutorial():
@@ -41,12 +44,16 @@ def test_the_defaults_cost_at_most_a_fifth_more_per_step_than_the_tutorial():
     assert default <= 1.2 * tutorial
 
 
-def test_the_conditional_presets_differ_only_in_being_conditional():
+def test_the_conditional_presets_differ_only_in_being_conditional_and_as_measured():
     for plain, conditional in ((fashion_mnist.get_config(), fashion_mnist_cond.get_config()),
                                (mnist.get_config(), mnist_cond.get_config())):
         assert not plain.model.conditional and conditional.model.conditional
         # One grid column per class: a grid of whole rows of the ten classes.
         assert conditional.training.num_grid_images % 10 == 0
+        # Measured (README) with the earlier default's batches of 256 at constant rates.
+        assert (conditional.training.batch_size, conditional.optim.schedule) == (256, "constant")
         conditional.model.conditional = False
-        conditional.training.num_grid_images = plain.training.num_grid_images
+        for field in ("num_grid_images", "batch_size", "num_steps"):
+            conditional.training[field] = plain.training[field]
+        conditional.optim.schedule = plain.optim.schedule
         assert conditional.to_dict() == plain.to_dict()
