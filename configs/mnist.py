@@ -5,8 +5,7 @@ configs/mnist_tutorial.py): at 5 epochs of images (scripts/compare_presets.py), 
 standard-deviation channel in the discriminator, a narrower generator and a wider
 discriminator, 4x4 kernels, N(0, 0.02) weights, Adam with beta1 0.5 and a discriminator
 learning twice as fast, no dropout, and an exponential moving average of the generator for
-samples; in the tutorial's 5 epochs of wall-clock (scripts/time_to_quality.py), batches of 64
-and learning rates that fall linearly to zero at num_steps.
+samples; in the tutorial's 5 epochs of wall-clock (scripts/time_to_quality.py), batches of 64.
 """
 
 from configs import default
@@ -36,8 +35,7 @@ def get_config():
     # Four times the updates for the same images, at 0.8x the images per second on a CPU: in
     # the same seconds the generator gets 3x the steps.
     config.training.batch_size = 64
-    # The rates fall to zero at num_steps: the last steps refine instead of circling. Set
-    # num_steps to the budget (time_to_quality.py turns seconds into steps) to end on it.
-    config.optim.schedule = "linear_decay"
+    # Constant rates: a linear decay to zero over the same budget measured worse (FID 27.9
+    # against 21.7); the generator's moving average already does the settling.
     config.training.num_steps = 50 * (60_000 // 64)
     return config

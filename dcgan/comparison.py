@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+from dcgan import config_check
+
 
 class Failed(Exception):
     """A training or evaluation command failed; the message says which and why."""
@@ -103,3 +105,39 @@ def load_preset(path, overrides):
         else:
             group[name] = type(old)(ast.literal_eval(text))
     return config
+
+
+def flag_problems(flag_values):
+    """What is wrong with the flags both comparison scripts take (--a, --b, their labels,
+    --features, --seeds, --num_samples), and the two presets' labels."""
+    problems = []
+    for name in ("a", "b"):
+        path = flag_values[name].value
+        if not path:
+            problems.append(f"--{name} is required (a preset file, e.g. configs/mnist.py)")
+        elif not os.path.isfile(path):
+            problems.append(f"--{name}={path} not found; the presets are in configs/")
+    features = flag_values.features
+    if not features:
+        problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
+    elif features != "inception" and not os.path.isfile(features):
+        problems.append(f"--features={features} not found; train one with "
+                        "`python -m dcgan.classifier`")
+    seeds = flag_values.seeds
+    if not seeds or not all(s.strip().isdigit() for s in seeds):
+        problems.append(f"--seeds={','.join(seeds)} must be non-negative integers")
+    if flag_values.num_samples < config_check.MIN_SCORING_SAMPLES:
+        problems.append(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES}")
+    labels = [preset_label(flag_values.a, flag_values.a_label),
+              preset_label(flag_values.b, flag_values.b_label)]
+    if not problems and labels[0] == labels[1]:
+        problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
+                        "--a_label/--b_label")
+    return problems, labels
+
+
+def refusal(argv, problems):
+    """The one error line for stray arguments or the first flag problem, else None."""
+    if len(argv) > 1:
+        return f"error: unexpected arguments {' '.join(argv[1:])}"
+    return f"error: {problems[0]}" if problems else None

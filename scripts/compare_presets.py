@@ -16,14 +16,13 @@ Run folders are WORKDIR/LABEL/seedS, where LABEL is the preset's file name unles
 (`--b_override=training.precision=mixed_bfloat16`) to one preset only.
 """
 
-import json
 import os
 import statistics
 import sys
 
 from absl import app, flags
 
-from dcgan import comparison, config_check, workdir
+from dcgan import comparison, workdir
 
 FLAGS = flags.FLAGS
 
@@ -96,39 +95,17 @@ def format_table(results, means, ratio, labels):
 
 
 def check_flags():
-    problems = []
-    for name in ("a", "b"):
-        path = FLAGS[name].value
-        if not path:
-            problems.append(f"--{name} is required (a preset file, e.g. configs/mnist.py)")
-        elif not os.path.isfile(path):
-            problems.append(f"--{name}={path} not found; the presets are in configs/")
+    problems, labels = comparison.flag_problems(FLAGS)
     if FLAGS.steps is None or FLAGS.steps < 1:
         problems.append("--steps must be a positive number of training steps")
-    if not FLAGS.features:
-        problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
-    elif FLAGS.features != "inception" and not os.path.isfile(FLAGS.features):
-        problems.append(f"--features={FLAGS.features} not found; train one with "
-                        "`python -m dcgan.classifier`")
-    if not FLAGS.seeds or not all(s.strip().isdigit() for s in FLAGS.seeds):
-        problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
-    if FLAGS.num_samples < config_check.MIN_SCORING_SAMPLES:
-        problems.append(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES}")
-    labels = [comparison.preset_label(FLAGS.a, FLAGS.a_label),
-              comparison.preset_label(FLAGS.b, FLAGS.b_label)]
-    if not problems and labels[0] == labels[1]:
-        problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
-                        "--a_label/--b_label")
     return problems, labels
 
 
 def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
     problems, labels = check_flags()
-    if problems:
-        print(f"error: {problems[0]}", file=sys.stderr)
+    refusal = comparison.refusal(argv, problems)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
     seeds = [int(s) for s in FLAGS.seeds]
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
@@ -173,9 +150,7 @@ def main(argv):
                "runs": results, "mean": means, "ratio_b_over_a": ratio, "step_macs": macs,
                "grids": grid_out}
     os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
-    with open(json_out, "w") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
+    workdir.write_json_atomically(json_out, summary)
     print(f"wrote {json_out} and {grid_out}")
     return 0
 

@@ -33,7 +33,7 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # configs/ and dcgan/ when run from anywhere
-from dcgan import comparison  # noqa: E402
+from dcgan import comparison, workdir  # noqa: E402
 
 FLAGS = flags.FLAGS
 TUTORIAL = os.path.join(ROOT, "configs", "mnist_tutorial.py")
@@ -57,6 +57,8 @@ def define_flags():
     flags.DEFINE_float("target_fid", None, "FID whose first arrival is timed (default: preset "
                        "A's mean FID at the end of the budget).")
     flags.DEFINE_list("seeds", ["0"], "Seeds (config.seed) to train each preset with.")
+    flags.DEFINE_list("a_seeds", None, "Seeds of preset A only (default: --seeds); the "
+                      "reference's own spread may already be known.")
     flags.DEFINE_integer("num_samples", 10_000, "Generated images scored per checkpoint (and as "
                          "many held-out real images, if the test split has them).")
     flags.DEFINE_string("features", None, "Classifier from `python -m dcgan.classifier` (or "
@@ -171,41 +173,24 @@ def plot(curves, target, budget, out):
 
 
 def check_flags():
-    problems = []
-    for name in ("a", "b"):
-        path = FLAGS[name].value
-        if not path:
-            problems.append(f"--{name} is required (a preset file, e.g. configs/mnist.py)")
-        elif not os.path.isfile(path):
-            problems.append(f"--{name}={path} not found; the presets are in configs/")
+    problems, labels = comparison.flag_problems(FLAGS)
     if FLAGS.budget_seconds is not None and FLAGS.budget_seconds <= 0:
         problems.append("--budget_seconds must be a positive number of seconds")
     if FLAGS.budget_seconds is None and FLAGS.tutorial_epochs <= 0:
         problems.append("--tutorial_epochs must be positive")
     if FLAGS.points < 1:
         problems.append("--points must be at least 1")
-    if not FLAGS.features:
-        problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
-    elif FLAGS.features != "inception" and not os.path.isfile(FLAGS.features):
-        problems.append(f"--features={FLAGS.features} not found; train one with "
-                        "`python -m dcgan.classifier`")
-    if not FLAGS.seeds or not all(s.strip().isdigit() for s in FLAGS.seeds):
-        problems.append(f"--seeds={','.join(FLAGS.seeds)} must be non-negative integers")
-    labels = [comparison.preset_label(FLAGS.a, FLAGS.a_label),
-              comparison.preset_label(FLAGS.b, FLAGS.b_label)]
-    if not problems and labels[0] == labels[1]:
-        problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
-                        "--a_label/--b_label")
+    if FLAGS.a_seeds is not None and not (FLAGS.a_seeds and all(
+            s.strip().isdigit() for s in FLAGS.a_seeds)):
+        problems.append(f"--a_seeds={','.join(FLAGS.a_seeds)} must be non-negative integers")
     return problems, labels
 
 
 def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
     problems, labels = check_flags()
-    if problems:
-        print(f"error: {problems[0]}", file=sys.stderr)
+    refusal = comparison.refusal(argv, problems)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
     from dcgan import config_check
     from dcgan.errors import UserError
@@ -243,7 +228,8 @@ def main(argv):
         print(f"  {label}: {rates[label]:.2f} steps/s -> {steps[label]} steps of "
               f"{configs[label].training.batch_size}")
 
-    seeds = [int(s) for s in FLAGS.seeds]
+    seeds = {labels[0]: [int(s) for s in FLAGS.a_seeds or FLAGS.seeds],
+             labels[1]: [int(s) for s in FLAGS.seeds]}
     results, curves = [], {label: {} for label in labels}
     try:
         for label, (path, overrides) in presets.items():
@@ -252,7 +238,7 @@ def main(argv):
                      f"training.keep_checkpoints={FLAGS.points + 1}",
                      f"training.sample_every_steps={steps[label]}",
                      f"training.log_every_steps={min(every, 100)}"]
-            for seed in seeds:
+            for seed in seeds[label]:
                 run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
                 comparison.run(comparison.train_command(
                     path, run_dir, seed, steps[label], FLAGS.source, FLAGS.grid_images,
@@ -290,7 +276,7 @@ def main(argv):
     plot_out = os.path.join(FLAGS.workdir, "fid_vs_seconds.png")
     plot(curves, target, budget, plot_out)
     grid_out = os.path.join(FLAGS.workdir, "grids.png")
-    grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[0]}", "samples",
+    grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[label][0]}", "samples",
                                f"step_{steps[label]:06d}.png") for label in labels]
     comparison.side_by_side(grid_paths, [f"{label}: FID {final_fid[label]:.1f}"
                                               for label in labels], grid_out, 2)
@@ -300,9 +286,7 @@ def main(argv):
                "target_fid": target, "mean_final_fid": final_fid,
                "ratio_b_over_a": ratio, "runs": results, "plot": plot_out, "grids": grid_out}
     json_out = os.path.join(FLAGS.workdir, "time_to_quality.json")
-    with open(json_out, "w") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
+    workdir.write_json_atomically(json_out, summary)
     print(f"wrote {json_out}, {plot_out} and {grid_out}")
     return 0
 

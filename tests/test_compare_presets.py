@@ -178,6 +178,6 @@ def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_w
 
 def test_time_to_quality_bad_budget_is_one_line(tmp_path):
     result = compare("--a=configs/mnist_tutorial.py", "--b=configs/fashion_mnist.py",
-                     "--budget_seconds=-1", "--features=x.keras", script=TIME_SCRIPT)
+                     "--budget_seconds=-1", "--features=inception", script=TIME_SCRIPT)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --budget_seconds must be a positive number of seconds"
