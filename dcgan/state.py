@@ -5,13 +5,10 @@ checkpoint, restoring one, setting the learning rates, averaging the generator, 
 weights are finite.
 """
 
-import logging
 
 import tensorflow as tf
 
 from dcgan import models
-
-log = logging.getLogger("dcgan")
 
 # Parts added to the checkpoint after runs were saved without them: a checkpoint lacking one
 # restores everything else, and the part keeps its initial value.
