@@ -5,7 +5,7 @@ configs/mnist_tutorial.py): at 5 epochs of images (scripts/compare_presets.py), 
 standard-deviation channel in the discriminator, a narrower generator and a wider
 discriminator, 4x4 kernels, N(0, 0.02) weights, Adam with beta1 0.5 and a discriminator
 learning twice as fast, no dropout, and an exponential moving average of the generator for
-samples; in the tutorial's 5 epochs of wall-clock (scripts/time_to_quality.py), batches of 64.
+samples; in the tutorial's 5 epochs of wall-clock (scripts/time_to_quality.py), batches of 32.
 """
 
 from configs import default
@@ -32,10 +32,11 @@ def get_config():
     config.optim.g_learning_rate = 5e-4
     config.optim.d_learning_rate = 1e-3
     config.optim.beta1 = 0.5
-    # Four times the updates for the same images, at 0.8x the images per second on a CPU: in
-    # the same seconds the generator gets 3x the steps.
-    config.training.batch_size = 64
+    # Small batches: in the same seconds on a CPU, batches of 32 give the generator 1.7x the
+    # updates of batches of 64 (0.87x the images) and 6x those of 256; FID 17.9 / 17.2 against
+    # 21.7 / 24.0 for 64 (seeds 0 / 1, README "Good samples sooner").
+    config.training.batch_size = 32
     # Constant rates: a linear decay to zero over the same budget measured worse (FID 27.9
-    # against 21.7); the generator's moving average already does the settling.
-    config.training.num_steps = 50 * (60_000 // 64)
+    # against 21.7, batches of 64); the generator's moving average already does the settling.
+    config.training.num_steps = 50 * (60_000 // 32)
     return config

@@ -30,10 +30,10 @@ def test_the_defaults_differ_only_in_training_settings_and_data():
     assert fashion.to_dict() == default.to_dict()
     tutorial = mnist_tutorial.get_config()
     assert default.model.ema_decay > 0  # samples come from the averaged generator
-    # The tutorial's 50 epochs of images, in batches of 64.
+    # The tutorial's 50 epochs of images, in batches of 32.
     for config in (default, tutorial):
         assert round(config.training.num_steps * config.training.batch_size / 60_000) == 50
-    assert default.training.batch_size == 64
+    assert default.training.batch_size == 32
 
 
 def test_the_defaults_cost_at_most_a_fifth_more_per_step_than_the_tutorial():
