@@ -7,7 +7,7 @@ real < light noise < blur < heavy blur < collapse; the exit status says whether 
 does (KID's order is shown beside it).
 
     python scripts/validate_features.py --source=folder:/usr/share/icons/oxygen/base/64x64 \
-        --image_size=64 --features=vgg16-hed
+        --image_size=64 --features=inception
 """
 
 import json
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 
-# (name, what is done to the scored half), in the order the distances must rise.
+# What is done to the scored half, in the order the distances must rise.
 DEGRADATIONS = ("real", "light noise", "blur", "heavy blur", "collapse")
 LIGHT_NOISE_STD = 0.05 * 255  # per pixel
 BLUR_SIGMA, HEAVY_BLUR_SIGMA = 1.0, 2.5  # in pixels of the data set's size
@@ -31,8 +31,8 @@ def define_flags():
     flags.DEFINE_string("source", None, "data.source of the images, e.g. folder:DIR.")
     flags.DEFINE_integer("image_size", 64, "data.image_size to load them at.")
     flags.DEFINE_integer("channels", 3, "data.channels to load them with.")
-    flags.DEFINE_string("features", "vgg16-hed", "Feature extractor: 'vgg16-hed', 'inception' "
-                        "or a classifier from `python -m dcgan.classifier`.")
+    flags.DEFINE_string("features", "inception", "Feature extractor: 'inception' or a "
+                        "classifier from `python -m dcgan.classifier`.")
     flags.DEFINE_integer("seed", 0, "Seed of the split into halves and of the noise.")
     flags.DEFINE_string("json", "", "Also write the scores to this JSON file.")
 
@@ -107,6 +107,7 @@ def main(argv):
     print(f"FID ranks {' < '.join(DEGRADATIONS)}: {verdict} "
           f"(KID: {'yes' if in_order['kid'] else 'no'})")
     if FLAGS.json:
+        # Not workdir.write_json_atomically: it sorts keys, and the scores' order is the ranking.
         with open(FLAGS.json, "w") as f:
             json.dump({"source": FLAGS.source, "image_size": FLAGS.image_size,
                        "features": FLAGS.features, "images_per_half": half,
