@@ -1,6 +1,7 @@
 """Tiny configs and small on-disk datasets shared by the tests."""
 
 import gzip
+import importlib.util
 import os
 import struct
 import subprocess
@@ -69,9 +70,27 @@ def write_npz(path, n=16):
 
 def run_cli(module, *args, cwd=ROOT, timeout=300, env=None):
     """Run a dcgan command in a fresh process, as a user would; `env` adds variables."""
+    return _run([sys.executable, "-m", module, *args], cwd, timeout, env)
+
+
+def run_script(path, *args, timeout=300):
+    """Run one of scripts/ in a fresh process from the project root, as a user would."""
+    return _run([sys.executable, path, *args], ROOT, timeout, None)
+
+
+def _run(command, cwd, timeout, env):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def load_script(path):
+    """One of scripts/ imported as a module, to call its functions in-process."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def files_under(folder):

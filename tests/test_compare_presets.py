@@ -1,11 +1,8 @@
 """scripts/compare_presets.py and time_to_quality.py: two presets trained and scored alike,
 for the same steps or the same seconds, side by side."""
 
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
@@ -35,17 +32,8 @@ def get_config():
 """
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("compare_presets", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def compare(*args, script=SCRIPT, timeout=300):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, script, *args], cwd=helpers.ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return helpers.run_script(script, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +93,7 @@ def test_trains_and_scores_both_presets_at_the_same_steps(presets):
 
 
 def test_mean_over_seeds_and_ratio():
-    script = load_script()
+    script = helpers.load_script(SCRIPT)
     metrics = [dict(fid=fid, kid=1.0, classifier_score=2.0, precision=0.5, recall=0.25)
                for fid in (30.0, 50.0, 8.0, 12.0)]
     runs = [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
@@ -119,7 +107,7 @@ def test_mean_over_seeds_and_ratio():
 
 
 def test_a_run_already_scored_is_not_scored_again(tmp_path):
-    script = load_script()
+    script = helpers.load_script(SCRIPT)
     scored = {"step": 7, "num_samples": 16, "features": "clf.keras", "weights": "generator",
               "metrics": {"fid": 1.5}}
     (tmp_path / "eval.json").write_text(json.dumps(scored))

@@ -1,11 +1,8 @@
 """scripts/validate_features.py (does an extractor rank degraded images right?) and
 scripts/benchmark.py's augmentation timing for presets the tutorial cannot race."""
 
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
@@ -15,26 +12,13 @@ VALIDATE = os.path.join(helpers.ROOT, "scripts", "validate_features.py")
 BENCHMARK = os.path.join(helpers.ROOT, "scripts", "benchmark.py")
 
 
-def run_script(script, *args, timeout=300):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, script, *args], cwd=helpers.ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def load_validate():
-    spec = importlib.util.spec_from_file_location("validate_features", VALIDATE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def total_variation(images):
     x = images.astype(np.float64)
     return np.abs(np.diff(x, axis=1)).sum() + np.abs(np.diff(x, axis=2)).sum()
 
 
 def test_degradations_do_what_their_names_say():
-    script = load_validate()
+    script = helpers.load_script(VALIDATE)
     images = helpers.random_digits(40, size=32, channels=3)
     rng = np.random.default_rng(0)
     assert script.degraded(images, "real", rng) is images
@@ -53,8 +37,8 @@ def test_degradations_do_what_their_names_say():
 def test_validate_features_scores_every_degradation_and_exits_by_the_ranking(tmp_path):
     data, clf = helpers.idx_with_classifier(str(tmp_path))
     out = tmp_path / "ranking.json"
-    result = run_script(VALIDATE, f"--source=idx:{data}", "--image_size=28", "--channels=1",
-                        f"--features={clf}", f"--json={out}")
+    result = helpers.run_script(VALIDATE, f"--source=idx:{data}", "--image_size=28",
+                                "--channels=1", f"--features={clf}", f"--json={out}")
     assert "Traceback" not in result.stderr
     report = json.loads(out.read_text())
     assert report["images_per_half"] == 24
@@ -67,15 +51,15 @@ def test_validate_features_scores_every_degradation_and_exits_by_the_ranking(tmp
 
 
 def test_validate_features_without_a_source_is_one_line():
-    result = run_script(VALIDATE)
+    result = helpers.run_script(VALIDATE)
     helpers.assert_one_line_error(result, "--source")
 
 
 def test_benchmark_times_augmentation_of_an_rgb_preset_without_the_tutorial(tmp_path):
     out = tmp_path / "bench.json"
-    result = run_script(BENCHMARK, "--preset=cifar10", "--batch_size=4", "--precision=float32",
-                        "--augment=translation,color,cutout", "--rounds=1",
-                        "--steps_per_round=2", f"--json={out}")
+    result = helpers.run_script(BENCHMARK, "--preset=cifar10", "--batch_size=4",
+                                "--precision=float32", "--augment=translation,color,cutout",
+                                "--rounds=1", "--steps_per_round=2", f"--json={out}")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert (report["image_size"], report["channels"]) == (32, 3)
@@ -86,7 +70,7 @@ def test_benchmark_times_augmentation_of_an_rgb_preset_without_the_tutorial(tmp_
 
 
 def test_benchmark_of_an_rgb_preset_without_augment_names_the_fix():
-    result = run_script(BENCHMARK, "--preset=folder128")
+    result = helpers.run_script(BENCHMARK, "--preset=folder128")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--augment" in lines[0] and "128x128x3" in lines[0], lines
