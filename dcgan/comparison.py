@@ -118,11 +118,11 @@ def flag_problems(flag_values):
         elif not os.path.isfile(path):
             problems.append(f"--{name}={path} not found; the presets are in configs/")
     features = flag_values.features
+    missing = features and config_check.missing_features(features)
     if not features:
         problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
-    elif features != "inception" and not os.path.isfile(features):
-        problems.append(f"--features={features} not found; train one with "
-                        "`python -m dcgan.classifier`")
+    elif missing:
+        problems.append(f"--features: {missing}")
     seeds = flag_values.seeds
     if not seeds or not all(s.strip().isdigit() for s in seeds):
         problems.append(f"--seeds={','.join(seeds)} must be non-negative integers")

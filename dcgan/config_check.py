@@ -7,6 +7,7 @@ where it is found.
 """
 
 import math
+import os
 
 from dcgan.errors import UserError
 
@@ -21,6 +22,8 @@ LR_SCHEDULES = ("constant", "linear_decay")
 DISTRIBUTE_STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # training.augment: comma-separated names of dcgan/augment.py's differentiable augmentations.
 AUGMENT_POLICIES = ("translation", "cutout", "color")
+# The one feature extractor named rather than found on disk (dcgan/features.py).
+INCEPTION = "inception"
 # The kernel distance's unbiased estimate needs 4 feature rows; fewer gives no score at all.
 MIN_SCORING_SAMPLES = 4
 # Real targets become 1 - s: from s = 0.5 on, a real image's target would be no more "real"
@@ -30,6 +33,15 @@ MAX_LABEL_SMOOTHING = 0.5
 SEED_LIMIT = 2**32
 # What workdir adds to a run's config.json beside the config's own fields.
 RECORDED_EXTRAS = ("resolved_precision",)
+
+
+def missing_features(spec):
+    """Why the feature extractor `spec` (a classifier's path or INCEPTION) cannot load, found
+    before TensorFlow starts; None if it is there."""
+    if spec == INCEPTION or os.path.isfile(spec):
+        return None
+    return (f"feature classifier {spec} not found; train one with `python -m dcgan.classifier "
+            f"--config=<the run's config> --output={spec}`, or use '{INCEPTION}'")
 
 
 def _is_int(value):

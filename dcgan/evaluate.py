@@ -68,9 +68,9 @@ def main(argv):
     if num_samples < config_check.MIN_SCORING_SAMPLES or FLAGS.batch_size < 1:
         raise cli.UserError(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES} "
                             "and --batch_size positive")
-    if spec and spec != "inception" and not os.path.isfile(spec):
-        raise cli.UserError(f"feature classifier {spec} not found; train one with `python -m "
-                            f"dcgan.classifier --config=<the run's config> --output={spec}`")
+    problem = spec and config_check.missing_features(spec)
+    if problem:
+        raise cli.UserError(problem)
 
     from dcgan import checkpoints, features  # TensorFlow loads here, after the cheap checks
 

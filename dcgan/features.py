@@ -21,7 +21,7 @@ from dcgan.errors import UserError
 
 log = logging.getLogger("dcgan")
 
-INCEPTION = "inception"
+INCEPTION = config_check.INCEPTION
 FEATURE_LAYER = "features"
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_SIZE = 299
@@ -73,9 +73,9 @@ def load_extractor(spec, image_size, channels):
 def _classifier(path, image_size, channels):
     import keras
 
-    if not os.path.isfile(path):
-        raise UserError(f"feature classifier {path} not found; train one with `python -m "
-                        f"dcgan.classifier --config=<the run's config> --output={path}`")
+    problem = config_check.missing_features(path)
+    if problem:
+        raise UserError(problem)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001 - zip, h5, config and deserialisation errors alike
