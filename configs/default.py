@@ -57,6 +57,10 @@ def get_config():
     # Stop by time as well: seconds of training summed over every resume (0: no limit).
     training.max_seconds = 0.0
     training.label_smoothing = 0.0  # one-sided: real targets become 1 - label_smoothing
+    # R1 penalty on real images, gamma / 2 x ||grad_x D(x)||^2 added to D's loss (0: off),
+    # computed every r1_every steps only (lazy) and weighted to match.
+    training.r1_gamma = 0.0
+    training.r1_every = 16
     training.log_every_steps = 100
     training.sample_every_steps = 500
     training.checkpoint_every_steps = 1000

@@ -126,6 +126,8 @@ RULES = {
                              "a number of seconds >= 0 (0: no limit)"),
     "training.label_smoothing": (_fraction(0, MAX_LABEL_SMOOTHING)[0],
                                  f"a number in [0, {MAX_LABEL_SMOOTHING}), e.g. 0.1"),
+    "training.r1_gamma": (lambda v: _is_number(v) and v >= 0, "a number >= 0 (0: off), e.g. 0.1"),
+    "training.r1_every": _positive_int(),
     "training.log_every_steps": _positive_int(),
     "training.sample_every_steps": _positive_int(),
     "training.checkpoint_every_steps": _positive_int(),

@@ -119,3 +119,22 @@ def discriminator_decomposition(real_logits, fake_logits, label_smoothing=0.0):
     real_entropy, real_kl = cross_entropy_decomposition(1.0 - label_smoothing, real_logits)
     fake_entropy, fake_kl = cross_entropy_decomposition(0.0, fake_logits)
     return real_entropy + fake_entropy, real_kl + fake_kl
+
+
+def r1_penalty(discriminate, real_images):
+    """Per-example R1 penalty (Mescheder et al., 2018): ||grad_x D(x)||^2 on real images, (B,).
+
+    It keeps the discriminator flat on the data, so it cannot push the generator with steep,
+    changing slopes where the real images are; the loss itself stays binary cross-entropy.
+    `discriminate` maps images to logits. Differentiable in D's weights (a gradient of a
+    gradient), so it can be added to the discriminator's loss.
+    """
+    real_images = tf.convert_to_tensor(real_images)
+    with tf.GradientTape() as tape:
+        tape.watch(real_images)
+        # Each logit depends on its own image (up to the minibatch deviation), so the gradient
+        # of the sum holds every example's own gradient.
+        total = tf.reduce_sum(tf.cast(discriminate(real_images), tf.float32))
+    grads = tf.cast(tape.gradient(total, real_images), tf.float32)
+    return tf.reduce_sum(tf.square(_flatten(grads)), axis=-1)
+

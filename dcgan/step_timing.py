@@ -19,12 +19,13 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
 
     config.training.precision = precision_name
     config.training.batch_size = batch_size
+    config.training.jit_compile = jit_compile
     policy = precision.resolve_precision(precision_name)
     strategy = tf.distribute.get_strategy()
     gan = TrainingState(config, policy)
     dataset = train.make_input(images, batch_size, config.model.noise_dim, 0, 0)
     iterator = iter(dataset)
-    step_fn = train.make_train_fn(gan, strategy, batch_size, 0.0, steps_per_call, jit_compile,
+    step_fn = train.make_train_fn(gan, strategy, config.training, steps_per_call,
                                   augment.Augmentation.from_config(config.training, config.seed))
 
     def run(steps):

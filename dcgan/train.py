@@ -39,12 +39,16 @@ GRID_SEED_OFFSET = 7919
 FAKE_LABEL_SEED_OFFSET = 2**32
 
 
-def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, jit_compile,
-                  augmentation=None):
-    """A tf.function running `steps_per_call` GAN steps; returns summed metrics.
+def make_train_fn(gan, strategy, training, steps_per_call, augmentation=None):
+    """A tf.function running `steps_per_call` GAN steps of the config's `training` settings
+    (batch, label smoothing, R1, XLA); returns summed metrics.
 
     `augmentation` (an augment.Augmentation, or None for none) transforms every image D sees.
+    With training.r1_gamma > 0, gamma / 2 x the R1 penalty joins D's loss every
+    training.r1_every steps.
     """
+    global_batch, label_smoothing = training.batch_size, training.label_smoothing
+    r1_gamma, r1_every = training.r1_gamma, training.r1_every
     scaled = isinstance(gan.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
 
     # Plain arithmetic: converting it inside strategy.run only earns an AutoGraph warning.
@@ -68,7 +72,17 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
                                             training=True)
             d_loss = average(losses.discriminator_loss(real_logits, fake_logits, label_smoothing))
             g_loss = average(losses.generator_loss(fake_logits))
-            d_target = gan.d_optimizer.scale_loss(d_loss) if scaled else d_loss
+            d_objective = d_loss
+            if r1_gamma:
+                # Lazy (Karras et al., 2020): only every r1_every-th step, weighted r1_every
+                # times, so the pull is the same on average for a fraction of the cost.
+                r1 = r1_every * average(tf.cond(
+                    gan.step % r1_every == 0,
+                    lambda: losses.r1_penalty(lambda x: gan.discriminator(
+                        models.model_inputs(x, labels), training=True), images),
+                    lambda: tf.zeros([tf.shape(images)[0]])))
+                d_objective += 0.5 * r1_gamma * r1
+            d_target = gan.d_optimizer.scale_loss(d_objective) if scaled else d_objective
             g_target = gan.g_optimizer.scale_loss(g_loss) if scaled else g_loss
         d_vars = gan.discriminator.trainable_variables
         g_vars = gan.generator.trainable_variables
@@ -78,7 +92,9 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
         gan.d_optimizer.apply(d_grads, d_vars)
         gan.g_optimizer.apply(g_grads, g_vars)
         entropy, kl = losses.discriminator_decomposition(real_logits, fake_logits, label_smoothing)
+        penalty = {"d_r1": r1} if r1_gamma else {}
         return {
+            **penalty,
             "g_loss": g_loss,
             "d_loss": d_loss,
             "d_real": average(tf.reshape(tf.sigmoid(tf.cast(real_logits, tf.float32)), [-1])),
@@ -89,7 +105,8 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
             "d_sign_real": average(tf.reshape(tf.sign(tf.cast(real_logits, tf.float32)), [-1])),
         }
 
-    names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl", "d_sign_real")
+    names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl", "d_sign_real") + \
+        (("d_r1",) if r1_gamma else ())
 
     def train_steps(iterator):
         totals = {k: tf.constant(0.0) for k in names + (("augment_p",) if augmentation else ())}
@@ -111,7 +128,7 @@ def make_train_fn(gan, strategy, global_batch, label_smoothing, steps_per_call, 
             gan.step.assign_add(1)
         return totals
 
-    if jit_compile:
+    if training.jit_compile:
         # XLA compiles the math; reading the input iterator must stay outside the cluster.
         replica_step = tf.function(replica_step, jit_compile=True)
     return tf.function(train_steps)
@@ -273,8 +290,7 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
 
     def run_steps(n):
         if n not in step_fns:
-            step_fns[n] = make_train_fn(gan, strategy, t.batch_size, t.label_smoothing, n,
-                                        t.jit_compile, augmentation)
+            step_fns[n] = make_train_fn(gan, strategy, t, n, augmentation)
         return step_fns[n](iterator)
 
     def save_samples(step):

@@ -158,3 +158,19 @@ def test_discriminator_decomposition_sums_to_the_loss():
     np.testing.assert_allclose(got_h.numpy(), entropy(0.8), rtol=1e-6)
     np.testing.assert_allclose(got_h.numpy() + got_kl.numpy(), loss, rtol=1e-6, atol=1e-6)
     assert np.all(loss >= entropy(0.8) - 1e-6)
+
+
+def test_r1_penalty_is_the_squared_input_gradient_and_trains_the_discriminator():
+    """For a linear D(x) = w . x, grad_x D = w for every image, so R1 = ||w||^2 each; and the
+    penalty has a gradient in w (2 w), which is what lets it flatten the discriminator."""
+    w = tf.Variable(tf.reshape(tf.range(1.0, 5.0), [2, 2, 1]))
+    images = tf.random.stateless_normal([3, 2, 2, 1], seed=[0, 1])
+
+    def discriminate(x):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])
+
+    with tf.GradientTape() as tape:
+        penalty = losses.r1_penalty(discriminate, images)
+        total = tf.reduce_sum(penalty)
+    np.testing.assert_allclose(penalty.numpy(), [30.0] * 3, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(total, w).numpy(), 3 * 2 * w.numpy(), rtol=1e-6)

@@ -35,8 +35,8 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 def one_step(config, policy):
     gan = TrainingState(config, policy)
     dataset = train.make_input(helpers.random_digits(16), 8, config.model.noise_dim, 0, 0)
-    step = train.make_train_fn(gan, tf.distribute.get_strategy(), 8, 0.0, 1,
-                               config.training.jit_compile)
+    config.training.batch_size = 8
+    step = train.make_train_fn(gan, tf.distribute.get_strategy(), config.training, 1)
     return gan, step, iter(dataset)
 
 
