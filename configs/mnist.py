@@ -5,7 +5,8 @@ configs/mnist_tutorial.py): at 5 epochs of images (scripts/compare_presets.py), 
 standard-deviation channel in the discriminator, a narrower generator and a wider
 discriminator, 4x4 kernels, N(0, 0.02) weights, Adam with beta1 0.5 and a discriminator
 learning twice as fast, no dropout, and an exponential moving average of the generator for
-samples; in the tutorial's 5 epochs of wall-clock (scripts/time_to_quality.py), batches of 32.
+samples; in the tutorial's 5 epochs of wall-clock (scripts/time_to_quality.py), batches of 32
+and a discriminator 96 wide rather than 128.
 """
 
 from configs import default
@@ -19,9 +20,11 @@ def get_config():
     config.model.kernel_size = 4
     config.model.init = "dcgan"
     # The tutorial's generator spends 5x the discriminator's multiply-adds. Moving some of
-    # them to the discriminator (14% more per step than the tutorial in all) trained faster.
+    # them to the discriminator trained better per step; 96 rather than 128 wide, it trains
+    # 1.3x the steps in the same seconds and is better per second (FID 15.3 against 17.9,
+    # README "Good samples sooner").
     config.model.gen_filters = 56
-    config.model.disc_filters = 128
+    config.model.disc_filters = 96
     # The largest single gain (FID 67 -> 53 at 5 epochs): the discriminator sees how much a
     # batch varies, so the generator cannot get away with drawing a few pictures.
     config.model.minibatch_stddev = 0
