@@ -137,4 +137,3 @@ def r1_penalty(discriminate, real_images):
         total = tf.reduce_sum(tf.cast(discriminate(real_images), tf.float32))
     grads = tf.cast(tape.gradient(total, real_images), tf.float32)
     return tf.reduce_sum(tf.square(_flatten(grads)), axis=-1)
-
