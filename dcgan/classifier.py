@@ -38,7 +38,7 @@ def build_classifier(image_size, channels, num_classes):
     import keras
     from keras import layers
 
-    from dcgan.features import FEATURE_LAYER
+    from dcgan.quality.features import FEATURE_LAYER
 
     inputs = keras.Input((image_size, image_size, channels), name="images")
     x = inputs
@@ -141,7 +141,7 @@ def main(argv):
         raise cli.UserError(f"cannot create the folder of --output={output} "
                             f"({e.strerror})") from None
 
-    from dcgan import input_pipeline  # TensorFlow loads here, after the cheap checks
+    from dcgan.data import input_pipeline  # TensorFlow loads here, after the cheap checks
 
     data = config.data
     log.info("loading %s", data.source)

@@ -17,7 +17,8 @@ import os
 
 from absl import flags
 
-from dcgan import cli, config_check, workdir
+from dcgan import cli, config_check
+from dcgan.run import workdir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run folder written by dcgan.main.")
@@ -72,7 +73,8 @@ def main(argv):
     if problem:
         raise cli.UserError(problem)
 
-    from dcgan import checkpoints, features  # TensorFlow loads here, after the cheap checks
+    from dcgan.quality import features  # TensorFlow loads here, after the cheap checks
+    from dcgan.run import checkpoints
 
     data, seed = config["data"], config["seed"]
     path, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)

@@ -29,13 +29,13 @@ def main(argv):
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
-    from dcgan import workdir
+    from dcgan.run import workdir
 
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(
         FLAGS.workdir)
-    from dcgan import distribute, train  # TensorFlow loads here, after the cheap checks
+    from dcgan.training import distribute, train  # TensorFlow loads here, after the cheap checks
 
     # In a cluster the workdir is the chief's: the other workers log to stderr only.
     if distribute.writes_run_files(config.runtime.distribute):

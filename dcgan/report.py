@@ -10,8 +10,9 @@ import sys
 
 from absl import flags
 
-from dcgan import cli, run_record, visualize
+from dcgan import cli, visualize
 from dcgan.errors import UserError
+from dcgan.run import run_record
 
 REPORT_FILE = "report.png"
 

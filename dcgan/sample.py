@@ -29,8 +29,10 @@ import os
 import numpy as np
 from absl import flags
 
-from dcgan import classes, cli, sample_output, visualize, workdir
-from dcgan.sample_output import check_writable, output_kind
+from dcgan import cli, visualize
+from dcgan.data import classes
+from dcgan.run import sample_output, workdir
+from dcgan.run.sample_output import check_writable, output_kind
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training run folder (the --workdir given to dcgan-train).")
@@ -183,7 +185,7 @@ def main(argv):
     class_names = workdir.classes_of_run(root, config)
     chosen = _chosen_classes(class_names)
 
-    from dcgan import checkpoints, export  # TensorFlow loads here, after the cheap checks
+    from dcgan.run import checkpoints, export  # TensorFlow loads here, after the cheap checks
 
     checkpoint, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)
     output = None

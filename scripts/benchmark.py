@@ -117,7 +117,7 @@ def load_preset(name):
 
 def end_to_end(preset, source, steps, batch_size, precision_name):
     """Steps/s of a real `python -m dcgan.main` run, reported by its own metrics.jsonl."""
-    from dcgan import run_record
+    from dcgan.run import run_record
 
     with tempfile.TemporaryDirectory() as workdir:
         log_every = max(1, steps // 6)
@@ -147,7 +147,7 @@ def main(argv):
     import numpy as np
     import tensorflow as tf
 
-    from dcgan import step_timing
+    from dcgan.measure import step_timing
 
     rng = np.random.default_rng(0)
     race = races_tutorial(config)

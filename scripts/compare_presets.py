@@ -22,7 +22,8 @@ import sys
 
 from absl import app, flags
 
-from dcgan import comparison, workdir
+from dcgan.measure import comparison
+from dcgan.run import workdir
 
 FLAGS = flags.FLAGS
 
@@ -129,7 +130,7 @@ def main(argv):
     print(f"\n{FLAGS.steps} steps, {FLAGS.num_samples} samples per run, "
           f"features {FLAGS.features}")
     print(format_table(results, means, ratio, labels))
-    from dcgan import cost  # TensorFlow loads here, once the runs are done
+    from dcgan.measure import cost  # TensorFlow loads here, once the runs are done
 
     macs = {}
     for label in labels:

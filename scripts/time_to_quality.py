@@ -33,7 +33,8 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # configs/ and dcgan/ when run from anywhere
-from dcgan import comparison, workdir  # noqa: E402
+from dcgan.measure import comparison  # noqa: E402
+from dcgan.run import workdir  # noqa: E402
 
 FLAGS = flags.FLAGS
 TUTORIAL = os.path.join(ROOT, "configs", "mnist_tutorial.py")
@@ -73,7 +74,7 @@ def measure_rates(configs, rounds, steps_per_round):
     """Training steps per second of each config, timed in alternating rounds in this process."""
     import numpy as np
 
-    from dcgan import step_timing
+    from dcgan.measure import step_timing
 
     rng = np.random.default_rng(0)
     contenders = {}
@@ -109,7 +110,7 @@ def timed_rates(configs):
 
 def scored_checkpoints(run_dir, num_samples, features):
     """{step: evaluate's metrics} of every checkpoint of the run, scoring only new ones."""
-    from dcgan import checkpoints
+    from dcgan.run import checkpoints
 
     cache_path = os.path.join(run_dir, "time_to_quality.json")
     try:

@@ -77,8 +77,9 @@ def main(argv):
         return 2
     import numpy as np
 
-    from dcgan import features, input_pipeline
+    from dcgan.data import input_pipeline
     from dcgan.errors import UserError
+    from dcgan.quality import features
 
     try:
         images = input_pipeline.load_images(FLAGS.source, FLAGS.image_size, FLAGS.channels)

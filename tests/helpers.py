@@ -120,7 +120,8 @@ def idx_with_classifier(root):
     Returns:
         (data folder, classifier path).
     """
-    from dcgan import classifier, input_pipeline
+    from dcgan import classifier
+    from dcgan.data import input_pipeline
 
     data = os.path.join(root, "idx")
     write_idx(data, n=48)

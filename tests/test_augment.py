@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import augment, train
 from dcgan.config_check import AUGMENT_POLICIES
+from dcgan.training import augment, train
 from tests import helpers
 
 SEED = tf.constant([3, 7], tf.int64)
@@ -127,7 +127,7 @@ def test_a_checkpoint_without_p_restores(tmp_path):
     """A run saved before augmentation existed resumes into an ADA run, p from 0."""
     config = helpers.tiny_config(num_steps=2)
     train.train_and_evaluate(config, str(tmp_path / "old"))
-    from dcgan.state import TrainingState
+    from dcgan.training.state import TrainingState
 
     old = TrainingState(config, "float32")
     old.restore(tf.train.latest_checkpoint(str(tmp_path / "old" / "checkpoints")))

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from dcgan import checkpoints, train
+from dcgan.run import checkpoints
+from dcgan.training import train
 from tests import helpers
 
 FALLBACK = "ckpt-6 cannot be read"

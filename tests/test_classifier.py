@@ -7,8 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan import classifier, digits, features
+from dcgan import classifier
+from dcgan.data import digits
 from dcgan.errors import UserError
+from dcgan.quality import features
 from tests import helpers
 
 

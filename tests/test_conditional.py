@@ -10,8 +10,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dcgan import classes, features, input_pipeline, train
+from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
+from dcgan.quality import features
+from dcgan.training import train
 from tests import helpers
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -245,7 +245,7 @@ def test_a_resume_still_refuses_a_different_model(run):
 
 
 def test_an_old_config_json_gets_todays_defaults(tmp_path):
-    from dcgan import workdir
+    from dcgan.run import workdir
 
     config = json.loads(helpers.tiny_config().to_json_best_effort())
     del config["model"]["minibatch_stddev"], config["runtime"]["sync_batch_norm"]

@@ -17,8 +17,8 @@ import pytest
 import tensorflow as tf
 
 from configs import default
-from dcgan import distribute, train
 from dcgan.errors import UserError
+from dcgan.training import distribute, train
 from tests import helpers
 
 LOSSES = ("g_loss", "d_loss", "d_real", "d_fake")

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan import train
-from dcgan.state import TrainingState
+from dcgan.training import train
+from dcgan.training.state import TrainingState
 from tests import helpers
 
 SOURCE = "synthetic:digits:64"

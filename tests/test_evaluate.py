@@ -7,8 +7,8 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dcgan import train
 from dcgan.errors import UserError
+from dcgan.training import train
 from tests import helpers
 
 QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import train
+from dcgan.data.input_pipeline import load_images
 from dcgan.errors import UserError
-from dcgan.input_pipeline import load_images
+from dcgan.training import train
 from tests import helpers
 
 
@@ -130,7 +130,7 @@ def test_an_unwritable_cache_folder_is_one_line(tmp_path):
 @pytest.mark.parametrize("cache", [False, True])
 def test_class_labels_skip_unreadable_files_with_their_images(tmp_path, cache):
     """A corrupt file in one class folder takes no label with it, with or without the cache."""
-    from dcgan.input_pipeline import load_labelled_images
+    from dcgan.data.input_pipeline import load_labelled_images
 
     folder = tmp_path / "classes"
     for name, value in (("cat", 50), ("dog", 200)):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import idx_files, input_pipeline
+from dcgan.data import idx_files, input_pipeline
+from dcgan.data.input_pipeline import load_images, make_dataset
 from dcgan.errors import UserError
-from dcgan.input_pipeline import load_images, make_dataset
 from tests import helpers
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import losses
+from dcgan.training import losses
 
 # Includes logits where sigmoid rounds to exactly 0 or 1 in float32 and exp overflows, so
 # log(sigmoid(x)) or log(1 - sigmoid(x)) computed naively would be -inf.

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from dcgan import metrics
+from dcgan.quality import metrics
 
 
 def _with_moments(rng, num, mean, cov):

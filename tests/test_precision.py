@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import precision, train
-from dcgan.state import TrainingState
+from dcgan.training import precision, train
+from dcgan.training.state import TrainingState
 from tests import helpers
 
 

@@ -1,7 +1,7 @@
 """The presets: the tutorial kept as it was, and defaults that cost no more per step."""
 
 from configs import fashion_mnist, fashion_mnist_cond, mnist, mnist_cond, mnist_tutorial
-from dcgan.cost import step_macs
+from dcgan.measure.cost import step_macs
 
 
 def test_the_tutorial_preset_keeps_the_tutorial_settings():

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from dcgan import train
+from dcgan.training import train
 from tests import helpers
 
 

@@ -26,8 +26,9 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from dcgan import checkpoints, train
 from dcgan.errors import UserError
+from dcgan.run import checkpoints
+from dcgan.training import train
 from tests import helpers
 
 STEP_LINE = re.compile(r"\bstep (\d+)/\d+")

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import checkpoints, sample_output, train
 from dcgan.errors import UserError
+from dcgan.run import checkpoints, sample_output
+from dcgan.training import train
 from tests import helpers
 
 SIZE = 28  # helpers.tiny_config's image size

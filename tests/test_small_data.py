@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from dcgan import input_pipeline, train
+from dcgan.data import input_pipeline
 from dcgan.errors import UserError
+from dcgan.training import train
 from tests import helpers
 
 

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dcgan import train
 from dcgan.errors import UserError
+from dcgan.training import train
 from tests import helpers
 
 REQUIRED_METRICS = {"step", "g_loss", "d_loss", "d_real", "d_fake", "images_per_sec"}

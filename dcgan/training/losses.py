@@ -24,7 +24,7 @@ import tensorflow as tf
 
 # Losses at the equilibrium of Goodfellow et al. (2014), where D(x) = 1/2 for every x; defined
 # with the run record, which draws them without loading TensorFlow.
-from dcgan.run_record import EQUILIBRIUM_D_LOSS, EQUILIBRIUM_G_LOSS  # noqa: F401
+from dcgan.run.run_record import EQUILIBRIUM_D_LOSS, EQUILIBRIUM_G_LOSS  # noqa: F401
 
 # reduction="none" keeps one value per example: Keras averages the last axis only, so (B, K)
 # logits give (B,) losses. Keras computes it with tf.nn.sigmoid_cross_entropy_with_logits,

@@ -16,7 +16,7 @@ import math
 import os
 import re
 
-from dcgan import workdir
+from dcgan.run import workdir
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

@@ -16,8 +16,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan import config_check, input_pipeline, metrics, progress
+from dcgan import config_check, progress
+from dcgan.data import input_pipeline
 from dcgan.errors import UserError
+from dcgan.quality import metrics
 
 log = logging.getLogger("dcgan")
 

@@ -24,9 +24,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan import digits, image_folder
+from dcgan.data import digits, image_folder
+from dcgan.data.idx_files import read_idx
 from dcgan.errors import UserError
-from dcgan.idx_files import read_idx
 
 # Transparent pixels are composited onto white: the colour under them is often noise.
 ALPHA_BACKGROUND = 255.0

@@ -8,26 +8,14 @@ import time
 
 import tensorflow as tf
 
-from dcgan import (
-    augment,
-    checkpoints,
-    classes,
-    distribute,
-    features,
-    input_pipeline,
-    losses,
-    models,
-    precision,
-    progress,
-    recovery,
-    report,
-    run_record,
-    visualize,
-    workdir,
-)
+from dcgan import models, progress, report, visualize
+from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
-from dcgan.recovery import Diverged, Interrupted, StopOnSignal  # noqa: F401 - train.* API
-from dcgan.state import TrainingState
+from dcgan.quality import features
+from dcgan.run import checkpoints, run_record, workdir
+from dcgan.training import augment, distribute, losses, precision, recovery
+from dcgan.training.recovery import Diverged, Interrupted, StopOnSignal  # noqa: F401 - train.* API
+from dcgan.training.state import TrainingState
 
 log = logging.getLogger("dcgan")
 

@@ -22,8 +22,8 @@ import shutil
 
 import tensorflow as tf
 
-from dcgan import workdir
 from dcgan.errors import UserError, reason
+from dcgan.run import workdir
 
 log = logging.getLogger("dcgan")
 

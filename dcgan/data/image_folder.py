@@ -169,7 +169,7 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
     except (OSError, ValueError, AttributeError):
         pass  # no cache yet, or a damaged one: build it again
     images, skipped = build(paths)
-    from dcgan import workdir  # the atomic writes every run folder file uses
+    from dcgan.run import workdir  # the atomic writes every run folder file uses
 
     try:
         os.makedirs(cache_dir, exist_ok=True)

@@ -14,8 +14,8 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
     function (with the config's augmentation, if any)."""
     import tensorflow as tf
 
-    from dcgan import augment, precision, train
-    from dcgan.state import TrainingState
+    from dcgan.training import augment, precision, train
+    from dcgan.training.state import TrainingState
 
     config.training.precision = precision_name
     config.training.batch_size = batch_size

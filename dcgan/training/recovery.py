@@ -9,8 +9,8 @@ A run folder must survive whatever ends its process: Ctrl-C, a pre-emption's SIG
 - A write the system refuses (a full disk, a read-only folder) becomes one line that says how
   to resume.
 
-Torn checkpoints are handled where checkpoints live (`dcgan.checkpoints`), and records logged
-past the step a run continues from where the record lives (`dcgan.run_record`).
+Torn checkpoints are handled where checkpoints live (`dcgan.run.checkpoints`), and records logged
+past the step a run continues from where the record lives (`dcgan.run.run_record`).
 """
 
 import logging
@@ -20,8 +20,8 @@ import re
 import signal
 import threading
 
-from dcgan import checkpoints
 from dcgan.errors import FULL_DISK, WRITE_ERRORS, UserError, reason
+from dcgan.run import checkpoints
 
 log = logging.getLogger("dcgan")
 
