@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,15 @@ demo: $(STAMP)
 	$(BIN)/python -m dcgan.main --config=configs/demo.py --workdir=runs/demo
 
 # pytest exits 5 when it collects no tests; that fails the target like any other failure.
+# Two workers, one a core; the slowest tests are listed so a slowdown shows.
 test: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs
 	scripts/lint_container.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --durations=15
+
+# The inner loop: everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n 2 -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs

@@ -100,6 +100,7 @@ def records(workdir):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_ada_resume_is_exact(tmp_path):
     tf.config.experimental.enable_op_determinism()
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
@@ -143,6 +144,7 @@ def test_a_checkpoint_without_p_restores(tmp_path):
                                   old.generator.get_weights()[0])
 
 
+@pytest.mark.slow
 def test_an_adaptive_run_on_two_replicas_trains(tmp_path):
     """Each replica augments its own slice of the batch; p is one value for the run."""
     run = str(tmp_path / "run")

@@ -54,6 +54,7 @@ def ok(result):
     return result
 
 
+@pytest.mark.slow
 def test_a_torn_newest_checkpoint_every_command_falls_back(run, finished, tmp_path):
     tear(run, 6)
     before = helpers.files_under(run)
@@ -83,6 +84,7 @@ def test_a_torn_newest_checkpoint_every_command_falls_back(run, finished, tmp_pa
     assert whole_steps(run) == [8, 10, 12]
 
 
+@pytest.mark.slow
 def test_a_deleted_newest_index_every_command_takes_the_previous_one(run, finished, tmp_path):
     os.remove(os.path.join(run, "checkpoints", "ckpt-6.index"))
     grid = ok(helpers.run_cli("dcgan.sample", f"--workdir={run}",
@@ -95,6 +97,7 @@ def test_a_deleted_newest_index_every_command_takes_the_previous_one(run, finish
     assert "ckpt-4 (ema_generator, step 4)" in scored.stdout
 
 
+@pytest.mark.slow
 def test_a_torn_chosen_checkpoint_is_one_line(run, finished):
     tear(run, 6)
     helpers.assert_one_line_error(helpers.run_cli("dcgan.sample", f"--workdir={run}", "--step=6"),

@@ -52,6 +52,7 @@ def test_bad_config_is_one_line(tmp_path, override, words):
         tmp_path / "run" / "checkpoints")
 
 
+@pytest.mark.slow
 def test_empty_folder_and_corrupt_image(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -74,6 +75,7 @@ def test_unwritable_workdir(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.slow
 def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
     assert train(tmp_path).returncode == 0
     before = helpers.files_under(str(tmp_path / "run"))
@@ -106,6 +108,7 @@ def test_console_script_help_lists_the_flags(script, module, names):
     assert module_help.splitlines()[0] in console.stdout  # the command's own description
 
 
+@pytest.mark.slow
 def test_tensorflow_chatter_only_with_verbose(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["CUDA_VISIBLE_DEVICES"] = ""  # TensorFlow still calls cuInit, and fails, without a GPU

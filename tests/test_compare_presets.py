@@ -57,6 +57,7 @@ def presets(tmp_path_factory):
     return paths
 
 
+@pytest.mark.slow
 def test_trains_and_scores_both_presets_at_the_same_steps(presets):
     root = presets["root"]
     result = compare(f"--a={presets['plain']}", f"--b={presets['fancy']}",
@@ -129,6 +130,7 @@ def test_a_missing_feature_classifier_is_named_with_the_fix(tmp_path):
     helpers.assert_one_line_error(result, "none.keras not found", "python -m dcgan.classifier")
 
 
+@pytest.mark.slow
 def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_way(presets):
     """time_to_quality: the budget becomes each preset's steps by its timed rate; every kept
     checkpoint is scored; a rerun neither times, trains nor scores again."""

@@ -167,6 +167,7 @@ def test_classifier_checks_its_config_before_writing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["dcgan.main", "dcgan.sample", "dcgan.evaluate"])
 def test_a_corrupt_config_json_is_one_line_naming_it_and_the_fix(run, command):
     config_path = os.path.join(run, "config.json")
@@ -191,6 +192,7 @@ def test_sample_checks_the_run_config(run):
     helpers.assert_one_line_error(result, workdir_config, "model.upsample='bilinear'")
 
 
+@pytest.mark.slow
 def test_resume_on_another_data_source_needs_allow_new_data(run, tmp_path):
     data = tmp_path / "digits.npz"
     helpers.write_npz(str(data), n=16)
@@ -216,6 +218,7 @@ def test_resume_with_another_seed_is_refused(run):
     assert not os.path.exists(os.path.join(run, "checkpoints", "ckpt-4.index"))
 
 
+@pytest.mark.slow
 def test_resume_with_more_steps_is_recorded(run):
     result = helpers.run_cli("dcgan.main", *train_args(
         run, training__num_steps=4, optim__g_learning_rate=5e-5))
@@ -226,6 +229,7 @@ def test_resume_with_more_steps_is_recorded(run):
     assert config["training"]["num_steps"] == 4 and config["resolved_precision"] == "float32"
 
 
+@pytest.mark.slow
 def test_an_invocation_with_nothing_to_train_leaves_the_record_alone(run):
     before = read_json(os.path.join(run, "config.json"))
     with open(os.path.join(run, "config.json"), "rb") as f:
@@ -237,6 +241,7 @@ def test_an_invocation_with_nothing_to_train_leaves_the_record_alone(run):
     assert before["training"]["log_every_steps"] == 2 and history(run) == []
 
 
+@pytest.mark.slow
 def test_a_resume_still_refuses_a_different_model(run):
     result = helpers.run_cli("dcgan.main", *train_args(
         run, model__gen_filters=8, training__num_steps=4))

@@ -80,6 +80,7 @@ def one_device_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpus_matches_one_device(one_device_run, tmp_path):
     run = str(tmp_path / "mirrored")
     result = helpers.run_cli(
@@ -91,6 +92,7 @@ def test_mirrored_on_two_cpus_matches_one_device(one_device_run, tmp_path):
     assert_same_training(run, one_device_run)
 
 
+@pytest.mark.slow
 def test_mirrored_conditional_run_matches_one_device(tmp_path):
     """The labels and the generator's classes split over the replicas with their images."""
     config = comparable_config(num_steps=2)
@@ -157,6 +159,7 @@ def train_on_cluster(workdir, config):
     return {task: output for task, (_, output) in results.items()}
 
 
+@pytest.mark.slow
 def test_two_workers_write_one_run_and_resume(one_device_run, tmp_path):
     run = str(tmp_path / "cluster")
     first = train_on_cluster(run, comparable_config(num_steps=2))
@@ -181,6 +184,7 @@ def test_two_workers_write_one_run_and_resume(one_device_run, tmp_path):
     assert_same_training(run, one_device_run)
 
 
+@pytest.mark.slow
 def test_workers_that_cannot_see_the_checkpoint_stop_with_one_line(one_device_run, tmp_path):
     """The chief resumes from step 4 but the worker finds no checkpoint in its own folder."""
     chief, own = str(tmp_path / "chief"), str(tmp_path / "worker_only")

@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from dcgan.training import train
@@ -19,6 +20,7 @@ def restored_gan(config, workdir):
     return gan
 
 
+@pytest.mark.slow
 def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(tmp_path):
     config = helpers.tiny_config(SOURCE, num_steps=1, checkpoint_every_steps=1)
     config.model.ema_decay = 0.999
@@ -37,6 +39,7 @@ def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(
     assert moved > 2  # the step changed the generator, so the check above means something
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_average(tmp_path):
     tf.config.experimental.enable_op_determinism()
     config = helpers.tiny_config(SOURCE, num_steps=4, checkpoint_every_steps=2)

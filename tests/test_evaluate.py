@@ -97,6 +97,7 @@ def test_training_without_features_is_refused_before_training(run, tmp_path):
         assert not os.listdir(tmp_path / "checkpoints")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (["--features={tmp}/missing.keras"], ["missing.keras", "not found", "dcgan.classifier"]),
     (["--step=3"], ["no checkpoint of step 3", "2, 4"]),

@@ -239,6 +239,7 @@ def test_tfds_mock_data_with_labels_and_resize():
         assert rgb.shape == (12, 64, 64, 3)
 
 
+@pytest.mark.slow
 def test_tfds_without_data_or_network_fails_at_once(tmp_path):
     """Nothing prepared in the tfds data dir and no way out: seconds, not minutes of retries."""
     unreachable = "http://127.0.0.1:9"  # the discard port: nothing listens there

@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from tests import helpers
 
@@ -34,6 +35,7 @@ def test_degradations_do_what_their_names_say():
     assert len(np.unique(collapse.reshape(len(collapse), -1), axis=0)) == script.COLLAPSE_IMAGES
 
 
+@pytest.mark.slow
 def test_validate_features_scores_every_degradation_and_exits_by_the_ranking(tmp_path):
     data, clf = helpers.idx_with_classifier(str(tmp_path))
     out = tmp_path / "ranking.json"
@@ -55,6 +57,7 @@ def test_validate_features_without_a_source_is_one_line():
     helpers.assert_one_line_error(result, "--source")
 
 
+@pytest.mark.slow
 def test_benchmark_times_augmentation_of_an_rgb_preset_without_the_tutorial(tmp_path):
     out = tmp_path / "bench.json"
     result = helpers.run_script(BENCHMARK, "--preset=cifar10", "--batch_size=4",

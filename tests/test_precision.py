@@ -62,6 +62,7 @@ def test_float16_overflow_skips_the_step_and_lowers_each_scale():
                for o, n in zip(before, gan.generator.trainable_weights, strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, jit", [("mixed_bfloat16", False), ("float32", True)])
 def test_reduced_precision_and_xla_train(tmp_path, policy, jit):
     config = helpers.tiny_config(precision=policy, jit_compile=jit)

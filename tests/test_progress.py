@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from dcgan import progress
 from tests import helpers
 
@@ -47,6 +49,7 @@ def train_on_a_terminal(workdir, timeout=300):
     return process.returncode, output.decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_terminal_shows_one_live_bar(tmp_path):
     code, output = train_on_a_terminal(tmp_path / "run")
     assert code == 0, output

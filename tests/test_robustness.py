@@ -110,7 +110,9 @@ class Run:
 
 
 def latest_step(workdir):
-    return checkpoints.step_of(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")))
+    """The step a resume starts from: the newest checkpoint that reads back whole. A kill can
+    land after a checkpoint is written whole but before the index names it (seen under load)."""
+    return checkpoints.step_of(checkpoints.newest_whole(os.path.join(workdir, "checkpoints")))
 
 
 def metric_steps(workdir):
@@ -169,6 +171,7 @@ def start_run():
             run.process.wait()
 
 
+@pytest.mark.slow
 def test_signals_and_kills_lose_nothing(tmp_path, data, start_run):
     """Ctrl-C, SIGTERM and kill -9 at random moments, each followed by a resume."""
     run_dir = str(tmp_path / "run")
@@ -217,6 +220,7 @@ def test_signals_and_kills_lose_nothing(tmp_path, data, start_run):
     assert_whole_run(run_dir, final, 2)
 
 
+@pytest.mark.slow
 def test_a_second_signal_quits_at_once(tmp_path, data, start_run):
     """Even in the middle of a long training call (here 200 steps in one tf.function)."""
     run_dir = str(tmp_path / "run")
@@ -252,6 +256,7 @@ def learning_rate(workdir, optimizer="g_optimizer"):
     return float(all_weights(workdir)[f"{optimizer}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"])
 
 
+@pytest.mark.slow
 def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, caplog):
     run_dir = str(tmp_path / "run")
     ckpt = os.path.join(run_dir, "checkpoints")
@@ -289,6 +294,7 @@ def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, c
     assert helpers.files_under(ckpt) == before
 
 
+@pytest.mark.slow
 def test_nan_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data, caplog):
     run_dir = str(tmp_path / "run")
     train.train_and_evaluate(tiny(data, num_steps=4), run_dir)
@@ -345,6 +351,7 @@ def nan_weight_once_at(monkeypatch, step):
     return fired
 
 
+@pytest.mark.slow
 def test_rollback_continues_with_halved_learning_rates(tmp_path, data, caplog, monkeypatch):
     run_dir = str(tmp_path / "run")
     # A generator weight becomes NaN at step 4 while its losses are still finite: the check of
@@ -373,6 +380,7 @@ def file_size_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
+@pytest.mark.slow
 def test_full_disk_while_saving_is_a_clear_error_and_the_run_resumes(tmp_path, data,
                                                                       file_size_limit):
     run_dir = str(tmp_path / "run")

@@ -104,6 +104,7 @@ def tiles(grid, rows, columns, padding=2):
                      for r in range(rows) for c in range(columns)])[..., None]
 
 
+@pytest.mark.slow
 def test_npz_same_seed_same_images_in_flat_memory(run, reference, tmp_path):
     ten = reference
     assert ten["images"].dtype == np.uint8 and ten["images"].shape == (10, SIZE, SIZE, 1)
@@ -120,6 +121,7 @@ def test_npz_same_seed_same_images_in_flat_memory(run, reference, tmp_path):
         np.testing.assert_array_equal(many["images"][:10], ten["images"])
 
 
+@pytest.mark.slow
 def test_grid_and_export_round_trip_in_a_fresh_process(run, reference, tmp_path):
     grid_path, export = tmp_path / "grid.png", tmp_path / "export"
     result = sample(run, "--num_images=4", "--seed=3", f"--output={grid_path}",
@@ -147,6 +149,7 @@ def test_grid_and_export_round_trip_in_a_fresh_process(run, reference, tmp_path)
     assert np.abs(images[64:].astype(int) - tiles(grid, 2, 2)).max() <= 1
 
 
+@pytest.mark.slow
 def test_folder_truncation_and_interpolation(run, reference, tmp_path):
     folder = tmp_path / "pngs"
     result = sample(run, "--num_images=4", "--seed=3", "--step=2", "--no_ema",
@@ -187,6 +190,7 @@ def test_folder_truncation_and_interpolation(run, reference, tmp_path):
     ("unwritable_output", ["cannot write --output", "not a folder"]),
     ("unknown_output", ["--output=out.jpg", ".png", ".npz"]),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line(run, tmp_path, case, words):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
@@ -225,6 +229,7 @@ def numbered_pngs(folder):
     return sorted(name for name in os.listdir(folder) if name.endswith(".png"))
 
 
+@pytest.mark.slow
 def test_interrupted_folder_output_holds_only_whole_images(run, tmp_path):
     folder = tmp_path / "pngs"
     process = subprocess.Popen(
@@ -250,6 +255,7 @@ def test_interrupted_folder_output_holds_only_whole_images(run, tmp_path):
         assert iio.imread(folder / name).shape == (SIZE, SIZE), name
 
 
+@pytest.mark.slow
 def test_used_folder_is_refused_unless_overwrite(run, tmp_path):
     folder = tmp_path / "pngs"
     sample(run, "--num_images=5", "--seed=1", f"--output={folder}")

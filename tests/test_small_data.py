@@ -74,6 +74,7 @@ def test_too_few_images_left_for_a_batch_is_one_line(tmp_path):
         train.train_and_evaluate(config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path):
     from configs import folder128
 

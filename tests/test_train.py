@@ -44,6 +44,7 @@ def test_trains_on_mock_tfds(tmp_path):
     assert_complete_run(str(tmp_path), 4, 2, (28, 28))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["idx", "folder", "npz", "synthetic"])
 def test_trains_on_each_local_source(tmp_path, scheme):
     data = tmp_path / "data"
@@ -61,6 +62,7 @@ def test_trains_on_each_local_source(tmp_path, scheme):
     assert_complete_run(run, 4, 2, (config.data.image_size,) * 2)
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path):
     tf.config.experimental.enable_op_determinism()
     config = helpers.tiny_config(num_steps=6, checkpoint_every_steps=3)
@@ -77,6 +79,7 @@ def test_resume_is_exact(tmp_path):
         assert [json.loads(line)["step"] for line in f] == [2, 3, 4, 6]
 
 
+@pytest.mark.slow
 def test_lazy_r1_penalty_is_logged_changes_training_and_resumes_exactly(tmp_path):
     """training.r1_gamma: D's penalty is logged (d_r1, weighted by r1_every), it changes the
     weights, and a run stopped between two penalised steps resumes bit for bit."""
@@ -104,6 +107,7 @@ def test_lazy_r1_penalty_is_logged_changes_training_and_resumes_exactly(tmp_path
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_model(tmp_path):
     train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
     before = helpers.files_under(str(tmp_path))
@@ -114,6 +118,7 @@ def test_resume_refuses_a_different_model(tmp_path):
     assert helpers.files_under(str(tmp_path)) == before
 
 
+@pytest.mark.slow
 def test_a_run_from_before_minibatch_stddev_existed_still_resumes(tmp_path):
     train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
     config_path = os.path.join(str(tmp_path), "config.json")
@@ -132,6 +137,7 @@ def test_a_run_from_before_minibatch_stddev_existed_still_resumes(tmp_path):
         train.train_and_evaluate(config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_models_not_data(tmp_path):
     """The data position comes from the step, so a checkpoint weighs about the models."""
     config = helpers.tiny_config(num_steps=2)
@@ -142,6 +148,7 @@ def test_checkpoint_holds_models_not_data(tmp_path):
     assert size < 4 * num_values * 1.5 + 100_000
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_the_run_and_resume_stays_exact(tmp_path):
     """training.max_seconds: a run stops by time, saved and logged, and counts across resumes."""
     tf.config.experimental.enable_op_determinism()
@@ -171,6 +178,7 @@ def test_a_time_budget_stops_the_run_and_resume_stays_exact(tmp_path):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path):
     """optim.schedule=linear_decay: the logged rates fall on the line, and a run stopped part
     way (here by a time budget) resumes onto the same line, bit for bit."""

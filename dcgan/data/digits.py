@@ -161,6 +161,14 @@ def synthetic_digits(num_images, seed):
         (images, labels): uint8 (num_images, 28, 28, 1), white digits on black, and the
         int64 digits (num_images,).
     """
+    images, labels = _rendered(num_images, seed)
+    return images.copy(), labels.copy()
+
+
+# Rendering takes seconds; a process that asks twice for the same images (training, then
+# scoring, or one run after another) renders them once.
+@functools.lru_cache(maxsize=4)
+def _rendered(num_images, seed):
     glyphs, centres, widths, _ = glyph_bank()
     rng = np.random.default_rng(seed)
     # Balanced classes, like MNIST's roughly even split, in a random order.
