@@ -200,9 +200,12 @@ class Progress(_LiveLine):
         if seconds is not None:
             self.seconds = seconds
         now = time.perf_counter()
+        # The rate is timed on the run's own clock when it has one: the seconds the budget
+        # counts, so both ETAs are on the same clock.
+        clock = now if seconds is None else seconds
         if self._first is None:
-            self._first = (step, now)
-        self._latest = (step, now)
+            self._first = (step, clock)
+        self._latest = (step, clock)
         if record:
             self.last_record = {**self.last_record, **record}
         if self.interactive:

@@ -401,3 +401,9 @@ def test_full_disk_while_saving_is_a_clear_error_and_the_run_resumes(tmp_path, d
     file_size_limit(resource.RLIM_INFINITY)
     train.train_and_evaluate(tiny(data, num_steps=8), run_dir)
     assert_whole_run(run_dir, 8, 2)  # the cut line of metrics is gone
+
+
+def test_a_divergence_under_a_huge_r1_weight_names_it(tmp_path, data):
+    with pytest.raises(recovery.Diverged, match=r"lower training.r1_gamma \(now 1e\+30\) or "
+                                                r"optim.g_learning_rate"):
+        train.train_and_evaluate(tiny(data, num_steps=4, r1_gamma=1e30), str(tmp_path / "run"))
