@@ -30,9 +30,6 @@ class Due:
         self.save = checkpoint or last
         self.any = self.record or sample
 
-    def __repr__(self):
-        return f"Due({', '.join(k for k, v in vars(self).items() if v)})"
-
 
 class Schedule:
     """The run's intervals (training.*_every_steps) and its end (training.num_steps).
