@@ -35,7 +35,8 @@ def main(argv):
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(
         FLAGS.workdir)
-    from dcgan.training import distribute, train  # TensorFlow loads here, after the cheap checks
+    # TensorFlow loads here, after the cheap checks.
+    from dcgan.training import distribute, recovery, train
 
     # In a cluster the workdir is the chief's: the other workers log to stderr only.
     if distribute.writes_run_files(config.runtime.distribute):
@@ -44,7 +45,7 @@ def main(argv):
 
     try:
         train.train_and_evaluate(config, FLAGS.workdir, allow_new_data=FLAGS.allow_new_data)
-    except train.Interrupted as stop:
+    except recovery.Interrupted as stop:
         logging.getLogger("dcgan").warning("%s", stop)
         return stop.exit_code
     print(f"done: samples in {os.path.join(FLAGS.workdir, 'samples')}, "

@@ -150,13 +150,18 @@ class Progress(_LiveLine):
         batch_size: global batch size, for images per second.
         stream: where the bar goes; sys.stderr by default (where the log lines go too).
         enabled: False on the workers of a multi-worker run, which stay silent.
+        max_seconds: the run's time budget (training.max_seconds; 0: none). Percent and ETA
+            follow whichever of the budget and num_steps ends the run first.
     """
 
-    def __init__(self, start_step, num_steps, batch_size, stream=None, enabled=True):
+    def __init__(self, start_step, num_steps, batch_size, stream=None, enabled=True,
+                 max_seconds=0):
         super().__init__(stream, enabled)
         self.start_step = start_step
         self.num_steps = num_steps
         self.batch_size = batch_size
+        self.max_seconds = max_seconds
+        self.seconds = None  # seconds trained so far, as counted against max_seconds
         self.last_record = {}
         # The rate is timed from the first update: the step before it includes the tf.function
         # trace, which would make every ETA of a short run far too long.
@@ -172,17 +177,35 @@ class Progress(_LiveLine):
         return steps / seconds if steps > 0 and seconds > 0 else None
 
     def eta(self, step):
-        rate = self.rate()
-        return None if rate is None else (self.num_steps - step) / rate
+        return self._progress(step)[1]
 
-    def update(self, step, record=None):
-        """Called after each chunk of training steps; `record` is passed on log steps only."""
+    def _progress(self, step):
+        """(fraction done, seconds left or None) against the limit that ends the run first."""
+        rate = self.rate()
+        by_steps = (step / max(self.num_steps, 1),
+                    None if rate is None else (self.num_steps - step) / rate)
+        if not self.max_seconds or self.seconds is None:
+            return by_steps
+        left = max(self.max_seconds - self.seconds, 0.0)
+        if by_steps[1] is not None and by_steps[1] <= left:
+            return by_steps
+        return min(self.seconds / self.max_seconds, 1.0), left
+
+    def update(self, step, record=None, seconds=None):
+        """Called after each chunk of training steps; `record` is passed on log steps only,
+        `seconds` (the seconds trained, counted against max_seconds) when the run has a budget.
+        """
         if not self.enabled:
             return
+        if seconds is not None:
+            self.seconds = seconds
         now = time.perf_counter()
+        # The rate is timed on the run's own clock when it has one: the seconds the budget
+        # counts, so both ETAs are on the same clock.
+        clock = now if seconds is None else seconds
         if self._first is None:
-            self._first = (step, now)
-        self._latest = (step, now)
+            self._first = (step, clock)
+        self._latest = (step, clock)
         if record:
             self.last_record = {**self.last_record, **record}
         if self.interactive:
@@ -195,15 +218,15 @@ class Progress(_LiveLine):
 
     def status(self, step):
         """step/total, percent and ETA: the start of both the bar and the log line."""
-        percent = 100.0 * step / max(self.num_steps, 1)
-        eta = self.eta(step)
+        fraction, eta = self._progress(step)
+        percent = 100.0 * fraction
         eta_text = "--" if eta is None else format_duration(eta)
         return f"step {step}/{self.num_steps} {percent:3.0f}%", f"ETA {eta_text}"
 
     def bar_line(self, step, width=None):
         """The bar's text; the bar graphic goes first if the line does not fit in `width`."""
         counted, eta = self.status(step)
-        graphic = _bar(step / max(self.num_steps, 1))
+        graphic = _bar(self._progress(step)[0])
         rate = self.rate()
         images_per_sec = (self.last_record.get("images_per_sec") if rate is None
                           else rate * self.batch_size)

@@ -2,42 +2,15 @@
 
 Training writes the report when it finishes; this command draws it at any other time, from a
 run still training (the files it reads are appended or replaced atomically) or one that was
-stopped. It reads metrics.jsonl and the latest sample grid, and needs no TensorFlow.
+stopped. It reads metrics.jsonl and the latest sample grid.
 """
 
-import os
 import sys
 
 from absl import flags
 
-from dcgan import cli, visualize
+from dcgan import cli
 from dcgan.errors import UserError
-from dcgan.run import run_record
-
-REPORT_FILE = "report.png"
-
-
-def latest_sample(root):
-    paths = run_record.sample_paths(root)
-    return paths[-1] if paths else None
-
-
-def write_report(root, path=None):
-    """Draws the report of the run in `root`; returns the path written.
-
-    Raises:
-        UserError: `root` is not a folder, or holds no metrics yet.
-    """
-    if not os.path.isdir(root):
-        raise UserError(f"workdir {root} does not exist; pass the --workdir of a training run")
-    records = run_record.read_metrics(root)
-    if not records:
-        raise UserError(
-            f"no metrics in {os.path.join(root, run_record.METRICS_FILE)} yet; a run writes its "
-            "first line after training.log_every_steps steps, try again then")
-    return visualize.plot_report(records, path or os.path.join(root, REPORT_FILE),
-                                 run_record.EQUILIBRIUM_D_LOSS,
-                                 run_record.EQUILIBRIUM_G_LOSS, latest_sample(root))
 
 
 def main(argv):
@@ -45,12 +18,17 @@ def main(argv):
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
     if not flags.FLAGS.workdir:
         raise UserError("--workdir is required, e.g. --workdir=runs/mnist")
-    print(f"report: {write_report(flags.FLAGS.workdir)}")
+    from dcgan.run import run_report
+    from dcgan.training import losses  # loads TensorFlow: after the cheap checks
+
+    path = run_report.write_report(flags.FLAGS.workdir, losses.EQUILIBRIUM_D_LOSS,
+                                   losses.EQUILIBRIUM_G_LOSS)
+    print(f"report: {path}")
     return 0
 
 
 def run():
-    # Defined here, not at import: training imports this module and has a --workdir of its own.
+    # Defined here, not at import: the flag would clash with another command's --workdir.
     flags.DEFINE_string("workdir", None, "Run folder of `dcgan.main` (holds metrics.jsonl).")
     cli.run_app(main)
 

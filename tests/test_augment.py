@@ -160,3 +160,12 @@ def test_an_adaptive_run_on_two_replicas_trains(tmp_path):
     assert "2 replica(s)" in result.stderr
     (record,) = records(run)
     assert 0 <= record["augment_p"] <= 1 and -1 <= record["d_sign_real"] <= 1
+
+
+def test_adaptive_augmentation_switched_on_at_a_resume_starts_p_at_zero(tmp_path):
+    run = str(tmp_path)
+    train.train_and_evaluate(helpers.tiny_config(num_steps=2), run)  # no augmentation
+    config = helpers.tiny_config(num_steps=4, augment="color", ada_target=0.6)
+    train.train_and_evaluate(config, run)
+    # At 8 images a step of 500 thousand, two steps move p by at most 3.2e-5 from 0.
+    assert records(run)[-1]["augment_p"] < 1e-3

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
-from dcgan.training import train
+from dcgan.training import step, train
 from tests import helpers
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -105,7 +105,7 @@ def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
     labels = np.arange(16) % 4
 
     def batch(start, seed):
-        dataset = train.make_input(images, 8, 3, seed, start, labels, num_classes=4)
+        dataset = step.make_input(images, 8, 3, seed, start, labels, num_classes=4)
         return next(iter(dataset.skip(2 - start)))
 
     from_zero, resumed = batch(0, seed=1), batch(2, seed=1)
@@ -119,7 +119,7 @@ def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
         index = np.flatnonzero([(pixels == img).all() for img in images])
         assert labels[index[0]] == label
     # An unconditional run's batches do not change: the same images and noise.
-    plain_real, plain_noise = next(iter(train.make_input(images, 8, 3, 1, 2)))
+    plain_real, plain_noise = next(iter(step.make_input(images, 8, 3, 1, 2)))
     np.testing.assert_array_equal(plain_real, real)
     np.testing.assert_array_equal(plain_noise, noise)
 

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan.training import precision, train
+from dcgan.training import step as training_step
 from dcgan.training.state import TrainingState
 from tests import helpers
 
@@ -34,9 +35,9 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 
 def one_step(config, policy):
     gan = TrainingState(config, policy)
-    dataset = train.make_input(helpers.random_digits(16), 8, config.model.noise_dim, 0, 0)
+    dataset = training_step.make_input(helpers.random_digits(16), 8, config.model.noise_dim, 0, 0)
     config.training.batch_size = 8
-    step = train.make_train_fn(gan, tf.distribute.get_strategy(), config.training, 1)
+    step = training_step.make_train_fn(gan, tf.distribute.get_strategy(), config.training, 1)
     return gan, step, iter(dataset)
 
 

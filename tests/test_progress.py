@@ -1,5 +1,6 @@
 """What a run prints while it trains: a live bar on a terminal, plain log lines in a pipe."""
 
+import io
 import logging
 import os
 import pty
@@ -114,3 +115,23 @@ def test_counter_logs_about_every_tenth_in_a_pipe(caplog):
     lines = [record.getMessage() for record in caplog.records]
     assert [line.split(" (")[0] for line in lines] == [
         "scoring: 25/100", "scoring: 50/100", "scoring: 75/100", "scoring: 100/100"], lines
+
+
+def test_percent_and_eta_follow_a_time_budget_that_ends_the_run_first(caplog):
+    stream = io.StringIO()  # not a terminal: log lines
+    bar = progress.Progress(0, 10**6, 8, stream=stream, max_seconds=600)
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        bar.update(100, {"g_loss": 0.7}, seconds=300.0)
+        bar.update(200, {"g_loss": 0.7}, seconds=450.0)
+    first, second = [r.getMessage() for r in caplog.records]
+    assert re.match(r"step 100/1000000  50%  ETA 5m00s  g_loss 0\.7$", first), first
+    assert re.match(r"step 200/1000000  75%  ETA 2m30s  g_loss 0\.7$", second), second
+
+
+def test_percent_and_eta_follow_the_steps_when_they_end_the_run_first(caplog):
+    bar = progress.Progress(0, 100, 8, stream=io.StringIO(), max_seconds=3600)
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        bar.update(10, {"g_loss": 0.7}, seconds=1.0)
+        bar.update(20, {"g_loss": 0.7}, seconds=2.0)  # 10 steps a second
+    message = caplog.records[-1].getMessage()
+    assert re.match(r"step 20/100  20%  ETA 8s  g_loss", message), message

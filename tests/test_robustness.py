@@ -28,7 +28,8 @@ from tensorflow.core.util import event_pb2
 
 from dcgan.errors import UserError
 from dcgan.run import checkpoints
-from dcgan.training import train
+from dcgan.training import recovery, train
+from dcgan.training import step as training_step
 from tests import helpers
 
 STEP_LINE = re.compile(r"\bstep (\d+)/\d+")
@@ -303,7 +304,7 @@ def test_nan_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data
     # An absurd learning rate: step 5's update overflows, step 6's losses are NaN.
     wild = tiny(data, num_steps=8)
     wild.optim.g_learning_rate = wild.optim.d_learning_rate = 1e30
-    with pytest.raises(train.Diverged, match=r"became NaN/Inf at step 6; the last good "
+    with pytest.raises(recovery.Diverged, match=r"became NaN/Inf at step 6; the last good "
                                              r"checkpoint .*ckpt-4 is kept;.* from step 4"):
         train.train_and_evaluate(wild, run_dir)
     assert helpers.files_under(os.path.join(run_dir, "checkpoints")) == good
@@ -312,7 +313,7 @@ def test_nan_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data
 
     # Rolling back cannot save it either: each halving is still absurd.
     wild.training.on_nan = "rollback"
-    with pytest.raises(train.Diverged, match="again after 3 rollbacks to .*ckpt-4"):
+    with pytest.raises(recovery.Diverged, match="again after 3 rollbacks to .*ckpt-4"):
         train.train_and_evaluate(wild, run_dir)
     rollbacks = re.findall(r"rolled back to step 4 and halved the learning rates to g (\S+),",
                            caplog.text)
@@ -332,7 +333,7 @@ def nan_weight_once_at(monkeypatch, step):
     An overflowing update with finite losses, as a real divergence can make; a real one that
     recovers after a rollback cannot be provoked in a few deterministic steps.
     """
-    real_make_train_fn = train.make_train_fn
+    real_make_train_fn = training_step.make_train_fn
     fired = []
 
     def make_train_fn(gan, *args, **kwargs):
@@ -347,7 +348,7 @@ def nan_weight_once_at(monkeypatch, step):
             return totals
         return faulty
 
-    monkeypatch.setattr(train, "make_train_fn", make_train_fn)
+    monkeypatch.setattr(training_step, "make_train_fn", make_train_fn)
     return fired
 
 
@@ -408,3 +409,9 @@ def test_full_disk_while_saving_is_a_clear_error_and_the_run_resumes(tmp_path, d
     file_size_limit(resource.RLIM_INFINITY)
     train.train_and_evaluate(tiny(data, num_steps=8), run_dir)
     assert_whole_run(run_dir, 8, 2)  # the cut line of metrics is gone
+
+
+def test_a_divergence_under_a_huge_r1_weight_names_it(tmp_path, data):
+    with pytest.raises(recovery.Diverged, match=r"lower training.r1_gamma \(now 1e\+30\) or "
+                                                r"optim.g_learning_rate"):
+        train.train_and_evaluate(tiny(data, num_steps=4, r1_gamma=1e30), str(tmp_path / "run"))

@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dcgan.errors import UserError
-from dcgan.training import train
+from dcgan.training import evaluations, train
 from tests import helpers
 
 REQUIRED_METRICS = {"step", "g_loss", "d_loss", "d_real", "d_fake", "images_per_sec"}
@@ -209,3 +209,45 @@ def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_conditional_run_with_held_out_images_logs_d_on_both(tmp_path):
+    config = helpers.tiny_config("synthetic:digits:40", num_steps=2)
+    config.model.conditional = True
+    config.data.holdout = 8
+    train.train_and_evaluate(config, str(tmp_path))
+    with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
+        (record,) = [json.loads(line) for line in f]
+    assert 0 < record["d_holdout"] < 1 and 0 < record["d_trained"] < 1
+
+
+def test_d_trained_compares_a_random_sample_of_the_training_images_drawn_by_the_seed():
+    # Images in the order of a folder of classes: the first half all of class 0.
+    images = np.arange(40, dtype=np.uint8).repeat(4).reshape(40, 2, 2, 1)
+    labels = (np.arange(40) >= 20).astype(np.int32)
+    held_out, held_out_labels = images[:8], labels[:8]
+
+    def compared(seed):
+        sets = evaluations.HeldOutComparison(images, labels, held_out, held_out_labels, seed,
+                                             8).image_sets
+        chosen, chosen_labels = sets["d_trained"]
+        return chosen[:, 0, 0, 0], chosen_labels
+
+    chosen, chosen_labels = compared(seed=0)
+    assert len(chosen) == 8 and len(set(chosen)) == 8
+    assert set(chosen_labels) == {0, 1}  # both classes, not the first 8 images
+    np.testing.assert_array_equal(chosen_labels, labels[chosen])
+    np.testing.assert_array_equal(compared(seed=0)[0], chosen)
+    assert not np.array_equal(compared(seed=1)[0], chosen)
+
+
+def test_a_budget_of_a_second_trains_for_about_a_second_not_one_step(tmp_path):
+    """Tracing the step function takes longer than this budget; it is not counted."""
+    config = helpers.tiny_config(num_steps=10**6, max_seconds=1.0, log_every_steps=10**5,
+                                 sample_every_steps=10**5, checkpoint_every_steps=10**5)
+    train.train_and_evaluate(config, str(tmp_path))
+    with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
+        (record,) = [json.loads(line) for line in f]
+    assert record["step"] > 5
+    reader = tf.train.load_checkpoint(os.path.join(str(tmp_path), "checkpoints"))
+    assert 1.0 <= reader.get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE") < 3.0

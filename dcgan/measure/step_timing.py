@@ -14,7 +14,7 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
     function (with the config's augmentation, if any)."""
     import tensorflow as tf
 
-    from dcgan.training import augment, precision, train
+    from dcgan.training import augment, precision, step
     from dcgan.training.state import TrainingState
 
     config.training.precision = precision_name
@@ -23,10 +23,10 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
     policy = precision.resolve_precision(precision_name)
     strategy = tf.distribute.get_strategy()
     gan = TrainingState(config, policy)
-    dataset = train.make_input(images, batch_size, config.model.noise_dim, 0, 0)
+    dataset = step.make_input(images, batch_size, config.model.noise_dim, 0, 0)
     iterator = iter(dataset)
-    step_fn = train.make_train_fn(gan, strategy, config.training, steps_per_call,
-                                  augment.Augmentation.from_config(config.training, config.seed))
+    step_fn = step.make_train_fn(gan, strategy, config.training, steps_per_call,
+                                 augment.Augmentation.from_config(config.training, config.seed))
 
     def run(steps):
         for _ in range(max(1, steps // steps_per_call)):

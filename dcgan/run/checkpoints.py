@@ -9,7 +9,8 @@ which checkpoints exist, which of them read back whole, and which generator to s
 - Whole means every tensor reads back: a kill or power cut can tear the newest one. Commands
   fall back past torn checkpoints to the newest whole one with the same one-line warning;
   training also moves the torn files to checkpoints/damaged/ (never deletes them).
-- Saving keeps `keep` whole checkpoints, whatever earlier falls back left behind.
+- Saving (`CheckpointWriter`, the one writer) keeps `keep` whole checkpoints, whatever earlier
+  falls back left behind.
 """
 
 import glob
@@ -170,7 +171,101 @@ def restore_generator(config_dict, path, use_ema=True, num_classes=0):
     return generator, key
 
 
-def save(manager, step, keep=None):
+def resume_point(latest):
+    step = step_of(latest)
+    return "the start (no checkpoint yet)" if step is None else f"step {step}"
+
+
+class CheckpointWriter:
+    """The one owner of a run's saving: its checkpoints, their rotation, the best checkpoint,
+    the step saved last.
+
+    Built once per invocation, with the training state's `checkpoint`. It first finds the
+    newest whole checkpoint (`resume_from`) for the run to continue from; the chief tidies
+    torn ones away. Every worker of a cluster takes part in every save (a save may hold
+    collective ops), but only the chief's files are the run's: the others save into a folder
+    of their own that they delete.
+
+    Args:
+        checkpoint: the tf.train.Checkpoint of the training state.
+        folder: the run's checkpoints folder (`directory(root)`).
+        chief: whether this process writes the run folder.
+        keep: whole checkpoints kept by rotation.
+        before_save: called before every save, to bring what the weights do not carry up to
+            date (the seconds trained).
+    """
+
+    def __init__(self, checkpoint, folder, chief, keep, before_save=None):
+        self.checkpoint, self.folder, self.chief, self.keep = checkpoint, folder, chief, keep
+        self._before_save = before_save or (lambda: None)
+        # Before the manager reads the state file, which tidying rewrites.
+        self.resume_from = newest_whole(folder, tidy=chief)
+        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=keep)
+        # Tracked here, not read from the manager: a non-chief worker's manager never saves,
+        # and all workers must make the same saves.
+        self.saved_step = step_of(self.resume_from) if self.manager.latest_checkpoint else None
+        self._best = None
+
+    @property
+    def latest(self):
+        """The prefix of the newest checkpoint saved, or None before the first save."""
+        return self.manager.latest_checkpoint
+
+    def save(self, step):
+        self._before_save()
+        self._save(self.manager, step, self.keep)
+        self.saved_step = step
+
+    def reload(self, load):
+        """Load the newest whole checkpoint with `load` (a rollback); returns its step."""
+        path = newest_whole(self.folder, tidy=self.chief, load=load)
+        self.saved_step = step_of(path)
+        return self.saved_step
+
+    def offer_best(self, step, fid):
+        """Keep the state in checkpoints/best when `fid` is the lowest Frechet distance yet."""
+        if self._best is None:
+            self._best = _Best(self.checkpoint, os.path.join(self.folder, BEST_DIR))
+        if not fid < self._best.fid:
+            return
+        self._best.fid = fid
+        self._before_save()
+        self._save(self._best.manager, step, 1)
+        if self.chief:
+            workdir.write_json_atomically(self._best.path, {"step": step, "fid": fid})
+            log.info("best Frechet distance so far (%.4g) at step %d: kept in %s", fid, step,
+                     self._best.manager.directory)
+
+    def _save(self, manager, step, keep):
+        if self.chief:
+            _save_rotating(manager, step, keep)
+            return
+        tmp = os.path.join(manager.directory, f".worker_tmp_{os.getpid()}")
+        try:
+            tf.train.CheckpointManager(manager.checkpoint, tmp, max_to_keep=1).save(step)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Best:
+    """checkpoints/best: its manager, and the lowest Frechet distance so far.
+
+    best.json ({step, fid}) carries the score across resumes.
+    """
+
+    def __init__(self, checkpoint, folder):
+        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=1)
+        self.path = os.path.join(folder, BEST_FILE)
+        self.fid = math.inf
+        if self.manager.latest_checkpoint and os.path.exists(self.path):
+            try:
+                with open(self.path) as f:
+                    self.fid = float(json.load(f)["fid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("%s is unreadable; the next evaluation replaces the best", self.path)
+
+
+def _save_rotating(manager, step, keep):
     """manager.save, then rotation down to `keep` whole checkpoints.
 
     CheckpointManager rotates only what it saved itself in this process; after a fall back the
@@ -192,41 +287,6 @@ def save(manager, step, keep=None):
             _delete(old)
     return path
 
-
-def resume_point(latest):
-    step = step_of(latest)
-    return "the start (no checkpoint yet)" if step is None else f"step {step}"
-
-
-class BestCheckpoint:
-    """checkpoints/best: the checkpoint of lowest Frechet distance so far.
-
-    best.json ({step, fid}) carries the score across resumes. `save_fn(manager, step, keep)`
-    is the run's saving function (the chief writes, other workers take part in the save).
-    """
-
-    def __init__(self, checkpoint, root, save_fn):
-        folder = directory(root, "best")
-        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=1)
-        self.path = os.path.join(folder, BEST_FILE)
-        self.save_fn = save_fn
-        self.fid = math.inf
-        if self.manager.latest_checkpoint and os.path.exists(self.path):
-            try:
-                with open(self.path) as f:
-                    self.fid = float(json.load(f)["fid"])
-            except (OSError, ValueError, KeyError, TypeError):
-                log.warning("%s is unreadable; the next evaluation replaces the best", self.path)
-
-    def offer(self, step, fid, chief):
-        if not fid < self.fid:
-            return
-        self.fid = fid
-        self.save_fn(self.manager, step, 1)
-        if chief:
-            workdir.write_json_atomically(self.path, {"step": step, "fid": fid})
-            log.info("best Frechet distance so far (%.4g) at step %d: kept in %s", fid, step,
-                     self.manager.directory)
 
 
 def _read_state(folder):

@@ -12,7 +12,6 @@ load it when they run.
 
 import glob
 import json
-import math
 import os
 import re
 
@@ -20,10 +19,6 @@ from dcgan.run import workdir
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
-
-# The losses when D outputs 1/2 everywhere: every BCE term is then ln 2.
-EQUILIBRIUM_D_LOSS = 2.0 * math.log(2.0)
-EQUILIBRIUM_G_LOSS = math.log(2.0)
 
 # Quality metrics of in-training evaluation (features.quality_metrics, and a conditional run's
 # conditional accuracy), under quality/.
@@ -38,12 +33,6 @@ TENSORBOARD_TAGS = {
     "d_entropy": "cross_entropy/d_entropy", "d_kl": "cross_entropy/d_kl",
     "images_per_sec": "speed/images_per_sec",
     **{name: f"quality/{name}" for name in QUALITY_METRICS},
-}
-# Reference lines drawn beside the curves: the losses and D's output when D outputs 1/2.
-TENSORBOARD_LINES = {
-    "loss/d_equilibrium": EQUILIBRIUM_D_LOSS,
-    "loss/g_equilibrium": EQUILIBRIUM_G_LOSS,
-    "discriminator/half": 0.5,
 }
 # The sample grids training writes; a user's own files in samples/ are never touched.
 _SAMPLE_GRID = re.compile(r"step_(\d{6})\.png")
@@ -101,11 +90,18 @@ def custom_scalars_layout():
 
 
 class Record:
-    """metrics.jsonl and TensorBoard summaries of the run in `root`, written by the chief only."""
+    """metrics.jsonl and TensorBoard summaries of the run in `root`, written by the chief only.
 
-    def __init__(self, root, enabled):
+    `equilibrium`: (D's loss, G's loss) when D outputs 1/2 everywhere (dcgan.training.losses),
+    drawn in TensorBoard beside the losses.
+    """
+
+    def __init__(self, root, enabled, equilibrium):
         self.root = root
         self.enabled = enabled
+        # Reference lines drawn beside the curves: the losses and D's output at equilibrium.
+        self.lines = {"loss/d_equilibrium": equilibrium[0], "loss/g_equilibrium": equilibrium[1],
+                      "discriminator/half": 0.5}
         self.metrics_path = os.path.join(root, METRICS_FILE)
         self.writer = None
 
@@ -155,7 +151,7 @@ class Record:
         with self.writer.as_default(step=step):
             for name, value in record.items():
                 tf.summary.scalar(TENSORBOARD_TAGS.get(name, name), value)
-            for name, value in TENSORBOARD_LINES.items():
+            for name, value in self.lines.items():
                 tf.summary.scalar(name, value)
             for name, value in (learning_rates or {}).items():
                 tf.summary.scalar(f"optim/{name}", value)

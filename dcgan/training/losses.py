@@ -19,12 +19,16 @@ generator's ln 2 ~ 0.693. Those are the equilibrium values below.
 """
 
 
+import math
+
 import keras
 import tensorflow as tf
 
-# Losses at the equilibrium of Goodfellow et al. (2014), where D(x) = 1/2 for every x; defined
-# with the run record, which draws them without loading TensorFlow.
-from dcgan.run.run_record import EQUILIBRIUM_D_LOSS, EQUILIBRIUM_G_LOSS  # noqa: F401
+# Losses at the equilibrium of Goodfellow et al. (2014), where D(x) = 1/2 for every x: every
+# BCE term is then ln 2.
+EQUILIBRIUM_D_LOSS = 2.0 * math.log(2.0)
+EQUILIBRIUM_G_LOSS = math.log(2.0)
+
 
 # reduction="none" keeps one value per example: Keras averages the last axis only, so (B, K)
 # logits give (B,) losses. Keras computes it with tf.nn.sigmoid_cross_entropy_with_logits,

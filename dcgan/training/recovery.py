@@ -27,6 +27,9 @@ log = logging.getLogger("dcgan")
 
 # Consecutive rollbacks to the same checkpoint before training.on_nan=rollback gives up.
 MAX_ROLLBACKS = 3
+# An R1 weight from here up is named first when training diverges: weights in use run from
+# about 0.01 to 100 (Karras et al.); one far above that blows up D's gradient by itself.
+R1_GAMMA_SUSPECT = 1000.0
 
 
 class Interrupted(Exception):
@@ -139,11 +142,11 @@ class NanGuard:
     `stop` raises Diverged naming the step, keeping the last good checkpoint. `rollback`
     returns how far to lower the learning rates before continuing from that checkpoint (the
     loop restores it); after MAX_ROLLBACKS rollbacks to the same checkpoint it gives up like
-    `stop`.
+    `stop`. `r1_gamma` is the run's training.r1_gamma: a penalty that heavy diverges too.
     """
 
-    def __init__(self, mode, state):
-        self.mode, self.state = mode, state
+    def __init__(self, mode, state, r1_gamma=0.0):
+        self.mode, self.state, self.r1_gamma = mode, state, r1_gamma
         self.rollbacks = 0
         self._target = None
 
@@ -172,6 +175,8 @@ class NanGuard:
             latest: the last good checkpoint's prefix, or None before the first save.
         """
         lower = "lower optim.g_learning_rate and optim.d_learning_rate"
+        if self.r1_gamma >= R1_GAMMA_SUSPECT:
+            lower = f"lower training.r1_gamma (now {self.r1_gamma:g}) or {lower[len('lower '):]}"
         if self.mode == "stop":
             lower += " (or set training.on_nan=rollback)"
         if latest is None:

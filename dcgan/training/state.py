@@ -53,7 +53,8 @@ class TrainingState(tf.Module):
         # optim.*_learning_rate times this; halved by each rollback after a divergence.
         self.learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale")
         # The probability of each augmentation (dcgan/augment.py). Adaptive (ADA), it is learnt
-        # from 0 and checkpointed like a weight; fixed, the config's value wins on resume.
+        # from 0 and checkpointed like a weight; fixed, it is the config's value and stays out
+        # of the checkpoint, so adaptation switched on at a resume starts from 0 too.
         t = config.training
         self.adaptive_augment = t.ada_target > 0
         self.fixed_augment_p = float(t.augment_p)
@@ -73,7 +74,7 @@ class TrainingState(tf.Module):
         parts = dict(generator=self.generator, discriminator=self.discriminator,
                      g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
         for name in OPTIONAL_PARTS:
-            if name not in missing:
+            if name not in missing and (name != "augment_p" or self.adaptive_augment):
                 parts[name] = getattr(self, name)
         if self.ema_generator is not None:
             parts["ema_generator"] = self.ema_generator
@@ -95,8 +96,6 @@ class TrainingState(tf.Module):
         if missing:
             checkpoint = self._make_checkpoint(missing)
         checkpoint.restore(path).assert_existing_objects_matched()
-        if not self.adaptive_augment:
-            self.augment_p.assign(self.fixed_augment_p)
 
     def sampling_generator(self):
         return self.ema_generator or self.generator
