@@ -11,7 +11,6 @@ distances and whose output gives the logits of the classifier score. Use it with
 """
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from dcgan import cli
+from dcgan import cli, files, pixels
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -60,7 +59,7 @@ def _dataset(images, labels, batch_size, shuffle_seed=None):
     if shuffle_seed is not None:
         data = data.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     return data.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y)).prefetch(2)
+        lambda x, y: (pixels.to_model_range(x), y)).prefetch(2)
 
 
 def check_labels(train_labels, test_labels, source):
@@ -118,15 +117,11 @@ def save(model, report, path):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     model.save(path)
-    with open(os.path.splitext(path)[0] + ".json", "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-        f.write("\n")
+    files.write_json_atomically(os.path.splitext(path)[0] + ".json", report)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UserError(
-            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    del argv  # run_app has refused stray arguments
     config = cli.require_config(FLAGS, "config")
     output = FLAGS.output
     if not output:

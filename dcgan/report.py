@@ -12,13 +12,11 @@ from absl import flags
 
 from dcgan import cli, visualize
 from dcgan.errors import UserError
-from dcgan.run import run_record
-
-REPORT_FILE = "report.png"
+from dcgan.run import run_record, workdir
 
 
 def latest_sample(root):
-    paths = run_record.sample_paths(root)
+    paths = list(workdir.RunDir(root).sample_grids().values())
     return paths[-1] if paths else None
 
 
@@ -33,16 +31,15 @@ def write_report(root, path=None):
     records = run_record.read_metrics(root)
     if not records:
         raise UserError(
-            f"no metrics in {os.path.join(root, run_record.METRICS_FILE)} yet; a run writes its "
+            f"no metrics in {workdir.RunDir(root).metrics} yet; a run writes its "
             "first line after training.log_every_steps steps, try again then")
-    return visualize.plot_report(records, path or os.path.join(root, REPORT_FILE),
+    return visualize.plot_report(records, path or workdir.RunDir(root).report,
                                  run_record.EQUILIBRIUM_D_LOSS,
                                  run_record.EQUILIBRIUM_G_LOSS, latest_sample(root))
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    del argv  # run_app has refused stray arguments
     if not flags.FLAGS.workdir:
         raise UserError("--workdir is required, e.g. --workdir=runs/mnist")
     print(f"report: {write_report(flags.FLAGS.workdir)}")

@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from dcgan.data import digits, image_folder
 from dcgan.data.idx_files import read_idx
-from dcgan.errors import UserError
+from dcgan.errors import UserError, first_line
+from dcgan.pixels import to_model_range, to_uint8
 
 # Transparent pixels are composited onto white: the colour under them is often noise.
 ALPHA_BACKGROUND = 255.0
@@ -186,7 +187,7 @@ def make_dataset(images, batch_size, seed, start_step=0, labels=None):
         indices = tf.random.experimental.index_shuffle(
             positions, seed=tf.stack([seed, epoch]), max_index=max_index
         )
-        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        batch = to_model_range(tf.gather(pixels, indices))
         return batch if classes is None else (batch, tf.gather(classes, indices))
 
     options = tf.data.Options()
@@ -216,7 +217,7 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
         raise
     except Exception as e:  # network, unknown name, unknown split, missing files, ...
         raise UserError(
-            f"cannot load tfds dataset {name!r} (split {tfds_split!r}): {_reason(e)}; "
+            f"cannot load tfds dataset {name!r} (split {tfds_split!r}): {first_line(e)}; "
             f"download it first (tfds build {name} where there is network) "
             f"or use data.source=idx:DIR"
         ) from e
@@ -238,7 +239,7 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     try:
         parts = list(batches.as_numpy_iterator())
     except tf.errors.OpError as e:
-        raise UserError(f"data.source {source}: cannot read the data ({_reason(e)})") from e
+        raise UserError(f"data.source {source}: cannot read the data ({first_line(e)})") from e
     if not parts:
         return np.zeros((0, image_size, image_size, channels), np.uint8), None, None
     images = np.concatenate([p[0] for p in parts])
@@ -337,7 +338,7 @@ def _load_npz(path, source, split, image_size, channels, seed):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as e:  # zipfile, pickle and format errors all mean "not a good .npz"
-        raise UserError(f"{path}: cannot read .npz file ({_reason(e)})") from e
+        raise UserError(f"{path}: cannot read .npz file ({first_line(e)})") from e
     if "x_train" in arrays:
         x_key, y_key = ("x_train", "y_train") if split == "train" else ("x_test", "y_test")
         if x_key not in arrays:
@@ -370,7 +371,7 @@ def _uint8_images(array, where):
         if 0 <= low and high <= 1:
             return np.round(array * 255.0).astype(np.uint8)
         if -1 <= low and high <= 1:
-            return np.round((array + 1.0) * 127.5).astype(np.uint8)
+            return to_uint8(array)
     raise UserError(f"{where}: {array.dtype} values in [{low}, {high}]; expected uint8, "
                     f"integers in [0, 255] or floats in [0, 1] or [-1, 1]")
 
@@ -440,10 +441,3 @@ def _fit_array(images, size, channels):
         _fit_tensor(tf.constant(images[i : i + _CHUNK]), size, channels).numpy()
         for i in range(0, len(images), _CHUNK)
     ])
-
-
-def _reason(error):
-    """The first line of an exception's message, short enough for a one-line error."""
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return line if len(line) <= 200 else line[:197] + "..."

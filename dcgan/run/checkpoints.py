@@ -22,13 +22,12 @@ import shutil
 
 import tensorflow as tf
 
+from dcgan import files
 from dcgan.errors import UserError, reason
 from dcgan.run import workdir
 
 log = logging.getLogger("dcgan")
 
-CHECKPOINT_DIR = "checkpoints"
-BEST_DIR = "best"  # under checkpoints/: the checkpoint of lowest Frechet distance
 BEST_FILE = "best.json"
 DAMAGED_DIR = "damaged"  # under checkpoints/: unreadable checkpoints, kept for inspection
 EMA_KEY = "ema_generator"
@@ -37,8 +36,8 @@ _NAME = re.compile(r"ckpt-(\d+)")
 
 
 def directory(root, which="latest"):
-    folder = os.path.join(root, CHECKPOINT_DIR)
-    return os.path.join(folder, BEST_DIR) if which == "best" else folder
+    run = workdir.RunDir(root)
+    return run.best_checkpoint if which == "best" else run.checkpoints
 
 
 def step_of(path):
@@ -224,7 +223,7 @@ class BestCheckpoint:
         self.fid = fid
         self.save_fn(self.manager, step, 1)
         if chief:
-            workdir.write_json_atomically(self.path, {"step": step, "fid": fid})
+            files.write_json_atomically(self.path, {"step": step, "fid": fid})
             log.info("best Frechet distance so far (%.4g) at step %d: kept in %s", fid, step,
                      self.manager.directory)
 
@@ -241,10 +240,8 @@ def _write_state(folder, latest, paths):
     """Write the state file as CheckpointManager does (a text proto), atomically."""
     lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
     lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in paths]
-    state = os.path.join(folder, "checkpoint")
-    with open(state + ".tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(state + ".tmp", state)
+    files.write_lines_atomically(os.path.join(folder, "checkpoint"),
+                                 [f"{line}\n" for line in lines])
 
 
 def _delete(prefix):

@@ -8,7 +8,7 @@ import time
 
 import tensorflow as tf
 
-from dcgan import models, progress, report, visualize
+from dcgan import models, pixels, progress, report, visualize
 from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
@@ -285,7 +285,7 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
         images = gan.sampling_generator()(models.model_inputs(grid_noise, grid_classes),
                                           training=False).numpy()
         if chief:
-            grid = visualize.save_grid(images, run_record.sample_path(root, step),
+            grid = visualize.save_grid(images, workdir.RunDir(root).sample_grid(step),
                                        columns=num_classes or None)
             record.image(step, grid)
 
@@ -364,10 +364,11 @@ def _train(config, root, strategy, policy, chief, allow_new_data):
         log.info("training.max_seconds=%g reached at step %d of %d; raise it and rerun the "
                  "same command to train on", t.max_seconds, step, t.num_steps)
     if chief:
-        if not os.path.exists(run_record.sample_path(root, step)):
+        if not os.path.exists(workdir.RunDir(root).sample_grid(step)):
             save_samples(step)
         record.close()
-        visualize.write_gif(run_record.sample_paths(root), os.path.join(root, workdir.GIF_FILE))
+        run_dir = workdir.RunDir(root)
+        visualize.write_gif(list(run_dir.sample_grids().values()), run_dir.progress_gif)
         if os.path.exists(record.metrics_path):  # a resumed run may have had nothing to do
             report.write_report(root)
     if saved != step:
@@ -401,7 +402,7 @@ def discriminator_means(discriminator, image_sets, batch_size):
     for name, (images, labels) in image_sets.items():
         total = 0.0
         for i in range(0, len(images), batch_size):
-            batch = tf.cast(images[i:i + batch_size], tf.float32) / 127.5 - 1.0
+            batch = pixels.to_model_range(images[i:i + batch_size])
             batch_labels = None if labels is None else labels[i:i + batch_size]
             logits = tf.cast(discriminator(models.model_inputs(batch, batch_labels),
                                            training=False), tf.float32)
