@@ -63,12 +63,10 @@ def _dataset(images, labels, batch_size, shuffle_seed=None):
 
 
 def check_labels(train_labels, test_labels, source):
-    """The number of classes; UserError unless the labels are usable class indices."""
+    """The number of classes; UserError unless the labels are usable class indices (loading
+    has refused a source without labels, and negative ones)."""
     from dcgan.errors import UserError
 
-    if train_labels.min() < 0:
-        raise UserError(f"data.source {source}: has no class labels; the classifier needs "
-                        "a labelled data set (tfds, idx or npz with labels)")
     num_classes = int(train_labels.max()) + 1
     if num_classes < 2:
         raise UserError(f"data.source {source}: all training labels are {num_classes - 1}; "
@@ -140,10 +138,9 @@ def main(argv):
 
     data = config.data
     log.info("loading %s", data.source)
-    train = input_pipeline.load_images(data.source, data.image_size, data.channels,
-                                       split="train", seed=config.seed, with_labels=True)
-    test = input_pipeline.load_images(data.source, data.image_size, data.channels,
-                                      split="test", seed=config.seed, with_labels=True)
+    train, test = [input_pipeline.load_labelled_images(
+        data.source, data.image_size, data.channels, split=split, seed=config.seed)[:2]
+        for split in ("train", "test")]
     check_labels(train[1], test[1], data.source)
     log.info("training on %d images, testing on %d, %d epoch(s)", len(train[0]),
              len(test[0]), FLAGS.epochs)

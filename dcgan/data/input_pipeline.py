@@ -43,8 +43,7 @@ class NoLabels(UserError):
     """Labels were asked of a source that has none."""
 
 
-def load_images(source, image_size, channels, split="train", seed=0, with_labels=False,
-                cache_dir=""):
+def load_images(source, image_size, channels, split="train", seed=0, cache_dir=""):
     """Loads a whole data source into memory.
 
     Args:
@@ -57,27 +56,29 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             separate seed stream. `folder:` and single-array `npz:` files have no held-out
             part, so "test" returns the training images again.
         seed: only used by `synthetic:digits`; equal seeds give equal images.
-        with_labels: also return the int64 labels; an error for sources without labels.
         cache_dir: for `folder:` sources, a folder caching the decoded images ('' for none;
             see dcgan/image_folder.py).
 
     Returns:
-        uint8 images (N, image_size, image_size, channels), and with `with_labels` a tuple
-        (images, labels) with int64 labels (N,).
+        uint8 images (N, image_size, image_size, channels); load_labelled_images gives
+        their labels too.
 
     Raises:
         UserError: for a missing or unreadable path, a data set that cannot be loaded, or a
             source with no images. The source's form, image_size and channels are
             config_check's to check.
     """
-    if not with_labels:
-        return _load(source, image_size, channels, split, seed, False, cache_dir)[0]
-    return load_labelled_images(source, image_size, channels, split, seed, cache_dir)[:2]
+    return _load(source, image_size, channels, split, seed, False, cache_dir)[0]
 
 
 def load_labelled_images(source, image_size, channels, split="train", seed=0, cache_dir=""):
     """load_images with labels, and the class names the source itself gives (tfds label
-    names, folder names) or None: (images, int64 labels, names)."""
+    names, folder names) or None: (images, int64 labels, names).
+
+    Raises:
+        NoLabels: the source has no labels.
+        UserError: as load_images, or labels that do not fit the images (negative, too few).
+    """
     return _load(source, image_size, channels, split, seed, True, cache_dir)
 
 
