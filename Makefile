@@ -18,11 +18,13 @@ demo: $(STAMP)
 # pytest exits 5 when it collects no tests; that fails the target like any other failure.
 test: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs
+	$(BIN)/lint-imports
 	scripts/lint_container.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs
