@@ -45,8 +45,9 @@ def main(argv):
     except train.Interrupted as stop:
         logging.getLogger("dcgan").warning("%s", stop)
         return stop.exit_code
-    print(f"done: samples in {run_dir.samples}, progress GIF {run_dir.progress_gif}, "
-          f"report {run_dir.report}")
+    done = (f"done: samples in {run_dir.samples}, progress GIF {run_dir.progress_gif}, "
+            f"report {run_dir.report}")
+    print(done)
     return 0
 
 

@@ -14,94 +14,60 @@ _SAMPLE_GRID = re.compile(r"step_(\d{6})\.png")
 _UNFINISHED_GRID = files.temporary_names(_SAMPLE_GRID.pattern)
 
 
+def _entry(name, doc=None):
+    """A RunDir property: the path of `name` in the run folder."""
+    return property(lambda run: os.path.join(run.root, name), doc=doc)
+
+
 class RunDir:
     """Where each file and folder of the run folder `root` is: the one place their names are
     spelt. Commands, scripts and tests of other code take the paths from here."""
 
+    checkpoints = _entry("checkpoints")
+    samples = _entry("samples", "Training's sample grids, and `dcgan.sample`'s default outputs.")
+    tensorboard = _entry("tensorboard")
+    log = _entry("train.log")
+    metrics = _entry("metrics.jsonl", "One JSON object per log step.")
+    config = _entry("config.json", "The config the run's checkpoints were trained with.")
+    config_history = _entry("config_history.jsonl",
+                            "The config changes of resumes, and the step they were made at.")
+    classes = _entry("classes.json", "A conditional run's class names, {\"names\": [...]}: "
+                     "their number shapes the models.")
+    progress_gif = _entry("progress.gif")
+    report = _entry("report.png")
+    eval_results = _entry("eval.json", "What `dcgan.evaluate` scored last.")
+    lock_file = _entry(".lock")
+
     def __init__(self, root):
         self.root = root
-
-    def _path(self, *names):
-        return os.path.join(self.root, *names)
-
-    @property
-    def checkpoints(self):
-        return self._path("checkpoints")
 
     @property
     def best_checkpoint(self):
         """The checkpoint of lowest Frechet distance, in a folder of its own."""
         return os.path.join(self.checkpoints, "best")
 
-    @property
-    def samples(self):
-        """Training's sample grids, and `dcgan.sample`'s default outputs."""
-        return self._path("samples")
+    def subfolders(self):
+        """The folders a training run writes into, made before it starts."""
+        return self.checkpoints, self.samples, self.tensorboard
 
     def sample_grid(self, step):
         return os.path.join(self.samples, f"step_{step:06d}.png")
 
     def sample_grids(self):
         """{step: path} of the grids training wrote, in step order."""
-        folder = self.samples
-        names = os.listdir(folder) if os.path.isdir(folder) else []
-        steps = {int(m.group(1)): name for name in names if (m := _SAMPLE_GRID.fullmatch(name))}
-        return {step: os.path.join(folder, steps[step]) for step in sorted(steps)}
+        steps = {int(m.group(1)): path for path in self._in_samples()
+                 if (m := _SAMPLE_GRID.fullmatch(os.path.basename(path)))}
+        return {step: steps[step] for step in sorted(steps)}
 
     def unfinished_sample_grids(self):
         """The temporary files of grid writes cut short by a kill."""
+        return [path for path in self._in_samples()
+                if _UNFINISHED_GRID.fullmatch(os.path.basename(path))]
+
+    def _in_samples(self):
         folder = self.samples
-        names = os.listdir(folder) if os.path.isdir(folder) else []
-        return [os.path.join(folder, n) for n in names if _UNFINISHED_GRID.fullmatch(n)]
-
-    @property
-    def tensorboard(self):
-        return self._path("tensorboard")
-
-    @property
-    def log(self):
-        return self._path("train.log")
-
-    @property
-    def metrics(self):
-        """One JSON object per log step."""
-        return self._path("metrics.jsonl")
-
-    @property
-    def config(self):
-        """The config the run's checkpoints were trained with."""
-        return self._path("config.json")
-
-    @property
-    def config_history(self):
-        """The config changes of resumes, and the step they were made at."""
-        return self._path("config_history.jsonl")
-
-    @property
-    def classes(self):
-        """A conditional run's class names, {"names": [...]}: their number shapes the models."""
-        return self._path("classes.json")
-
-    @property
-    def progress_gif(self):
-        return self._path("progress.gif")
-
-    @property
-    def report(self):
-        return self._path("report.png")
-
-    @property
-    def eval_results(self):
-        """What `dcgan.evaluate` scored last."""
-        return self._path("eval.json")
-
-    @property
-    def lock_file(self):
-        return self._path(".lock")
-
-    def subfolders(self):
-        """The folders a training run writes into, made before it starts."""
-        return self.checkpoints, self.samples, self.tensorboard
+        return [os.path.join(folder, n) for n in os.listdir(folder)] if os.path.isdir(folder) \
+            else []
 
 
 # Config fields that fix the shapes of the saved variables: a checkpoint only resumes under these.
