@@ -19,6 +19,7 @@ demo: $(STAMP)
 # Two workers, one a core; the slowest tests are listed so a slowdown shows.
 test: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs
+	$(BIN)/lint-imports
 	scripts/lint_container.sh
 	$(BIN)/pytest -n 2 --durations=15
 
@@ -28,6 +29,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs

@@ -11,7 +11,6 @@ distances and whose output gives the logits of the classifier score. Use it with
 """
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from dcgan import cli
+from dcgan import cli, files, pixels
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -60,16 +59,14 @@ def _dataset(images, labels, batch_size, shuffle_seed=None):
     if shuffle_seed is not None:
         data = data.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     return data.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y)).prefetch(2)
+        lambda x, y: (pixels.to_model_range(x), y)).prefetch(2)
 
 
 def check_labels(train_labels, test_labels, source):
-    """The number of classes; UserError unless the labels are usable class indices."""
+    """The number of classes; UserError unless the labels are usable class indices (loading
+    has refused a source without labels, and negative ones)."""
     from dcgan.errors import UserError
 
-    if train_labels.min() < 0:
-        raise UserError(f"data.source {source}: has no class labels; the classifier needs "
-                        "a labelled data set (tfds, idx or npz with labels)")
     num_classes = int(train_labels.max()) + 1
     if num_classes < 2:
         raise UserError(f"data.source {source}: all training labels are {num_classes - 1}; "
@@ -118,15 +115,11 @@ def save(model, report, path):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     model.save(path)
-    with open(os.path.splitext(path)[0] + ".json", "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-        f.write("\n")
+    files.write_json_atomically(os.path.splitext(path)[0] + ".json", report)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UserError(
-            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    del argv  # run_app has refused stray arguments
     config = cli.require_config(FLAGS, "config")
     output = FLAGS.output
     if not output:
@@ -145,10 +138,9 @@ def main(argv):
 
     data = config.data
     log.info("loading %s", data.source)
-    train = input_pipeline.load_images(data.source, data.image_size, data.channels,
-                                       split="train", seed=config.seed, with_labels=True)
-    test = input_pipeline.load_images(data.source, data.image_size, data.channels,
-                                      split="test", seed=config.seed, with_labels=True)
+    train, test = [input_pipeline.load_labelled_images(
+        data.source, data.image_size, data.channels, split=split, seed=config.seed)[:2]
+        for split in ("train", "test")]
     check_labels(train[1], test[1], data.source)
     log.info("training on %d images, testing on %d, %d epoch(s)", len(train[0]),
              len(test[0]), FLAGS.epochs)

@@ -30,7 +30,7 @@ import traceback
 from absl import app, flags
 
 from dcgan import config_check
-from dcgan.errors import UserError
+from dcgan.errors import UserError, first_line
 
 __all__ = ["UserError", "run_app", "require_config", "log_to_file"]
 
@@ -51,7 +51,8 @@ def _exit_on_user_error(main):
 
 
 def run_app(main):
-    """Run an absl-flags main; bad flags and UserError become one line on stderr and exit 2."""
+    """Run an absl-flags main; bad flags, stray arguments and UserError become one line on
+    stderr and exit 2."""
     app.define_help_flags()
     if VERBOSE_FLAG not in flags.FLAGS:
         flags.DEFINE_bool(VERBOSE_FLAG, False, "Show TensorFlow's own log lines (hidden by "
@@ -69,6 +70,10 @@ def run_app(main):
             raise
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --name=value",
+              file=sys.stderr)
+        sys.exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr, force=True)
     if not flags.FLAGS[VERBOSE_FLAG].value:
@@ -82,16 +87,16 @@ def _flag_problem(error):
     if problem:
         return problem
     if isinstance(error, flags.Error):
-        return f"{_first_line(error)}; see --help"
+        return f"{first_line(error)}; see --help"
     if isinstance(error, (AttributeError, KeyError)):
         # ml_collections reports an override of a field the config lacks this way.
         while isinstance(error, (AttributeError, KeyError)) and error.args:
             error = error.args[0]  # ConfigDict nests the KeyError inside an AttributeError
-        field = _first_line(error).strip("\"'")
+        field = first_line(error).strip("\"'")
         return (f"unknown config field {field!r} in a --config.* override; "
                 "--dry_run lists the fields")
     if isinstance(error, (ValueError, TypeError, OSError)):
-        return f"{_first_line(error)}; check --config and its overrides"
+        return f"{first_line(error)}; check --config and its overrides"
     return None
 
 
@@ -113,7 +118,7 @@ def _config_file_problem(error):
     where = f"--{frame.f_locals['self'].name}={frame.f_locals.get('path')}"
     if isinstance(error, AttributeError) and loading[-1] == len(frames) - 1:
         return f"cannot load {where}: it defines no get_config(); see configs/default.py"
-    return f"cannot load {where}: {type(error).__name__}: {_first_line(error)}"
+    return f"cannot load {where}: {type(error).__name__}: {first_line(error)}"
 
 
 def _list_own_flags_in_help(main):
@@ -183,11 +188,6 @@ class _SilentTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def require_config(flag_values, name):
     """The config of the config-file flag `name`, loaded and checked (config_check)."""
     config = flag_values[name].value
@@ -199,16 +199,17 @@ def require_config(flag_values, name):
     try:
         config.get("seed")  # ml_collections defers an unreadable file's OSError to first use
     except OSError as e:
-        raise UserError(f"cannot load --{name}={filename}: {_first_line(e)}") from None
+        raise UserError(f"cannot load --{name}={filename}: {first_line(e)}") from None
     config_check.check_config(config, origin=f"--{name}={filename}")
     return config
 
 
-def log_to_file(workdir, filename):
-    """Copy the run's log lines into the workdir (appending across resumes)."""
+def log_to_file(path):
+    """Copy the run's log lines into `path` in the workdir (appending across resumes)."""
+    workdir = os.path.dirname(path) or "."
     try:
         os.makedirs(workdir, exist_ok=True)
-        handler = logging.FileHandler(os.path.join(workdir, filename))
+        handler = logging.FileHandler(path)
     except OSError as e:
         raise UserError(f"workdir {workdir} is not writable ({e.strerror}); "
                         "choose another --workdir") from None

@@ -11,17 +11,26 @@ class UserError(Exception):
     """Bad input from the user; main entry points print it as one line and exit non-zero."""
 
 
+def first_line(error, limit=200):
+    """The first non-empty line of an exception's message (a TensorFlow error's can run to
+    pages), cut to `limit` characters; the exception's type name if it says nothing."""
+    text = str(getattr(error, "message", None) or error).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[0] if len(lines[0]) <= limit else lines[0][:limit - 3] + "..."
+
+
 def reason(error):
     """The useful part of an exception's message: `No space left on device`, not a stack.
 
-    OSError gives its strerror; a TensorFlow error (whose message can run to pages) gives the
-    OS reason it contains, else its first line.
+    OSError gives its strerror; a TensorFlow error gives the OS reason it contains, else its
+    first line.
     """
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    text = str(getattr(error, "message", None) or error).strip()
+    text = str(getattr(error, "message", None) or error)
     for known in WRITE_ERRORS:
         if known in text:
             return known
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(error).__name__
+    return first_line(error)

@@ -13,11 +13,10 @@ classifier assigns to the class they were generated for, overall and per class.
 
 import functools
 import logging
-import os
 
 from absl import flags
 
-from dcgan import cli, config_check
+from dcgan import cli, config_check, files
 from dcgan.run import workdir
 
 FLAGS = flags.FLAGS
@@ -36,7 +35,6 @@ flags.DEFINE_bool("no_ema", False, "Score the trained generator even if the run 
 flags.DEFINE_integer("batch_size", 250, "Images per generator and feature-extractor call.")
 
 log = logging.getLogger("dcgan")
-EVAL_FILE = "eval.json"
 
 
 def format_table(scores, baseline=None):
@@ -55,9 +53,7 @@ def format_table(scores, baseline=None):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UserError(
-            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    del argv  # run_app has refused stray arguments
     root = FLAGS.workdir
     if not root:
         raise cli.UserError("--workdir is required: the run folder to score")
@@ -103,8 +99,8 @@ def main(argv):
                                          data["channels"], num_samples, seed + 1, split="train")
         baseline = scorer.score_images(train, "real training images")
         result["real_baseline"] = baseline
-    out = os.path.join(root, EVAL_FILE)
-    workdir.write_json_atomically(out, result)
+    out = workdir.RunDir(root).eval_results
+    files.write_json_atomically(out, result)
     print(f"{path} ({key}, step {step}): {num_samples} samples vs {scorer.num_real} held-out "
           f"images; features: {extractor.description}")
     print(format_table(scores, baseline))

@@ -2,7 +2,6 @@
 
 import functools
 import logging
-import os
 
 from absl import flags
 from ml_collections import config_flags
@@ -20,9 +19,7 @@ flags.DEFINE_bool("allow_new_data", False, "Let a resumed run continue on anothe
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UserError(
-            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    del argv  # run_app has refused stray arguments
     config = cli.require_config(FLAGS, "config")
     if FLAGS.dry_run:
         print(config)
@@ -31,6 +28,7 @@ def main(argv):
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
     from dcgan.run import workdir
 
+    run_dir = workdir.RunDir(FLAGS.workdir)
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(
@@ -40,7 +38,7 @@ def main(argv):
 
     # In a cluster the workdir is the chief's: the other workers log to stderr only.
     if distribute.writes_run_files(config.runtime.distribute):
-        cli.log_to_file(FLAGS.workdir, "train.log")
+        cli.log_to_file(run_dir.log)
     logging.getLogger("dcgan").info("config:\n%s", config)
 
     try:
@@ -48,9 +46,9 @@ def main(argv):
     except recovery.Interrupted as stop:
         logging.getLogger("dcgan").warning("%s", stop)
         return stop.exit_code
-    print(f"done: samples in {os.path.join(FLAGS.workdir, 'samples')}, "
-          f"progress GIF {os.path.join(FLAGS.workdir, 'progress.gif')}, "
-          f"report {os.path.join(FLAGS.workdir, 'report.png')}")
+    done = (f"done: samples in {run_dir.samples}, progress GIF {run_dir.progress_gif}, "
+            f"report {run_dir.report}")
+    print(done)
     return 0
 
 

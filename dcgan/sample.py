@@ -172,13 +172,11 @@ def _default_output(root, step, kind):
         name += f"_trunc{FLAGS.truncation:g}"
     if FLAGS.no_ema:
         name += "_noema"
-    return os.path.join(root, "samples", name + ".png")
+    return os.path.join(workdir.RunDir(root).samples, name + ".png")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UserError(
-            f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    del argv  # run_app has refused stray arguments
     _check_flags()
     root, steps = FLAGS.workdir, FLAGS.interpolate
     config = workdir.read_trained_config(root)

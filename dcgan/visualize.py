@@ -5,15 +5,15 @@ inside a training job or from a notebook. Files are written atomically (temporar
 rename) so that a run stopped mid-write never leaves a truncated PNG or GIF behind.
 """
 
-import contextlib
 import io
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+
+from dcgan import files, pixels
 
 # Keys of a metrics record that measure sample quality: distances ("lower is better") share a
 # log-scaled axis, fractions in [0, 1] get an axis of their own.
@@ -32,9 +32,7 @@ def to_uint8(images) -> np.ndarray:
         return images
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"images must be float in [-1, 1] or uint8, got dtype {images.dtype}")
-    scaled = (images.astype(np.float64) + 1.0) * 127.5
-    scaled = np.nan_to_num(scaled, nan=0.0)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return pixels.to_uint8(images)
 
 
 def image_grid(images, columns: int | None = None, padding: int = 2,
@@ -85,33 +83,6 @@ def image_grid(images, columns: int | None = None, padding: int = 2,
     return grid[..., 0] if channels == 1 else grid
 
 
-@contextlib.contextmanager
-def replaced_atomically(path):
-    """Yields a temporary path next to `path`; once the block ends, it becomes `path` by rename.
-
-    A reader (or a run stopped mid-write) sees the old file or the whole new one, never a torn
-    one: the rename is atomic within a folder. If the block raises, the temporary file is
-    removed and `path` is left as it was. Parent directories are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Named before anything exists, so that an interrupt at any moment, even while the file is
-    # being created, is cleaned up; the process id keeps two writers of one path apart.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        yield str(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_atomically(path, data: bytes) -> None:
-    """Writes `data` to `path` through `replaced_atomically`."""
-    with replaced_atomically(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-
-
 def png_bytes(image) -> bytes:
     """One (H, W), (H, W, 1) or (H, W, 3) uint8 image encoded as PNG."""
     image = np.asarray(image)
@@ -127,7 +98,7 @@ def save_grid(images, path, columns: int | None = None) -> np.ndarray:
         The uint8 grid that was written (handy for a TensorBoard image summary).
     """
     grid = image_grid(images, columns=columns)
-    write_atomically(path, png_bytes(grid))
+    files.write_bytes_atomically(path, png_bytes(grid))
     return grid
 
 
@@ -169,7 +140,7 @@ def write_gif(png_paths: Sequence, gif_path, duration: float = 0.2) -> None:
         "<bytes>", stack, extension=".gif", is_batch=True,
         duration=int(round(duration * 1000)), loop=0,
     )
-    write_atomically(gif_path, data)
+    files.write_bytes_atomically(gif_path, data)
 
 
 def _series(records: Sequence[Mapping], key: str) -> tuple[list, list]:
@@ -292,5 +263,5 @@ def plot_report(records: Sequence[Mapping], path, equilibrium_d: float, equilibr
     _plot_samples(axes[1, 1], last_grid_path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    write_atomically(path, buffer.getvalue())
+    files.write_bytes_atomically(path, buffer.getvalue())
     return str(path)

@@ -53,7 +53,7 @@ def tutorial_contender(images, batch_size):
     """The tutorial's loop as published: float32, plain tf.function, 60,000-image shuffle."""
     import tensorflow as tf
 
-    from dcgan import models
+    from dcgan import models, pixels
 
     generator = models.build_generator(28, 1, 100, 64, 5)  # the tutorial's exact architecture
     discriminator = models.build_discriminator(28, 1, 64, 5)
@@ -80,7 +80,7 @@ def tutorial_contender(images, batch_size):
             zip(gradients_of_discriminator, discriminator.trainable_variables, strict=True))
         return gen_loss
 
-    scaled = (images.astype("float32") - 127.5) / 127.5
+    scaled = pixels.to_model_range(images)
     dataset = tf.data.Dataset.from_tensor_slices(scaled).shuffle(60_000).batch(batch_size)
     iterator = iter(dataset.repeat())
 
@@ -147,6 +147,7 @@ def main(argv):
     import numpy as np
     import tensorflow as tf
 
+    from dcgan import files
     from dcgan.measure import step_timing
 
     rng = np.random.default_rng(0)
@@ -207,8 +208,7 @@ def main(argv):
               f"{e2e['steady_steps_per_sec']:.2f} steps/s")
     print(json.dumps(result))
     if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(result, f, indent=2)
+        files.write_json_atomically(FLAGS.json, result, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import sys
 
 from absl import app, flags
 
+from dcgan import files
 from dcgan.measure import comparison
 from dcgan.run import workdir
 
@@ -55,6 +56,10 @@ COLUMNS = {"fid": "FID", "kid": "KID", "classifier_score": "clf score",
            "precision": "precision", "recall": "recall"}
 
 
+def run_folder(label, seed):
+    return os.path.join(FLAGS.workdir, label, f"seed{seed}")
+
+
 def score_run(run_dir, steps, num_samples, features):
     """The run's eval.json, evaluating again unless it already scored this very checkpoint."""
     previous = comparison.read_eval(run_dir)
@@ -64,7 +69,8 @@ def score_run(run_dir, steps, num_samples, features):
         comparison.run(comparison.evaluate_command(run_dir, num_samples, features), "evaluation")
         previous = comparison.read_eval(run_dir)
     if previous is None or previous.get("step") != steps:
-        raise comparison.Failed(f"{run_dir}/eval.json does not score step {steps}")
+        raise comparison.Failed(f"{workdir.RunDir(run_dir).eval_results} does not score "
+                                f"step {steps}")
     return previous
 
 
@@ -114,7 +120,7 @@ def main(argv):
     try:
         for label, (preset, overrides) in presets.items():
             for seed in seeds:
-                run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
+                run_dir = run_folder(label, seed)
                 comparison.run(comparison.train_command(preset, run_dir, seed, FLAGS.steps,
                                                         FLAGS.source, FLAGS.grid_images,
                                                         overrides), "training")
@@ -141,8 +147,8 @@ def main(argv):
           f"({macs[labels[1]] / macs[labels[0]]:.2f}x)")
 
     grid_out = FLAGS.grid_out or os.path.join(FLAGS.workdir, "grids.png")
-    grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[0]}", "samples",
-                               f"step_{FLAGS.steps:06d}.png") for label in labels]
+    grid_paths = [workdir.RunDir(run_folder(label, seeds[0])).sample_grid(FLAGS.steps)
+                  for label in labels]
     titles = [f"{label}: FID {means[label]['fid']:.1f}" for label in labels]
     comparison.side_by_side(grid_paths, titles, grid_out, FLAGS.grid_scale)
     json_out = FLAGS.json or os.path.join(FLAGS.workdir, "compare.json")
@@ -150,8 +156,7 @@ def main(argv):
                "features": FLAGS.features, "source": FLAGS.source, "presets": labels,
                "runs": results, "mean": means, "ratio_b_over_a": ratio, "step_macs": macs,
                "grids": grid_out}
-    os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
-    workdir.write_json_atomically(json_out, summary)
+    files.write_json_atomically(json_out, summary)
     print(f"wrote {json_out} and {grid_out}")
     return 0
 

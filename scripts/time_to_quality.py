@@ -33,8 +33,9 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # configs/ and dcgan/ when run from anywhere
+from dcgan import files  # noqa: E402
 from dcgan.measure import comparison  # noqa: E402
-from dcgan.run import workdir  # noqa: E402
+from dcgan.run.workdir import RunDir  # noqa: E402
 
 FLAGS = flags.FLAGS
 TUTORIAL = os.path.join(ROOT, "configs", "mnist_tutorial.py")
@@ -102,9 +103,7 @@ def timed_rates(configs):
         return kept
     print(f"timing the training steps of {', '.join(configs)} side by side ...", flush=True)
     kept.update(measure_rates(configs, FLAGS.rounds, FLAGS.steps_per_round))
-    os.makedirs(FLAGS.workdir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(kept, f, indent=2)
+    files.write_json_atomically(path, kept, sort_keys=False)
     return kept
 
 
@@ -120,7 +119,7 @@ def scored_checkpoints(run_dir, num_samples, features):
         cache = {}
     key = f"{num_samples}:{features}"
     scores = cache.get(key, {})
-    for path in checkpoints.candidates(checkpoints.directory(run_dir)):
+    for path in checkpoints.candidates(RunDir(run_dir).checkpoints):
         step = checkpoints.step_of(path)
         if str(step) in scores:
             continue
@@ -194,7 +193,7 @@ def main(argv):
         print(refusal, file=sys.stderr)
         return 2
     from dcgan import config_check
-    from dcgan.errors import UserError
+    from dcgan.errors import UserError, first_line
 
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
     configs = {}
@@ -210,7 +209,7 @@ def main(argv):
             if os.path.abspath(FLAGS.a) == TUTORIAL and not FLAGS.a_override:
                 del to_time["tutorial"]  # preset A is the tutorial: timed once, as A
     except (UserError, ValueError, KeyError) as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {first_line(e)}", file=sys.stderr)
         return 2
 
     rates = timed_rates(to_time)
@@ -277,8 +276,8 @@ def main(argv):
     plot_out = os.path.join(FLAGS.workdir, "fid_vs_seconds.png")
     plot(curves, target, budget, plot_out)
     grid_out = os.path.join(FLAGS.workdir, "grids.png")
-    grid_paths = [os.path.join(FLAGS.workdir, label, f"seed{seeds[label][0]}", "samples",
-                               f"step_{steps[label]:06d}.png") for label in labels]
+    grid_paths = [RunDir(os.path.join(FLAGS.workdir, label, f"seed{seeds[label][0]}"))
+                  .sample_grid(steps[label]) for label in labels]
     comparison.side_by_side(grid_paths, [f"{label}: FID {final_fid[label]:.1f}"
                                               for label in labels], grid_out, 2)
     summary = {"budget_seconds": budget, "budget": budget_text, "steps_per_sec": rates,
@@ -287,7 +286,7 @@ def main(argv):
                "target_fid": target, "mean_final_fid": final_fid,
                "ratio_b_over_a": ratio, "runs": results, "plot": plot_out, "grids": grid_out}
     json_out = os.path.join(FLAGS.workdir, "time_to_quality.json")
-    workdir.write_json_atomically(json_out, summary)
+    files.write_json_atomically(json_out, summary)
     print(f"wrote {json_out}, {plot_out} and {grid_out}")
     return 0
 

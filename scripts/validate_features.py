@@ -10,7 +10,6 @@ does (KID's order is shown beside it).
         --image_size=64 --features=inception
 """
 
-import json
 import os
 import sys
 
@@ -77,6 +76,7 @@ def main(argv):
         return 2
     import numpy as np
 
+    from dcgan import files
     from dcgan.data import input_pipeline
     from dcgan.errors import UserError
     from dcgan.quality import features
@@ -108,11 +108,10 @@ def main(argv):
     print(f"FID ranks {' < '.join(DEGRADATIONS)}: {verdict} "
           f"(KID: {'yes' if in_order['kid'] else 'no'})")
     if FLAGS.json:
-        # Not workdir.write_json_atomically: it sorts keys, and the scores' order is the ranking.
-        with open(FLAGS.json, "w") as f:
-            json.dump({"source": FLAGS.source, "image_size": FLAGS.image_size,
-                       "features": FLAGS.features, "images_per_half": half,
-                       "scores": results, "in_order": in_order}, f, indent=2)
+        # Keys unsorted: the scores' order is the ranking.
+        files.write_json_atomically(FLAGS.json, {
+            "source": FLAGS.source, "image_size": FLAGS.image_size, "features": FLAGS.features,
+            "images_per_half": half, "scores": results, "in_order": in_order}, sort_keys=False)
     return 0 if in_order["fid"] else 1
 
 

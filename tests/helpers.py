@@ -126,7 +126,7 @@ def idx_with_classifier(root):
     data = os.path.join(root, "idx")
     write_idx(data, n=48)
     write_idx(data, n=24, prefix="t10k")
-    splits = [input_pipeline.load_images(f"idx:{data}", 28, 1, split=s, with_labels=True)
+    splits = [input_pipeline.load_labelled_images(f"idx:{data}", 28, 1, split=s)[:2]
               for s in ("train", "test")]
     model, report = classifier.train_classifier(*splits, epochs=1, batch_size=16)
     clf = os.path.join(root, "clf.keras")

@@ -88,6 +88,13 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
     iio.imread(tmp_path / "run" / "samples" / "step_000002.png")
 
 
+@pytest.mark.parametrize("module", ["dcgan.main", "dcgan.sample", "dcgan.evaluate",
+                                    "dcgan.classifier", "dcgan.report"])
+def test_every_command_refuses_stray_arguments(module):
+    result = helpers.run_cli(module, "stray")
+    helpers.assert_one_line_error(result, "unexpected arguments stray", "--name=value")
+
+
 @pytest.mark.parametrize("script, module, names", [
     ("dcgan-train", "dcgan.main", ["--config", "--workdir", "--[no]dry_run"]),
     ("dcgan-sample", "dcgan.sample", ["--num_images", "--output", "--[no]overwrite"]),

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan.data import idx_files, input_pipeline
-from dcgan.data.input_pipeline import load_images, make_dataset
+from dcgan.data.input_pipeline import load_images, load_labelled_images, make_dataset
 from dcgan.errors import UserError
 from tests import helpers
 
@@ -48,15 +48,13 @@ def idx_dir(tmp_path):
 
 def test_idx_reads_train_and_test_splits_exactly(idx_dir):
     directory, data = idx_dir
-    images, labels = load_images(f"idx:{directory}", 28, 1, with_labels=True)
+    images, labels = load_labelled_images(f"idx:{directory}", 28, 1)[:2]
     assert images.dtype == np.uint8 and images.shape == (7, 28, 28, 1)
     np.testing.assert_array_equal(images[..., 0], data["train_x"])
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(labels, data["train_y"])
 
-    test_images, test_labels = load_images(
-        f"idx:{directory}", 28, 1, split="test", with_labels=True
-    )
+    test_images, test_labels = load_labelled_images(f"idx:{directory}", 28, 1, split="test")[:2]
     np.testing.assert_array_equal(test_images[..., 0], data["test_x"])
     np.testing.assert_array_equal(test_labels, data["test_y"])
 
@@ -79,7 +77,7 @@ def test_idx_prefers_uncompressed_copy_and_labels_are_optional(tmp_path):
     images = load_images(f"idx:{tmp_path}", 28, 1)  # no label file: fine without labels
     assert (images == 7).all()
     with pytest.raises(UserError, match="train-labels"):
-        load_images(f"idx:{tmp_path}", 28, 1, with_labels=True)
+        load_labelled_images(f"idx:{tmp_path}", 28, 1)
 
 
 @pytest.mark.parametrize(
@@ -187,10 +185,10 @@ def test_npz_in_keras_mnist_layout(tmp_path):
     x_train, x_test = random_images(rng, 6), random_images(rng, 4)
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=x_train, y_train=np.arange(6), x_test=x_test, y_test=np.arange(4))
-    images, labels = load_images(f"npz:{path}", 28, 1, with_labels=True)
+    images, labels = load_labelled_images(f"npz:{path}", 28, 1)[:2]
     np.testing.assert_array_equal(images[..., 0], x_train)
     np.testing.assert_array_equal(labels, np.arange(6))
-    images, labels = load_images(f"npz:{path}", 28, 1, split="test", with_labels=True)
+    images, labels = load_labelled_images(f"npz:{path}", 28, 1, split="test")[:2]
     np.testing.assert_array_equal(images[..., 0], x_test)
     assert labels.dtype == np.int64 and list(labels) == [0, 1, 2, 3]
 
@@ -208,7 +206,7 @@ def test_npz_single_float_array(tmp_path, low, high, key):
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
     assert (images[:, :7] == 255).all() and (images[:, -7:] == 0).all()
     with pytest.raises(UserError, match="no labels"):
-        load_images(f"npz:{path}", 32, 3, with_labels=True)
+        load_labelled_images(f"npz:{path}", 32, 3)
 
 
 def test_npz_bad_contents_are_named(tmp_path):
@@ -229,7 +227,7 @@ def test_npz_bad_contents_are_named(tmp_path):
 def test_tfds_mock_data_with_labels_and_resize():
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=12):
-        images, labels = load_images("tfds:mnist", 28, 1, with_labels=True)
+        images, labels = load_labelled_images("tfds:mnist", 28, 1)[:2]
         assert images.shape == (12, 28, 28, 1) and images.dtype == np.uint8
         assert labels.dtype == np.int64 and ((labels >= 0) & (labels < 10)).all()
         assert images.std() > 10  # mock pixels are random, not a constant fill
@@ -318,7 +316,7 @@ def test_make_dataset_batch_larger_than_data_is_an_error():
 
 
 def test_synthetic_digits_look_like_mnist():
-    images, labels = load_images("synthetic:digits:300", 28, 1, seed=0, with_labels=True)
+    images, labels = load_labelled_images("synthetic:digits:300", 28, 1, seed=0)[:2]
     assert images.shape == (300, 28, 28, 1) and images.dtype == np.uint8
     assert np.bincount(labels, minlength=10).tolist() == [30] * 10
     border = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel()])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dcgan import equilibrium
 from dcgan.training import losses
 
 # Includes logits where sigmoid rounds to exactly 0 or 1 in float32 and exp overflows, so
@@ -45,16 +46,16 @@ def column(values, dtype=tf.float32):
 
 
 def test_equilibrium_constants():
-    assert losses.EQUILIBRIUM_D_LOSS == pytest.approx(2 * math.log(2), rel=1e-15)
-    assert losses.EQUILIBRIUM_G_LOSS == pytest.approx(math.log(2), rel=1e-15)
+    assert equilibrium.D_LOSS == pytest.approx(2 * math.log(2), rel=1e-15)
+    assert equilibrium.G_LOSS == pytest.approx(math.log(2), rel=1e-15)
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
 def test_losses_at_logit_zero_are_the_equilibrium_values(label_smoothing):
     zeros = tf.zeros((5, 1))
     d_loss = losses.discriminator_loss(zeros, zeros, label_smoothing).numpy()
-    np.testing.assert_allclose(d_loss, losses.EQUILIBRIUM_D_LOSS, rtol=1e-6)
-    np.testing.assert_allclose(losses.generator_loss(zeros).numpy(), losses.EQUILIBRIUM_G_LOSS)
+    np.testing.assert_allclose(d_loss, equilibrium.D_LOSS, rtol=1e-6)
+    np.testing.assert_allclose(losses.generator_loss(zeros).numpy(), equilibrium.G_LOSS)
 
 
 def test_generator_loss_matches_closed_form_even_for_huge_logits():

@@ -77,3 +77,14 @@ def test_benchmark_of_an_rgb_preset_without_augment_names_the_fix():
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--augment" in lines[0] and "128x128x3" in lines[0], lines
+
+
+def test_step_runner_leaves_the_callers_config_alone():
+    from dcgan.measure import step_timing
+
+    config = helpers.tiny_config(precision="float32", jit_compile=False, batch_size=8)
+    before = config.to_dict()
+    _, policy = step_timing.step_runner(config, helpers.random_digits(32), 4, "float32",
+                                        False, 2)
+    assert policy == "float32"
+    assert config.to_dict() == before  # the batch of 4 went to a copy

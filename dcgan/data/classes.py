@@ -2,7 +2,7 @@
 
 A run's classes are fixed by its training data: K = the number of names, and the names come
 from the source where it has them (tfds label names, folder names), else from
-`data.class_names`, else "0".."K-1". They are kept in the run folder (workdir.CLASSES_FILE),
+`data.class_names`, else "0".."K-1". They are kept in the run folder (classes.json),
 the one place sample and evaluate read them from to rebuild the models.
 """
 

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from dcgan.errors import UserError
+from dcgan.files import replaced_atomically, write_json_atomically
 
 log = logging.getLogger("dcgan")
 
@@ -169,16 +170,12 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
     except (OSError, ValueError, AttributeError):
         pass  # no cache yet, or a damaged one: build it again
     images, skipped = build(paths)
-    from dcgan.run import workdir  # the atomic writes every run folder file uses
-
     try:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
+        # The data first: a sidecar never vouches for a missing file.
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as f:
             np.save(f, np.ascontiguousarray(images))
-        os.replace(tmp, path)  # the data first: a sidecar never vouches for a missing file
-        workdir.write_json_atomically(sidecar, {"source": source, "fingerprint": stamp,
-                                                "count": len(images), "skipped": skipped})
+        write_json_atomically(sidecar, {"source": source, "fingerprint": stamp,
+                                        "count": len(images), "skipped": skipped})
     except OSError as e:
         raise UserError(f"cannot write the image cache {path} ({e.strerror or e}); set "
                         "data.cache_dir to a writable folder, or '' to turn the cache off") \

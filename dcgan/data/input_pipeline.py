@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from dcgan.data import digits, image_folder
 from dcgan.data.idx_files import read_idx
-from dcgan.errors import UserError
+from dcgan.errors import UserError, first_line
+from dcgan.pixels import to_model_range, to_uint8
 
 # Transparent pixels are composited onto white: the colour under them is often noise.
 ALPHA_BACKGROUND = 255.0
@@ -42,8 +43,7 @@ class NoLabels(UserError):
     """Labels were asked of a source that has none."""
 
 
-def load_images(source, image_size, channels, split="train", seed=0, with_labels=False,
-                cache_dir=""):
+def load_images(source, image_size, channels, split="train", seed=0, cache_dir=""):
     """Loads a whole data source into memory.
 
     Args:
@@ -56,27 +56,29 @@ def load_images(source, image_size, channels, split="train", seed=0, with_labels
             separate seed stream. `folder:` and single-array `npz:` files have no held-out
             part, so "test" returns the training images again.
         seed: only used by `synthetic:digits`; equal seeds give equal images.
-        with_labels: also return the int64 labels; an error for sources without labels.
         cache_dir: for `folder:` sources, a folder caching the decoded images ('' for none;
             see dcgan/image_folder.py).
 
     Returns:
-        uint8 images (N, image_size, image_size, channels), and with `with_labels` a tuple
-        (images, labels) with int64 labels (N,).
+        uint8 images (N, image_size, image_size, channels); load_labelled_images gives
+        their labels too.
 
     Raises:
         UserError: for a missing or unreadable path, a data set that cannot be loaded, or a
             source with no images. The source's form, image_size and channels are
             config_check's to check.
     """
-    if not with_labels:
-        return _load(source, image_size, channels, split, seed, False, cache_dir)[0]
-    return load_labelled_images(source, image_size, channels, split, seed, cache_dir)[:2]
+    return _load(source, image_size, channels, split, seed, False, cache_dir)[0]
 
 
 def load_labelled_images(source, image_size, channels, split="train", seed=0, cache_dir=""):
     """load_images with labels, and the class names the source itself gives (tfds label
-    names, folder names) or None: (images, int64 labels, names)."""
+    names, folder names) or None: (images, int64 labels, names).
+
+    Raises:
+        NoLabels: the source has no labels.
+        UserError: as load_images, or labels that do not fit the images (negative, too few).
+    """
     return _load(source, image_size, channels, split, seed, True, cache_dir)
 
 
@@ -186,7 +188,7 @@ def make_dataset(images, batch_size, seed, start_step=0, labels=None):
         indices = tf.random.experimental.index_shuffle(
             positions, seed=tf.stack([seed, epoch]), max_index=max_index
         )
-        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        batch = to_model_range(tf.gather(pixels, indices))
         return batch if classes is None else (batch, tf.gather(classes, indices))
 
     options = tf.data.Options()
@@ -216,7 +218,7 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
         raise
     except Exception as e:  # network, unknown name, unknown split, missing files, ...
         raise UserError(
-            f"cannot load tfds dataset {name!r} (split {tfds_split!r}): {_reason(e)}; "
+            f"cannot load tfds dataset {name!r} (split {tfds_split!r}): {first_line(e)}; "
             f"download it first (tfds build {name} where there is network) "
             f"or use data.source=idx:DIR"
         ) from e
@@ -238,7 +240,7 @@ def _load_tfds(rest, source, split, image_size, channels, seed):
     try:
         parts = list(batches.as_numpy_iterator())
     except tf.errors.OpError as e:
-        raise UserError(f"data.source {source}: cannot read the data ({_reason(e)})") from e
+        raise UserError(f"data.source {source}: cannot read the data ({first_line(e)})") from e
     if not parts:
         return np.zeros((0, image_size, image_size, channels), np.uint8), None, None
     images = np.concatenate([p[0] for p in parts])
@@ -337,7 +339,7 @@ def _load_npz(path, source, split, image_size, channels, seed):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as e:  # zipfile, pickle and format errors all mean "not a good .npz"
-        raise UserError(f"{path}: cannot read .npz file ({_reason(e)})") from e
+        raise UserError(f"{path}: cannot read .npz file ({first_line(e)})") from e
     if "x_train" in arrays:
         x_key, y_key = ("x_train", "y_train") if split == "train" else ("x_test", "y_test")
         if x_key not in arrays:
@@ -370,7 +372,7 @@ def _uint8_images(array, where):
         if 0 <= low and high <= 1:
             return np.round(array * 255.0).astype(np.uint8)
         if -1 <= low and high <= 1:
-            return np.round((array + 1.0) * 127.5).astype(np.uint8)
+            return to_uint8(array)
     raise UserError(f"{where}: {array.dtype} values in [{low}, {high}]; expected uint8, "
                     f"integers in [0, 255] or floats in [0, 1] or [-1, 1]")
 
@@ -440,10 +442,3 @@ def _fit_array(images, size, channels):
         _fit_tensor(tf.constant(images[i : i + _CHUNK]), size, channels).numpy()
         for i in range(0, len(images), _CHUNK)
     ])
-
-
-def _reason(error):
-    """The first line of an exception's message, short enough for a one-line error."""
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return line if len(line) <= 200 else line[:197] + "..."

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from dcgan import config_check
+from dcgan.run.workdir import RunDir
 
 
 class Failed(Exception):
@@ -45,7 +46,7 @@ def run(command, what):
 
 def read_eval(run_dir):
     try:
-        with open(os.path.join(run_dir, "eval.json")) as f:
+        with open(RunDir(run_dir).eval_results) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None

@@ -11,12 +11,13 @@ import time
 
 def step_runner(config, images, batch_size, precision_name, jit_compile, steps_per_call):
     """A function running N steps of this project's real GAN state, input pipeline and train
-    function (with the config's augmentation, if any)."""
+    function (with the config's augmentation, if any). `config` is left as it was."""
     import tensorflow as tf
 
     from dcgan.training import augment, precision, step
     from dcgan.training.state import TrainingState
 
+    config = config.copy_and_resolve_references()
     config.training.precision = precision_name
     config.training.batch_size = batch_size
     config.training.jit_compile = jit_compile

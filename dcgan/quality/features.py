@@ -16,9 +16,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan import config_check, progress
+from dcgan import config_check, pixels, progress
 from dcgan.data import input_pipeline
-from dcgan.errors import UserError
+from dcgan.errors import UserError, first_line
 from dcgan.quality import metrics
 
 log = logging.getLogger("dcgan")
@@ -81,7 +81,7 @@ def _classifier(path, image_size, channels):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001 - zip, h5, config and deserialisation errors alike
-        raise UserError(f"cannot load feature classifier {path} ({_first_line(e)}); "
+        raise UserError(f"cannot load feature classifier {path} ({first_line(e)}); "
                         "train it again with `python -m dcgan.classifier`") from None
     try:
         feats = model.get_layer(FEATURE_LAYER).output
@@ -110,7 +110,7 @@ def _inception():
         where = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
                              "models")
         raise UserError(
-            f"cannot get the InceptionV3 ImageNet weights ({_first_line(e)}); run once where "
+            f"cannot get the InceptionV3 ImageNet weights ({first_line(e)}); run once where "
             f"the network allows, or copy {INCEPTION_WEIGHTS} into {where}; or use a "
             "classifier from `python -m dcgan.classifier` as --features") from None
     pool = base.get_layer("avg_pool").output
@@ -129,12 +129,6 @@ def _inception():
     return Extractor(INCEPTION, model, None, "InceptionV3 (ImageNet) pool features")
 
 
-def _first_line(error):
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
-
-
 def extract(extractor, batches, total, label=None):
     """(features, logits) of every image in `batches` (float32 arrays in [-1, 1])."""
     feats, logits = [], []
@@ -150,7 +144,7 @@ def extract(extractor, batches, total, label=None):
 def image_batches(images, batch_size):
     """uint8 images -> float32 batches in [-1, 1], the generator's range."""
     for start in range(0, len(images), batch_size):
-        yield images[start:start + batch_size].astype(np.float32) / 127.5 - 1.0
+        yield pixels.to_model_range(images[start:start + batch_size])
 
 
 def sample_labels(num_samples, num_classes):

@@ -23,13 +23,12 @@ import shutil
 
 import tensorflow as tf
 
+from dcgan import files
 from dcgan.errors import UserError, reason
 from dcgan.run import workdir
 
 log = logging.getLogger("dcgan")
 
-CHECKPOINT_DIR = "checkpoints"
-BEST_DIR = "best"  # under checkpoints/: the checkpoint of lowest Frechet distance
 BEST_FILE = "best.json"
 DAMAGED_DIR = "damaged"  # under checkpoints/: unreadable checkpoints, kept for inspection
 EMA_KEY = "ema_generator"
@@ -38,8 +37,8 @@ _NAME = re.compile(r"ckpt-(\d+)")
 
 
 def directory(root, which="latest"):
-    folder = os.path.join(root, CHECKPOINT_DIR)
-    return os.path.join(folder, BEST_DIR) if which == "best" else folder
+    run = workdir.RunDir(root)
+    return run.best_checkpoint if which == "best" else run.checkpoints
 
 
 def step_of(path):
@@ -188,19 +187,20 @@ class CheckpointWriter:
 
     Args:
         checkpoint: the tf.train.Checkpoint of the training state.
-        folder: the run's checkpoints folder (`directory(root)`).
+        run: the run folder (workdir.RunDir): its checkpoints and best checkpoint folders.
         chief: whether this process writes the run folder.
         keep: whole checkpoints kept by rotation.
         before_save: called before every save, to bring what the weights do not carry up to
             date (the seconds trained).
     """
 
-    def __init__(self, checkpoint, folder, chief, keep, before_save=None):
-        self.checkpoint, self.folder, self.chief, self.keep = checkpoint, folder, chief, keep
+    def __init__(self, checkpoint, run, chief, keep, before_save=None):
+        self.checkpoint, self.chief, self.keep = checkpoint, chief, keep
+        self.folder, self._best_folder = run.checkpoints, run.best_checkpoint
         self._before_save = before_save or (lambda: None)
         # Before the manager reads the state file, which tidying rewrites.
-        self.resume_from = newest_whole(folder, tidy=chief)
-        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=keep)
+        self.resume_from = newest_whole(self.folder, tidy=chief)
+        self.manager = tf.train.CheckpointManager(checkpoint, self.folder, max_to_keep=keep)
         # Tracked here, not read from the manager: a non-chief worker's manager never saves,
         # and all workers must make the same saves.
         self.saved_step = step_of(self.resume_from) if self.manager.latest_checkpoint else None
@@ -225,14 +225,14 @@ class CheckpointWriter:
     def offer_best(self, step, fid):
         """Keep the state in checkpoints/best when `fid` is the lowest Frechet distance yet."""
         if self._best is None:
-            self._best = _Best(self.checkpoint, os.path.join(self.folder, BEST_DIR))
+            self._best = _Best(self.checkpoint, self._best_folder)
         if not fid < self._best.fid:
             return
         self._best.fid = fid
         self._before_save()
         self._save(self._best.manager, step, 1)
         if self.chief:
-            workdir.write_json_atomically(self._best.path, {"step": step, "fid": fid})
+            files.write_json_atomically(self._best.path, {"step": step, "fid": fid})
             log.info("best Frechet distance so far (%.4g) at step %d: kept in %s", fid, step,
                      self._best.manager.directory)
 
@@ -301,10 +301,8 @@ def _write_state(folder, latest, paths):
     """Write the state file as CheckpointManager does (a text proto), atomically."""
     lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
     lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in paths]
-    state = os.path.join(folder, "checkpoint")
-    with open(state + ".tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(state + ".tmp", state)
+    files.write_lines_atomically(os.path.join(folder, "checkpoint"),
+                                 [f"{line}\n" for line in lines])
 
 
 def _delete(prefix):

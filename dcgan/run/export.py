@@ -10,16 +10,11 @@ import os
 
 import tensorflow as tf
 
-from dcgan.errors import UserError
+from dcgan import pixels
+from dcgan.errors import UserError, reason
 
 SAVED_MODEL_DIR = "saved_model"
 KERAS_FILE = "generator.keras"
-
-
-def to_uint8(images):
-    """[-1, 1] floats to uint8 pixels: round half to even and clip, like visualize.to_uint8."""
-    scaled = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
-    return tf.cast(tf.clip_by_value(scaled, 0.0, 255.0), tf.uint8)
 
 
 class Sampler(tf.Module):
@@ -39,11 +34,11 @@ class Sampler(tf.Module):
 
             @tf.function(input_signature=[spec, labels_spec])
             def serve(noise, labels):
-                return {"images": to_uint8(self.generator([noise, labels], training=False))}
+                return {"images": pixels.to_uint8(self.generator([noise, labels], training=False))}
         else:
             @tf.function(input_signature=[spec])
             def serve(noise):
-                return {"images": to_uint8(self.generator(noise, training=False))}
+                return {"images": pixels.to_uint8(self.generator(noise, training=False))}
 
         self.serve = serve
 
@@ -69,7 +64,6 @@ def export(sampler, folder):
         tf.saved_model.save(sampler, saved_model, signatures={"serving_default": sampler.serve})
         sampler.generator.save(keras_file)
     except (OSError, tf.errors.OpError) as e:
-        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
-        raise UserError(f"cannot write --export={folder} ({reason.splitlines()[0]}); "
+        raise UserError(f"cannot write --export={folder} ({reason(e)}); "
                         "choose another folder") from None
     return saved_model, keras_file

@@ -13,12 +13,11 @@ load it when they run.
 import glob
 import json
 import os
-import re
 
+from dcgan import equilibrium, files
 from dcgan.run import workdir
 
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
+# The losses when D outputs 1/2 everywhere: every BCE term is then ln 2.
 
 # Quality metrics of in-training evaluation (features.quality_metrics, and a conditional run's
 # conditional accuracy), under quality/.
@@ -34,14 +33,17 @@ TENSORBOARD_TAGS = {
     "images_per_sec": "speed/images_per_sec",
     **{name: f"quality/{name}" for name in QUALITY_METRICS},
 }
-# The sample grids training writes; a user's own files in samples/ are never touched.
-_SAMPLE_GRID = re.compile(r"step_(\d{6})\.png")
-_SAMPLE_TMP = re.compile(r"\.step_\d{6}\.png\..*\.tmp")  # a grid write cut short by a kill
+# Reference lines drawn beside the curves: the losses and D's output when D outputs 1/2.
+TENSORBOARD_LINES = {
+    "loss/d_equilibrium": equilibrium.D_LOSS,
+    "loss/g_equilibrium": equilibrium.G_LOSS,
+    "discriminator/half": equilibrium.D_OUTPUT,
+}
 
 
 def read_metrics(root):
     """The records of WORKDIR/metrics.jsonl, in order; a line cut short by a crash is skipped."""
-    path = os.path.join(root, METRICS_FILE)
+    path = workdir.RunDir(root).metrics
     if not os.path.exists(path):
         return []
     records = []
@@ -54,17 +56,6 @@ def read_metrics(root):
             if isinstance(record, dict) and "step" in record:
                 records.append(record)
     return records
-
-
-def sample_path(root, step):
-    return os.path.join(root, "samples", f"step_{step:06d}.png")
-
-
-def sample_paths(root):
-    """The training grids in WORKDIR/samples, in step order."""
-    folder = os.path.join(root, "samples")
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    return sorted(os.path.join(folder, n) for n in names if _SAMPLE_GRID.fullmatch(n))
 
 
 def custom_scalars_layout():
@@ -90,19 +81,12 @@ def custom_scalars_layout():
 
 
 class Record:
-    """metrics.jsonl and TensorBoard summaries of the run in `root`, written by the chief only.
+    """metrics.jsonl and TensorBoard summaries of the run in `root`, written by the chief only."""
 
-    `equilibrium`: (D's loss, G's loss) when D outputs 1/2 everywhere (dcgan.training.losses),
-    drawn in TensorBoard beside the losses.
-    """
-
-    def __init__(self, root, enabled, equilibrium):
-        self.root = root
+    def __init__(self, root, enabled):
+        self.run = workdir.RunDir(root)
         self.enabled = enabled
-        # Reference lines drawn beside the curves: the losses and D's output at equilibrium.
-        self.lines = {"loss/d_equilibrium": equilibrium[0], "loss/g_equilibrium": equilibrium[1],
-                      "discriminator/half": 0.5}
-        self.metrics_path = os.path.join(root, METRICS_FILE)
+        self.metrics_path = self.run.metrics
         self.writer = None
 
     def rewind(self, step):
@@ -117,21 +101,19 @@ class Record:
             self.writer.close()
             self.writer = None
         _trim_metrics(self.metrics_path, step)
-        for path in sample_paths(self.root):
-            if int(_SAMPLE_GRID.fullmatch(os.path.basename(path)).group(1)) > step:
+        for grid_step, path in self.run.sample_grids().items():
+            if grid_step > step:
                 os.remove(path)
-        samples = os.path.join(self.root, "samples")
-        for name in os.listdir(samples) if os.path.isdir(samples) else []:
-            if _SAMPLE_TMP.fullmatch(name):
-                os.remove(os.path.join(samples, name))
-        trim_events(os.path.join(self.root, TENSORBOARD_DIR), step)
+        for path in self.run.unfinished_sample_grids():
+            os.remove(path)
+        trim_events(self.run.tensorboard, step)
         self._open_writer()
 
     def _open_writer(self):
         import tensorflow as tf
         from tensorboard.summary.v1 import custom_scalar_pb
 
-        self.writer = tf.summary.create_file_writer(os.path.join(self.root, TENSORBOARD_DIR))
+        self.writer = tf.summary.create_file_writer(self.run.tensorboard)
         with self.writer.as_default(step=0):
             tf.summary.experimental.write_raw_pb(
                 custom_scalar_pb(custom_scalars_layout()).SerializeToString(), step=0)
@@ -151,7 +133,7 @@ class Record:
         with self.writer.as_default(step=step):
             for name, value in record.items():
                 tf.summary.scalar(TENSORBOARD_TAGS.get(name, name), value)
-            for name, value in self.lines.items():
+            for name, value in TENSORBOARD_LINES.items():
                 tf.summary.scalar(name, value)
             for name, value in (learning_rates or {}).items():
                 tf.summary.scalar(f"optim/{name}", value)
@@ -186,7 +168,7 @@ def _trim_metrics(path, step):
         except (ValueError, KeyError, TypeError):
             pass  # a line cut short by a crash
     if kept != lines:
-        workdir.write_lines_atomically(path, kept)
+        files.write_lines_atomically(path, kept)
 
 
 def trim_events(folder, step):
@@ -213,8 +195,7 @@ def trim_events(folder, step):
             dropped = True
         if dropped:
             # No "tfevents" in the name: TensorBoard must never read a half-written copy.
-            tmp = os.path.join(os.path.dirname(path), ".trimmed-events.tmp")
-            with tf.io.TFRecordWriter(tmp) as writer:
+            with files.replaced_atomically(path, temporary=".trimmed-events.tmp") as tmp, \
+                    tf.io.TFRecordWriter(tmp) as writer:
                 for raw in records:
                     writer.write(raw)
-            os.replace(tmp, path)

@@ -6,26 +6,22 @@ Training draws it when it finishes, `dcgan.report` at any other time, from a run
 
 import os
 
-from dcgan import visualize
+from dcgan import equilibrium, visualize
 from dcgan.errors import UserError
-from dcgan.run import run_record
-
-REPORT_FILE = "report.png"
+from dcgan.run import run_record, workdir
 
 
 def latest_sample(root):
-    paths = run_record.sample_paths(root)
+    paths = list(workdir.RunDir(root).sample_grids().values())
     return paths[-1] if paths else None
 
 
-def write_report(root, equilibrium_d, equilibrium_g, path=None):
+def write_report(root, path=None):
     """Draws the report of the run in `root`; returns the path written.
 
     Args:
         root: the run folder.
-        equilibrium_d, equilibrium_g: D's and G's losses when D outputs 1/2 everywhere
-            (dcgan.training.losses), drawn beside the loss curves.
-        path: where to write; WORKDIR/report.png by default.
+        path: where to write; the run folder's report.png by default.
 
     Raises:
         UserError: `root` is not a folder, or holds no metrics yet.
@@ -35,7 +31,7 @@ def write_report(root, equilibrium_d, equilibrium_g, path=None):
     records = run_record.read_metrics(root)
     if not records:
         raise UserError(
-            f"no metrics in {os.path.join(root, run_record.METRICS_FILE)} yet; a run writes its "
+            f"no metrics in {workdir.RunDir(root).metrics} yet; a run writes its "
             "first line after training.log_every_steps steps, try again then")
-    return visualize.plot_report(records, path or os.path.join(root, REPORT_FILE),
-                                 equilibrium_d, equilibrium_g, latest_sample(root))
+    return visualize.plot_report(records, path or workdir.RunDir(root).report,
+                                 equilibrium.D_LOSS, equilibrium.G_LOSS, latest_sample(root))

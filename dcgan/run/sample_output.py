@@ -19,7 +19,7 @@ import zipfile
 
 import numpy as np
 
-from dcgan import visualize
+from dcgan import files, visualize
 from dcgan.errors import UserError
 
 # A grid is built whole in memory: every tile, then the picture and the PNG encoder's buffers.
@@ -30,7 +30,7 @@ MAX_GRID_PIXELS = 4096 * 4096
 GIF_FRAME_SECONDS = 0.1
 # Names of the files a folder output is made of: its images and their temporary names.
 _IMAGE_NAME = re.compile(r"\d{6,}\.png")
-_TEMPORARY_NAME = re.compile(r"\.\d{6,}\.png\..+\.tmp")
+_TEMPORARY_NAME = files.temporary_names(_IMAGE_NAME.pattern)
 
 
 def output_kind(path, interpolate):
@@ -127,7 +127,7 @@ def write_folder(batches, folder, total):
     with interrupt_between_writes() as check:
         for start, images in batches:
             for i, image in enumerate(images, start):
-                visualize.write_atomically(os.path.join(folder, f"{i:0{width}d}.png"),
+                files.write_bytes_atomically(os.path.join(folder, f"{i:0{width}d}.png"),
                                            visualize.png_bytes(image))
                 check()
 
@@ -139,7 +139,7 @@ def write_npz(path, arrays):
         path: the .npz file.
         arrays: (name, shape, dtype, iterable of chunks along the first axis) per array.
     """
-    with visualize.replaced_atomically(path) as tmp:
+    with files.replaced_atomically(path) as tmp:
         # Stored, not deflated, as np.savez does: compressing is slower than writing.
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             for name, shape, dtype, chunks in arrays:

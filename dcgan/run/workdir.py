@@ -1,24 +1,84 @@
-"""The files of a run folder: its config, its lock, atomic writes."""
+"""The run folder: the name of each of its files (RunDir), its config, its classes, its lock."""
 
+import copy
 import fcntl
 import json
 import os
+import re
 
+from dcgan import files
 from dcgan.errors import UserError
 
-CONFIG_FILE = "config.json"
-CONFIG_HISTORY_FILE = "config_history.jsonl"
-# A conditional run's class names, {"names": [...]}: their number shapes the models' embeddings.
-CLASSES_FILE = "classes.json"
-LOG_FILE = "train.log"
-GIF_FILE = "progress.gif"
-LOCK_FILE = ".lock"
+# The sample grids training writes; a user's own files in samples/ are never touched.
+_SAMPLE_GRID = re.compile(r"step_(\d{6})\.png")
+_UNFINISHED_GRID = files.temporary_names(_SAMPLE_GRID.pattern)
+
+
+def _entry(name, doc=None):
+    """A RunDir property: the path of `name` in the run folder."""
+    return property(lambda run: os.path.join(run.root, name), doc=doc)
+
+
+class RunDir:
+    """Where each file and folder of the run folder `root` is: the one place their names are
+    spelt. Commands, scripts and tests of other code take the paths from here."""
+
+    checkpoints = _entry("checkpoints")
+    samples = _entry("samples", "Training's sample grids, and `dcgan.sample`'s default outputs.")
+    tensorboard = _entry("tensorboard")
+    log = _entry("train.log")
+    metrics = _entry("metrics.jsonl", "One JSON object per log step.")
+    config = _entry("config.json", "The config the run's checkpoints were trained with.")
+    config_history = _entry("config_history.jsonl",
+                            "The config changes of resumes, and the step they were made at.")
+    classes = _entry("classes.json", "A conditional run's class names, {\"names\": [...]}: "
+                     "their number shapes the models.")
+    progress_gif = _entry("progress.gif")
+    report = _entry("report.png")
+    eval_results = _entry("eval.json", "What `dcgan.evaluate` scored last.")
+    lock_file = _entry(".lock")
+
+    def __init__(self, root):
+        self.root = root
+
+    @property
+    def best_checkpoint(self):
+        """The checkpoint of lowest Frechet distance, in a folder of its own."""
+        return os.path.join(self.checkpoints, "best")
+
+    def subfolders(self):
+        """The folders a training run writes into, made before it starts."""
+        return self.checkpoints, self.samples, self.tensorboard
+
+    def sample_grid(self, step):
+        return os.path.join(self.samples, f"step_{step:06d}.png")
+
+    def sample_grids(self):
+        """{step: path} of the grids training wrote, in step order."""
+        steps = {int(m.group(1)): path for path in self._in_samples()
+                 if (m := _SAMPLE_GRID.fullmatch(os.path.basename(path)))}
+        return {step: steps[step] for step in sorted(steps)}
+
+    def unfinished_sample_grids(self):
+        """The temporary files of grid writes cut short by a kill."""
+        return [path for path in self._in_samples()
+                if _UNFINISHED_GRID.fullmatch(os.path.basename(path))]
+
+    def _in_samples(self):
+        folder = self.samples
+        return [os.path.join(folder, n) for n in os.listdir(folder)] if os.path.isdir(folder) \
+            else []
+
+
 # Config fields that fix the shapes of the saved variables: a checkpoint only resumes under these.
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
 # Fields that fix which images the run learns from and in what order (the seed draws the
 # order): changing them on resume makes it another run, so it takes --allow_new_data.
 DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "seed")
-# Fields a resume may change, each change kept in CONFIG_HISTORY_FILE: how long and how fast to
+# Fields that split the CPU for tests and dry runs: how this process runs, not what the run is,
+# so config.json never holds them (a resume takes the default).
+NOT_RECORDED_FIELDS = ("runtime.virtual_cpu_devices",)
+# Fields a resume may change, each change kept in config_history.jsonl: how long and how fast to
 # train (num_steps, learning rates, betas, label smoothing, batch size, steps per call), how
 # often to log, sample, save and score, the precision, the hardware (runtime) and where decoded
 # images are cached (data.cache_dir: the same images either way). None of them
@@ -31,8 +91,8 @@ RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_
 def prepare(workdir):
     """Create the run folder and its subfolders, failing clearly if it cannot be written."""
     try:
-        for sub in ("", "checkpoints", "samples", "tensorboard"):
-            os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+        for folder in RunDir(workdir).subfolders():
+            os.makedirs(folder, exist_ok=True)
         probe = os.path.join(workdir, ".write_test")
         with open(probe, "w") as f:
             f.write("ok")
@@ -75,7 +135,7 @@ def lock(workdir):
         return _Lock(key)
     try:
         os.makedirs(workdir, exist_ok=True)
-        handle = open(os.path.join(workdir, LOCK_FILE), "a+")
+        handle = open(RunDir(workdir).lock_file, "a+")
     except OSError as e:
         raise UserError(
             f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir"
@@ -133,12 +193,13 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     Raises:
         UserError: a change the checkpoint cannot take, or config.json is unreadable.
     """
-    path = os.path.join(root, CONFIG_FILE)
+    path = RunDir(root).config
+    config_dict = _recorded(config_dict)
     saved = read_config(root) if resumed_step is not None else None
     if saved is None:
-        write_json_atomically(path, config_dict)
+        files.write_json_atomically(path, config_dict)
         return
-    old, new = _leaves(saved), _leaves(config_dict)
+    old, new = _leaves(_recorded(saved)), _leaves(config_dict)
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
                if old.get(name) != new.get(name)}
     # A field in none of these lists (a group added later) is refused too: it may shape the model.
@@ -157,9 +218,21 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
                         "--allow_new_data to continue it on these, or use a new --workdir")
     if not changes or not will_train:
         return
-    with open(os.path.join(root, CONFIG_HISTORY_FILE), "a") as f:
+    with open(RunDir(root).config_history, "a") as f:
         f.write(json.dumps({"step": resumed_step, "changes": changes}, sort_keys=True) + "\n")
-    write_json_atomically(path, config_dict)
+    files.write_json_atomically(path, config_dict)
+
+
+def _recorded(config_dict):
+    """A copy of `config_dict` without NOT_RECORDED_FIELDS."""
+    recorded = copy.deepcopy(config_dict)
+    for name in NOT_RECORDED_FIELDS:
+        *groups, field = name.split(".")
+        group = recorded
+        for key in groups:
+            group = group.get(key, {})
+        group.pop(field, None)
+    return recorded
 
 
 def check_classes(root, names):
@@ -178,7 +251,7 @@ def check_classes(root, names):
 def record_classes(root, names):
     """Write the run's class names (after check_classes), replacing other names."""
     if read_classes(root) != list(names):
-        write_json_atomically(os.path.join(root, CLASSES_FILE), {"names": list(names)})
+        files.write_json_atomically(RunDir(root).classes, {"names": list(names)})
 
 
 def read_classes(root):
@@ -187,7 +260,7 @@ def read_classes(root):
     Raises:
         UserError: classes.json exists but cannot be read.
     """
-    path = os.path.join(root, CLASSES_FILE)
+    path = RunDir(root).classes
     if not os.path.exists(path):
         return None
     try:
@@ -211,7 +284,7 @@ def classes_of_run(root, config):
         return None
     names = read_classes(root)
     if names is None:
-        raise UserError(f"{os.path.join(root, CLASSES_FILE)} not found: the run is conditional "
+        raise UserError(f"{RunDir(root).classes} not found: the run is conditional "
                         "and its models need the number of classes; train it again, or write "
                         '{"names": [one name per class]} there')
     return names
@@ -234,7 +307,7 @@ def read_config(workdir):
     Raises:
         UserError: config.json exists but cannot be read as a config.
     """
-    path = os.path.join(workdir, CONFIG_FILE)
+    path = RunDir(workdir).config
     if not os.path.exists(path):
         return None
     try:
@@ -256,7 +329,7 @@ def read_trained_config(root):
     from dcgan import config_check
 
     config = read_config(root)
-    path = os.path.join(root, CONFIG_FILE)
+    path = RunDir(root).config
     if config is None:
         raise UserError(f"{path} not found; point --workdir at a run folder written by "
                         "`python -m dcgan.main`")
@@ -271,14 +344,3 @@ def _fill_missing(config, defaults):
         elif isinstance(value, dict) and isinstance(config[key], dict):
             _fill_missing(config[key], value)
 
-
-def write_lines_atomically(path, lines):
-    """Replace `path` by a file of `lines`: a kill leaves the old file or the new, never half."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.writelines(lines)
-    os.replace(tmp, path)
-
-
-def write_json_atomically(path, obj):
-    write_lines_atomically(path, [json.dumps(obj, indent=2, sort_keys=True), "\n"])

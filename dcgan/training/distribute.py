@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-from dcgan.errors import UserError
+from dcgan.errors import UserError, first_line
 
 
 def split_cpu(num_devices):
@@ -87,9 +87,9 @@ def make_strategy(distribute, virtual_cpu_devices=0):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"runtime.distribute=tpu found no TPU ({reason}); run on a TPU VM or "
-                        "set TPU_NAME, or use runtime.distribute=default or mirrored") from None
+        raise UserError(f"runtime.distribute=tpu found no TPU ({first_line(e)}); run on a TPU "
+                        "VM or set TPU_NAME, or use runtime.distribute=default or mirrored") \
+            from None
     return tf.distribute.TPUStrategy(resolver)
 
 

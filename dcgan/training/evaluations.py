@@ -10,7 +10,7 @@ of metrics that joins the step's record.
 import numpy as np
 import tensorflow as tf
 
-from dcgan import models
+from dcgan import models, pixels
 
 
 def build(config, data, scorer, writer):
@@ -78,7 +78,7 @@ def discriminator_means(discriminator, image_sets, batch_size):
     for name, (images, labels) in image_sets.items():
         total = 0.0
         for i in range(0, len(images), batch_size):
-            batch = tf.cast(images[i:i + batch_size], tf.float32) / 127.5 - 1.0
+            batch = pixels.to_model_range(tf.constant(images[i:i + batch_size]))
             # A tensor like the images: Keras refuses a mix of tensors and NumPy arrays.
             batch_labels = None if labels is None else tf.constant(labels[i:i + batch_size])
             logits = tf.cast(discriminator(models.model_inputs(batch, batch_labels),

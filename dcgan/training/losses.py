@@ -15,20 +15,11 @@ discriminator's belief is from the target. With one-sided label smoothing s the 
 never go below H(1 - s), so the discriminator's loss has that floor. When the discriminator
 cannot tell real from fake it outputs p = 1/2 everywhere and every term is ln 2, whatever the
 targets: the discriminator's loss (a real and a fake term) is then 2 ln 2 ~ 1.386 and the
-generator's ln 2 ~ 0.693. Those are the equilibrium values below.
+generator's ln 2 ~ 0.693 (dcgan.equilibrium, the equilibrium of Goodfellow et al., 2014).
 """
-
-
-import math
 
 import keras
 import tensorflow as tf
-
-# Losses at the equilibrium of Goodfellow et al. (2014), where D(x) = 1/2 for every x: every
-# BCE term is then ln 2.
-EQUILIBRIUM_D_LOSS = 2.0 * math.log(2.0)
-EQUILIBRIUM_G_LOSS = math.log(2.0)
-
 
 # reduction="none" keeps one value per example: Keras averages the last axis only, so (B, K)
 # logits give (B,) losses. Keras computes it with tf.nn.sigmoid_cross_entropy_with_logits,

@@ -23,7 +23,6 @@ from dcgan.training import (
     augment,
     distribute,
     evaluations,
-    losses,
     precision,
     recovery,
     schedule,
@@ -105,15 +104,14 @@ def _train(config, root, strategy, policy, allow_new_data):
         with strategy.scope():
             gan = TrainingState(config, policy, data.num_classes)
         clock = schedule.Clock(gan.train_seconds, t.max_seconds)
-        writer = checkpoints.CheckpointWriter(gan.checkpoint, checkpoints.directory(root), chief,
+        writer = checkpoints.CheckpointWriter(gan.checkpoint, workdir.RunDir(root), chief,
                                               t.keep_checkpoints, before_save=clock.stamp)
         if chief:  # before restoring: a checkpoint of another model is refused, not loaded
             _record_config(config, root, policy, writer.resume_from, data.class_names,
                            allow_new_data)
         _restore(gan, writer.resume_from)
         clock.start()
-        record = run_record.Record(root, chief, (losses.EQUILIBRIUM_D_LOSS,
-                                                 losses.EQUILIBRIUM_G_LOSS))
+        record = run_record.Record(root, chief)
         run = _Run(config, root, strategy, gan, data, writer, record, clock,
                    evaluations.build(config, data, scorer, writer))
         log.info("%s at step %d of %d (%d images, precision %s, %d replica(s))",
@@ -267,7 +265,7 @@ class _Run:
         images = self.gan.sampling_generator()(
             models.model_inputs(self.grid_noise, self.grid_classes), training=False).numpy()
         if self.record.enabled:  # the process that writes the run record writes its pictures
-            grid = visualize.save_grid(images, run_record.sample_path(self.root, at),
+            grid = visualize.save_grid(images, workdir.RunDir(self.root).sample_grid(at),
                                        columns=self.columns)
             self.record.image(at, grid)
 
@@ -294,14 +292,13 @@ class _Run:
                      "same command to train on", self.clock.max_seconds, at,
                      self.schedule.total)
         if self.record.enabled:
-            if not os.path.exists(run_record.sample_path(self.root, at)):
+            run_dir = workdir.RunDir(self.root)
+            if not os.path.exists(run_dir.sample_grid(at)):
                 self.save_samples(at)
             self.record.close()
-            visualize.write_gif(run_record.sample_paths(self.root),
-                                os.path.join(self.root, workdir.GIF_FILE))
+            visualize.write_gif(list(run_dir.sample_grids().values()), run_dir.progress_gif)
             if os.path.exists(self.record.metrics_path):  # a resume may have had nothing to do
-                run_report.write_report(self.root, losses.EQUILIBRIUM_D_LOSS,
-                                        losses.EQUILIBRIUM_G_LOSS)
+                run_report.write_report(self.root)
         if self.writer.saved_step != at:
             self.writer.save(at)
         # Workers leave together, once the chief has written everything: a worker that exits
