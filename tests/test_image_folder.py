@@ -123,8 +123,11 @@ def test_an_unwritable_cache_folder_is_one_line(tmp_path):
     folder = write_mixed_folder(tmp_path / "pictures")
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder would go")
-    with pytest.raises(UserError, match="cannot write the image cache.*data.cache_dir"):
+    with pytest.raises(UserError, match="file is a file, not a folder; give a folder"):
         load_images(f"folder:{folder}", 16, 3, cache_dir=str(blocker / "cache"))
+    with pytest.raises(UserError, match="cache_dir .*file is a file; give a folder") as error:
+        load_images(f"folder:{folder}", 16, 3, cache_dir=str(blocker))
+    assert "File exists" not in str(error.value)
 
 
 @pytest.mark.parametrize("cache", [False, True])
