@@ -29,8 +29,12 @@ def main(argv):
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
+    from dcgan.data import source_check
     from dcgan.run import workdir
 
+    # What the data's listing can tell, refused before TensorFlow loads and before the run
+    # folder, its log or its config exist.
+    source_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(

@@ -153,6 +153,14 @@ def identity(directory, paths):
     return {"fingerprint": digest, "files": files, "classes": class_folders(directory, paths)[0]}
 
 
+def source_identity(source):
+    """identity() of a `folder:` source's folder as listed now; None for other sources."""
+    if not source.startswith("folder:"):
+        return None
+    directory = folder_of(source)
+    return identity(directory, scan(directory, source)[0])
+
+
 def decode(path, size=None):
     """One image file -> uint8 (H, W, C) with C = 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA).
 
@@ -204,8 +212,11 @@ def _square_and_reduced(image, size):
     left, top = (width - side) // 2, (height - side) // 2
     if (width, height) != (side, side):
         image = image.crop((left, top, left + side, top + side))
-    factor = side // (DECODE_MARGIN * size)
-    return image.reduce(factor) if factor >= 2 else image
+    # In steps of at most 8: Pillow's fixed-point mean drifts over boxes of thousands of pixels.
+    while side // (DECODE_MARGIN * size) >= 2:
+        image = image.reduce(min(side // (DECODE_MARGIN * size), 8))
+        side = image.size[0]
+    return image
 
 
 def decode_all(paths, source, size=None):
