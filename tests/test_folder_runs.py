@@ -109,3 +109,62 @@ def test_a_conditional_resume_on_other_class_folders_is_refused(tmp_path):
                                      allow_new_data=allow)
     with open(os.path.join(run, "classes.json")) as f:
         assert f.read() == before
+
+
+def realistic_folder(root, per_class=100):
+    """300 pictures in 3 class folders, of mixed sizes, modes (RGB, RGBA, L, P) and formats
+    (PNG, JPEG), with 5 links to pictures already there and 3 corrupt files."""
+    rng = np.random.default_rng(1)
+    for k, name in enumerate(("birds", "boats", "trees")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            width, height = rng.integers(24, 90, 2)
+            pixels = rng.integers(0, 80, (height, width, 3)) + 80 * k
+            image = Image.fromarray(pixels.astype(np.uint8))
+            mode = ("RGB", "RGBA", "L", "P")[i % 4]
+            image = image.convert(mode) if mode != "P" else image.quantize(16)
+            jpeg = mode in ("RGB", "L") and i % 8 < 4
+            image.save(root / name / f"{i:03d}.{'jpg' if jpeg else 'png'}")
+    for i in range(5):
+        (root / "boats" / f"link{i}.png").symlink_to(root / "boats" / f"{4 * i + 1:03d}.png")
+    for name in ("birds", "boats", "trees"):
+        (root / name / "broken.jpg").write_bytes(b"\xff\xd8\xff not a whole JPEG")
+    return root
+
+
+@pytest.mark.slow
+def test_a_realistic_folder_trains_conditionally_resumes_exactly_and_keeps_its_classes(
+        tmp_path, caplog):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    pictures = realistic_folder(tmp_path / "pictures")
+
+    def config(num_steps):
+        c = tiny_folder_config(pictures, conditional=True, num_steps=num_steps)
+        c.data.holdout = 20
+        c.training.checkpoint_every_steps = 2
+        return c
+
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    with caplog.at_level("INFO", logger="dcgan"):
+        train.train_and_evaluate(config(4), straight)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("skipped 3 unreadable file(s) of 303" in m for m in messages)
+    assert any("5 link(s) to files already listed counted once" in m for m in messages)
+    assert any("(280 images" in m for m in messages)  # 300 readable, 20 held out
+    train.train_and_evaluate(config(2), stopped)
+    train.train_and_evaluate(config(4), stopped)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with open(os.path.join(stopped, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["step"] for r in records] == [2, 4] and "d_holdout" in records[-1]
+    with open(os.path.join(stopped, "classes.json")) as f:
+        assert json.load(f)["names"] == ["birds", "boats", "trees"]
+
+    shutil.move(pictures / "trees", pictures / "forest")
+    with pytest.raises(UserError, match=r"added forest, removed trees"):
+        train.train_and_evaluate(config(6), stopped, allow_new_data=True)

@@ -408,7 +408,8 @@ def discriminator_means(discriminator, image_sets, batch_size):
         total = 0.0
         for i in range(0, len(images), batch_size):
             batch = tf.cast(images[i:i + batch_size], tf.float32) / 127.5 - 1.0
-            batch_labels = None if labels is None else labels[i:i + batch_size]
+            batch_labels = None if labels is None else \
+                tf.convert_to_tensor(labels[i:i + batch_size], tf.int32)
             logits = tf.cast(discriminator(models.model_inputs(batch, batch_labels),
                                            training=False), tf.float32)
             total += float(tf.reduce_sum(tf.reduce_mean(tf.sigmoid(logits), axis=-1)))
