@@ -78,8 +78,8 @@ def _check_class_folders(source, directory, paths):
     names, _, strays = image_folder.class_folders(directory, paths)
     if len(strays) == len(paths):
         raise UserError(f"model.conditional=True needs labels: data.source {source} has no "
-                        "class sub-folders; put each class's images in a sub-folder of its own "
-                        "(or set model.conditional=False)")
+                        "labels (no class sub-folders); put each class's images in a sub-folder "
+                        "of its own (or set model.conditional=False)")
     if strays:
         raise UserError(f"model.conditional=True needs labels: data.source {source}: "
                         f"{len(strays)} image file(s) lie directly in {directory}, outside the "
