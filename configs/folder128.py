@@ -14,6 +14,8 @@ def get_config():
     config.data.image_size = 128
     config.data.channels = 3
     # Kept out of training: D's output on them beside D(x) shows when D starts memorising.
+    # A folder of 64 pictures or fewer is refused before anything starts: lower it, or use
+    # configs/folder64.py (nothing held out).
     config.data.holdout = 64
     config.model.kernel_size = 4
     config.model.init = "dcgan"

@@ -194,6 +194,12 @@ def check_config(config, origin="the config"):
         problems.append(f"training.ada_target={ada_target!r} adapts the augmentation, but "
                         "training.augment is ''; name policies, e.g. "
                         "training.augment=translation,color,cutout")
+    if isinstance(augment, str):
+        names = [name.strip() for name in augment.split(",") if name.strip()]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            problems.append(f"training.augment={augment!r} names {', '.join(twice)} more than "
+                            "once, which would apply it again; name each policy once")
     max_seconds = leaves.get("training.max_seconds")
     if _is_number(max_seconds) and max_seconds > 0 and \
             leaves.get("runtime.distribute") == "multi_worker":

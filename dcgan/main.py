@@ -26,9 +26,12 @@ def main(argv):
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
-    from dcgan.run import workdir
+    from dcgan.run import start_check, workdir
 
     run_dir = workdir.RunDir(FLAGS.workdir)
+    # What the data's listing can tell, refused before TensorFlow loads and before the run
+    # folder, its log or its config exist.
+    start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(

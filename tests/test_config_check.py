@@ -262,3 +262,14 @@ def test_an_old_config_json_gets_todays_defaults(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(UserError, match="not a JSON object"):
         workdir.read_config(str(tmp_path))
+
+
+def test_an_augmentation_named_twice_is_refused():
+    from configs import default
+
+    config = default.get_config()
+    config.training.augment = "color,color,translation,color"
+    with pytest.raises(UserError, match=r"training.augment='color,color,translation,color' "
+                       r"names color more than once.*name each policy once") as error:
+        config_check.check_config(config)
+    assert "\n" not in str(error.value)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -123,8 +124,11 @@ def test_an_unwritable_cache_folder_is_one_line(tmp_path):
     folder = write_mixed_folder(tmp_path / "pictures")
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder would go")
-    with pytest.raises(UserError, match="cannot write the image cache.*data.cache_dir"):
+    with pytest.raises(UserError, match="file is a file, not a folder; give a folder"):
         load_images(f"folder:{folder}", 16, 3, cache_dir=str(blocker / "cache"))
+    with pytest.raises(UserError, match="cache_dir .*file is a file; give a folder") as error:
+        load_images(f"folder:{folder}", 16, 3, cache_dir=str(blocker))
+    assert "File exists" not in str(error.value)
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -144,3 +148,172 @@ def test_class_labels_skip_unreadable_files_with_their_images(tmp_path, cache):
                                                      cache_dir=cache_dir)
         assert names == ["cat", "dog"] and labels.tolist() == [0, 0, 0, 1, 1, 1]
         assert images[:3].max() < 128 < images[3:].min()  # each label with its own image
+
+
+def gradient(width, height):
+    """An RGB picture whose red rises left to right and green top to bottom."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None, None]
+    red, green = np.broadcast_arrays(x, y)
+    return np.concatenate([red, green, np.zeros_like(red)], axis=-1).astype(np.uint8)
+
+
+def test_large_pictures_are_decoded_reduced(tmp_path):
+    from dcgan.data import image_folder
+
+    Image.fromarray(gradient(4000, 3000)).save(tmp_path / "camera.jpg", quality=90)
+    Image.fromarray(gradient(3000, 2000)).save(tmp_path / "scan.png")
+    for name in ("camera.jpg", "scan.png"):
+        array = image_folder.decode(str(tmp_path / name), 64)
+        # Square, and between 2 and 4 times the size trained on: never the full picture.
+        assert array.shape[0] == array.shape[1] and 128 <= array.shape[0] < 256, name
+    fitted = load_images(f"folder:{tmp_path}", 64, 3)
+    assert fitted.shape == (2, 64, 64, 3)
+    # Still the centre square of the gradient: red rises left to right, green top to bottom.
+    assert fitted[:, 32, 60, 0].min() > fitted[:, 32, 3, 0].max() + 100
+    assert fitted[:, 60, 32, 1].min() > fitted[:, 3, 32, 1].max() + 100
+
+
+@pytest.mark.slow
+def test_loading_large_jpegs_keeps_memory_bounded(tmp_path):
+    """What the process holds, measured by the kernel: 4 camera-sized JPEGs are 144 MB as
+    pixels, and several times that once converted to floats at full size."""
+    for i in range(4):
+        Image.fromarray(np.roll(gradient(4000, 3000), i, axis=1)).save(tmp_path / f"{i}.jpg")
+    script = ("import resource, sys\n"
+              "from dcgan.data.input_pipeline import load_images\n"
+              "load_images('folder:' + sys.argv[1], 8, 3)  # TensorFlow's own start-up\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "images = load_images('folder:' + sys.argv[1], 64, 3)\n"
+              "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+              "print(grown // 1024, images.shape)\n")
+    result = helpers._run([sys.executable, "-c", script, str(tmp_path)], helpers.ROOT, 300, None)
+    assert result.returncode == 0, result.stderr
+    grown_mb = int(result.stdout.split()[0])
+    assert grown_mb < 100, f"peak memory grew by {grown_mb} MB"
+
+
+def test_exif_orientation_turns_a_phone_picture_upright(tmp_path):
+    # Stored sideways: red on the left, blue on the right. Orientation 6 means "turn 90 degrees
+    # clockwise to show": the left edge goes to the top.
+    stored = np.zeros((32, 32, 3), np.uint8)
+    stored[:, :16] = (220, 0, 0)
+    stored[:, 16:] = (0, 0, 220)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    (image,) = load_images(f"folder:{tmp_path}", 32, 3)
+    assert image[4, 16, 0] > 150 and image[4, 16, 2] < 80  # top: red
+    assert image[28, 16, 2] > 150 and image[28, 16, 0] < 80  # bottom: blue
+
+
+def numbered_pngs(folder, count, start=0):
+    """PNGs each of one grey level (its number), to tell the images apart after loading."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        Image.new("L", (8, 8), 10 * i).save(folder / f"{i:03d}.png")
+
+
+def test_symlinks_are_followed_and_a_file_counts_once(tmp_path, caplog):
+    from dcgan.data.input_pipeline import select_images
+
+    numbered_pngs(tmp_path / "real", 10)
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "linked_folder").symlink_to(tmp_path / "real")  # a linked sub-folder
+    for i in range(10):  # and a link to each of its files beside it
+        (pictures / f"link{i}.png").symlink_to(tmp_path / "real" / f"{i:03d}.png")
+    with caplog.at_level("INFO", logger="dcgan"):
+        images = load_images(f"folder:{pictures}", 8, 1)
+    assert sorted(images[:, 0, 0, 0].tolist()) == [10 * i for i in range(10)]
+    assert any("10 link(s) to files already listed counted once" in r.getMessage()
+               for r in caplog.records)
+    training, _, held_out, _ = select_images(images, 0, holdout=4)
+    assert not set(training[:, 0, 0, 0].tolist()) & set(held_out[:, 0, 0, 0].tolist())
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_broken_link_is_skipped_with_one_warning(tmp_path, caplog, cache):
+    numbered_pngs(tmp_path / "pictures", 3)
+    (tmp_path / "pictures" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    cache_dir = str(tmp_path / "cache") if cache else ""
+    with caplog.at_level("WARNING", logger="dcgan"):
+        images = load_images(f"folder:{tmp_path / 'pictures'}", 8, 1, cache_dir=cache_dir)
+    assert len(images) == 3
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "skipped 1 broken link(s)" in warning and "gone.png" in warning
+
+
+def test_a_full_disk_leaves_no_partial_cache_file(tmp_path):
+    """The kernel's own full disk: /dev/full fails every write with ENOSPC."""
+    from dcgan.data import image_folder
+
+    numbered_pngs(tmp_path / "pictures", 3)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    target = image_folder.cache_path(str(cache), str(tmp_path / "pictures"), 8, 1)
+    partial = f"{target}.{os.getpid()}.tmp"
+    os.symlink("/dev/full", partial)  # what this process writes its cache to
+    with pytest.raises(UserError, match="cannot write the image cache .*No space left") as error:
+        load_images(f"folder:{tmp_path / 'pictures'}", 8, 1, cache_dir=str(cache))
+    assert "partial file was removed" in str(error.value) and "\n" not in str(error.value)
+    assert os.listdir(cache) == []
+
+
+def test_partial_cache_files_of_killed_builds_are_removed(tmp_path):
+    import subprocess
+
+    numbered_pngs(tmp_path / "pictures", 3)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that has ended: its pid names no process now
+    stale = cache / f"pictures-8px1-0123456789abcdef.npy.{gone.pid}.tmp"
+    stale.write_bytes(b"\0" * 1000)
+    mine = cache / f"other-8px1-0123456789abcdef.npy.{os.getpid()}.tmp"  # a live build's
+    mine.write_bytes(b"\0")
+    load_images(f"folder:{tmp_path / 'pictures'}", 8, 1, cache_dir=str(cache))
+    assert not stale.exists() and mine.exists()
+
+
+def test_a_stray_file_in_a_class_tree_is_named(tmp_path):
+    from dcgan.data.input_pipeline import NoLabels, load_labelled_images
+
+    numbered_pngs(tmp_path / "pictures" / "cats", 2)
+    numbered_pngs(tmp_path / "pictures" / "dogs", 2)
+    Image.new("L", (8, 8)).save(tmp_path / "pictures" / "stray.png")
+    with pytest.raises(NoLabels, match="1 image file.* outside the class sub-folders.*stray.png"):
+        load_labelled_images(f"folder:{tmp_path / 'pictures'}", 8, 1)
+    assert len(load_images(f"folder:{tmp_path / 'pictures'}", 8, 1)) == 5  # no labels: fine
+
+
+def test_a_class_folder_of_unreadable_files_is_named(tmp_path):
+    from dcgan.data.input_pipeline import load_labelled_images
+
+    numbered_pngs(tmp_path / "pictures" / "cats", 2)
+    numbered_pngs(tmp_path / "pictures" / "dogs", 2)
+    (tmp_path / "pictures" / "fish").mkdir()
+    (tmp_path / "pictures" / "fish" / "a.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(UserError, match="class folder.* fish hold no readable image"):
+        load_labelled_images(f"folder:{tmp_path / 'pictures'}", 8, 1)
+
+
+def test_a_home_relative_folder_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    numbered_pngs(tmp_path / "pictures", 2)
+    assert len(load_images("folder:~/pictures", 8, 1)) == 2
+
+
+def test_a_very_large_picture_loads_without_pillows_warning(tmp_path, caplog):
+    """14000x14000 is over Pillow's decompression-bomb limit; 10000x10000 over its warning."""
+    import warnings
+
+    Image.new("L", (14000, 14000), 90).save(tmp_path / "huge.png")
+    Image.new("L", (10000, 10000), 180).save(tmp_path / "large.png")
+    with warnings.catch_warnings(record=True) as raised, \
+            caplog.at_level("WARNING", logger="dcgan"):
+        warnings.simplefilter("always")
+        images = load_images(f"folder:{tmp_path}", 8, 1)
+    assert sorted(images[:, 0, 0, 0].tolist()) == [90, 180]
+    assert not [w for w in raised if "DecompressionBomb" in w.category.__name__]
+    assert not caplog.records

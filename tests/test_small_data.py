@@ -94,3 +94,22 @@ def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path):
         (record,) = [json.loads(line) for line in f]
     assert {"augment_p", "d_sign_real", "d_holdout"} <= set(record)
     assert os.path.exists(os.path.join(run, "samples", "step_000002.png"))
+
+
+@pytest.mark.parametrize("max_images, holdout, trained", [(30, 30, 10), (1000, 0, 40)])
+def test_max_images_beyond_what_is_left_warns_with_the_numbers(caplog, max_images, holdout,
+                                                                trained):
+    """max_images counts training images, after the hold-out; fewer left is said, not hidden."""
+    with caplog.at_level("WARNING", logger="dcgan"):
+        training, *_ = input_pipeline.select_images(numbered(40), 0, max_images, holdout)
+    assert len(training) == trained
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert f"data.max_images={max_images} asks for more training images" in warning
+    assert f"source has 40, data.holdout={holdout}" in warning
+    assert f"training on the {trained} left" in warning
+
+
+def test_max_images_within_what_is_left_is_silent(caplog):
+    with caplog.at_level("WARNING", logger="dcgan"):
+        input_pipeline.select_images(numbered(40), 0, max_images=20, holdout=10)
+    assert not caplog.records

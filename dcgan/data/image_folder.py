@@ -7,22 +7,35 @@ kept so that input_pipeline composites it onto a background rather than dropping
 colour under a transparent pixel is often noise). A file Pillow cannot read is skipped; one
 warning counts them and names the first few, and only a folder with nothing readable fails.
 
+A phone's JPEG is stored sideways with an EXIF orientation tag; it is turned upright first.
+Large pictures are decoded reduced: a JPEG at 1/2, 1/4 or 1/8 of its size by the decoder itself,
+any other file reduced by whole-pixel boxes as soon as it is read, so each image held in memory
+is at most (4 x image_size)^2 pixels, whatever the camera made.
+
+The folder is listed with its symbolic links followed, files and sub-folders alike; a file
+reached twice (a link to a file already listed) counts once, so it can never be both trained on
+and held out. A link to nothing is skipped with one warning.
+
 Decoding thousands of files takes minutes; with a cache folder the fitted images are written
 once to a .npy file there and read back memory-mapped by later runs and resumes. The cache of a
 folder is rebuilt when any file of it is added, removed or changed, or the size or channels
-asked for differ (each size has its own file).
+asked for differ (each size has its own file). A cache write that fails (a full disk) or is
+killed leaves no partial file behind: the next build removes those of processes gone.
 """
 
 import concurrent.futures
+import glob
 import hashlib
 import json
 import logging
 import os
+import shutil
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from dcgan.errors import UserError
-from dcgan.files import replaced_atomically, write_json_atomically
+from dcgan.files import write_json_atomically
 
 log = logging.getLogger("dcgan")
 
@@ -32,56 +45,182 @@ NAMED_FAILURES = 3
 # Decoding threads: Pillow releases the GIL while it decodes.
 _DECODE_THREADS = 4
 # Part of every cache key: a change to how images are decoded or fitted must bump it.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+# Pictures are decoded reduced to no less than this many times the size trained on, so the
+# final antialiased resize still has the detail to average.
+DECODE_MARGIN = 2
+# Pillow refuses pictures over 179 megapixels as a "decompression bomb" (and warns over 89):
+# a guard for servers decoding strangers' files. These are the user's own, decoded reduced
+# where the format allows, so the limit is on what decoding actually holds: 1 GB as RGBA.
+MAX_DECODED_PIXELS = 2**28
+Image.MAX_IMAGE_PIXELS = None
 
 
-def list_images(directory, source):
-    """Sorted paths of the image files below `directory` (hidden files and folders skipped)."""
+class TooLarge(ValueError):
+    """A file that would decode to more than MAX_DECODED_PIXELS."""
+
+
+def folder_of(source):
+    """The folder a `folder:DIR` source names, with ~ expanded as for data.cache_dir."""
+    return os.path.expanduser(source.partition(":")[2])
+
+
+def scan(directory, source):
+    """Lists the folder without logging: (image paths, duplicate links, broken links).
+
+    Paths are sorted; each file counts once, under the first path that reaches it.
+
+    Raises:
+        UserError: `directory` is not a folder.
+    """
     if not os.path.isdir(directory):
         raise UserError(f"data.source {source}: no such directory; point it at a folder of "
                         f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    candidates, walked = [], set()
+    for root, dirs, files in os.walk(directory, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:  # a link loop, or a folder linked twice
+            dirs[:] = []
+            continue
+        walked.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         # Hidden files include macOS "._name.png" resource forks, which are not images.
-        paths += [os.path.join(root, f) for f in files
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
-    paths.sort()  # os.walk's order depends on the file system; the data order must not
+        candidates += [os.path.join(root, f) for f in files
+                       if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    candidates.sort()  # os.walk's order depends on the file system; the data order must not
+    paths, duplicates, broken, seen = [], [], [], set()
+    for path in candidates:
+        real = os.path.realpath(path)
+        if not os.path.isfile(real):
+            broken.append(path)
+        elif real in seen:
+            duplicates.append(path)
+        else:
+            seen.add(real)
+            paths.append(path)
+    return paths, duplicates, broken
+
+
+def list_images(directory, source):
+    """Sorted paths of the distinct image files below `directory`, links followed.
+
+    Logs one warning for links to nothing and one line for files reached twice.
+
+    Raises:
+        UserError: not a folder, or no image file in it.
+    """
+    paths, duplicates, broken = scan(directory, source)
+    if broken:
+        log.warning("data.source %s: skipped %d broken link(s): %s", source, len(broken),
+                    named(broken))
+    if duplicates:
+        log.info("data.source %s: %d link(s) to files already listed counted once: %s",
+                 source, len(duplicates), named(duplicates))
     if not paths:
         raise UserError(f"data.source {source}: no image files "
                         f"({', '.join(IMAGE_EXTENSIONS)}) in {directory} or below")
     return paths
 
 
-def decode(path):
+def named(paths):
+    """The first few paths, and how many more: the list a one-line message can hold."""
+    more = f" and {len(paths) - NAMED_FAILURES} more" if len(paths) > NAMED_FAILURES else ""
+    return ", ".join(paths[:NAMED_FAILURES]) + more
+
+
+def class_folders(directory, paths):
+    """(class names, the class of each path, paths outside any sub-folder).
+
+    Each immediate sub-folder of `directory` is a class, in sorted order; the names and
+    classes are None when some file lies directly in `directory` (those are the strays).
+    """
+    tops = [os.path.relpath(path, directory).split(os.sep) for path in paths]
+    strays = [path for path, parts in zip(paths, tops, strict=True) if len(parts) == 1]
+    if strays:
+        return None, None, strays
+    names = sorted({parts[0] for parts in tops})
+    index = {name: k for k, name in enumerate(names)}
+    return names, [index[parts[0]] for parts in tops], []
+
+
+def identity(directory, paths):
+    """What a run records of the folder it trains on: every file's place and size.
+
+    A file touched (a new mtime, the same bytes) keeps the identity; one added, removed,
+    renamed or rewritten to another size changes it.
+    """
+    files = [[os.path.relpath(path, directory), os.path.getsize(path)] for path in paths]
+    digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()
+    return {"fingerprint": digest, "files": files, "classes": class_folders(directory, paths)[0]}
+
+
+def source_identity(source):
+    """identity() of a `folder:` source's folder as listed now; None for other sources."""
+    if not source.startswith("folder:"):
+        return None
+    directory = folder_of(source)
+    return identity(directory, scan(directory, source)[0])
+
+
+def decode(path, size=None):
     """One image file -> uint8 (H, W, C) with C = 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA).
 
-    The first frame of an animation is used. Raises whatever Pillow raises for a file it
-    cannot read.
+    Upright by its EXIF orientation. The first frame of an animation is used. With `size`, the
+    picture is also centre-cropped to a square and reduced to no less than DECODE_MARGIN x
+    size a side (the final resize is input_pipeline's). Raises whatever Pillow raises for a
+    file it cannot read, or TooLarge.
     """
-    from PIL import Image
-
     with Image.open(path) as image:
+        if size:
+            # JPEG only: decodes at 1/2, 1/4 or 1/8 scale, never below the size asked.
+            image.draft(None, (DECODE_MARGIN * size, DECODE_MARGIN * size))
+        width, height = image.size
+        if width * height > MAX_DECODED_PIXELS:
+            raise TooLarge(f"{width}x{height} pixels, more than {MAX_DECODED_PIXELS} decode")
         image.load()
-        mode = image.mode
-        if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            # 16-bit (or 32-bit) grey: scale the full range down to 8 bits.
-            array = np.asarray(image, dtype=np.float64)
-            top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
-            return np.round(np.clip(array / top, 0, 1) * 255).astype(np.uint8)[..., None]
-        if mode == "P" or mode == "PA":
-            # A palette may mark a transparent entry; RGBA keeps it.
-            transparent = "transparency" in image.info or mode == "PA"
-            image = image.convert("RGBA" if transparent else "RGB")
-        elif mode == "1":
-            image = image.convert("L")
-        elif mode not in ("L", "LA", "RGB", "RGBA"):
-            image = image.convert("RGBA" if "A" in mode else "RGB")  # CMYK, YCbCr, La, RGBa...
+        ImageOps.exif_transpose(image, in_place=True)
+        image = _eight_bit(image)
+        if size:
+            image = _square_and_reduced(image, size)
         array = np.asarray(image, dtype=np.uint8)
     return array[..., None] if array.ndim == 2 else array
 
 
-def decode_all(paths, source):
+def _eight_bit(image):
+    """The image in L, LA, RGB or RGBA, 8 bits per channel."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit (or 32-bit) grey: scale the full range down to 8 bits.
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
+        return Image.fromarray(np.round(np.clip(array / top, 0, 1) * 255).astype(np.uint8))
+    if mode == "P" or mode == "PA":
+        # A palette may mark a transparent entry; RGBA keeps it.
+        transparent = "transparency" in image.info or mode == "PA"
+        return image.convert("RGBA" if transparent else "RGB")
+    if mode == "1":
+        return image.convert("L")
+    if mode not in ("L", "LA", "RGB", "RGBA"):
+        return image.convert("RGBA" if "A" in mode else "RGB")  # CMYK, YCbCr, La, RGBa...
+    return image
+
+
+def _square_and_reduced(image, size):
+    """The centre square (as input_pipeline crops it), shrunk by a whole factor while its side
+    stays at least DECODE_MARGIN x size: each output pixel the mean of a box of pixels."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    if (width, height) != (side, side):
+        image = image.crop((left, top, left + side, top + side))
+    # In steps of at most 8: Pillow's fixed-point mean drifts over boxes of thousands of pixels.
+    while side // (DECODE_MARGIN * size) >= 2:
+        image = image.reduce(min(side // (DECODE_MARGIN * size), 8))
+        side = image.size[0]
+    return image
+
+
+def decode_all(paths, source, size=None):
     """Decodes every path; returns (arrays, skipped paths). Logs one warning for the skipped.
 
     Raises:
@@ -89,28 +228,28 @@ def decode_all(paths, source):
     """
     def attempt(path):
         try:
-            return decode(path)
+            return decode(path, size)
+        except TooLarge as e:
+            return f"{path} ({e})"
         except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...)
-            return None
+            return path
 
     with concurrent.futures.ThreadPoolExecutor(_DECODE_THREADS) as pool:
         decoded = list(pool.map(attempt, paths))
-    skipped = [path for path, array in zip(paths, decoded, strict=True) if array is None]
-    arrays = [array for array in decoded if array is not None]
+    failures = [why for why in decoded if isinstance(why, str)]
+    skipped = [path for path, array in zip(paths, decoded, strict=True) if isinstance(array, str)]
+    arrays = [array for array in decoded if not isinstance(array, str)]
     if not arrays:
         raise UserError(f"data.source {source}: none of the {len(paths)} image files can be "
-                        f"read (e.g. {paths[0]}); check they are images")
-    warn_skipped(source, skipped, len(paths))
+                        f"read (e.g. {failures[0]}); check they are images")
+    warn_skipped(source, failures, len(paths))
     return arrays, skipped
 
 
 def warn_skipped(source, skipped, total):
-    if not skipped:
-        return
-    named = ", ".join(skipped[:NAMED_FAILURES])
-    more = f" and {len(skipped) - NAMED_FAILURES} more" if len(skipped) > NAMED_FAILURES else ""
-    log.warning("data.source %s: skipped %d unreadable file(s) of %d: %s%s", source,
-                len(skipped), total, named, more)
+    if skipped:
+        log.warning("data.source %s: skipped %d unreadable file(s) of %d: %s", source,
+                    len(skipped), total, named(skipped))
 
 
 def group_by_shape(arrays):
@@ -139,11 +278,30 @@ def cache_path(cache_dir, directory, image_size, channels):
     return os.path.join(cache_dir, f"{name}-{image_size}px{channels}-{digest}.npy")
 
 
-def cached_images(directory, source, image_size, channels, cache_dir, build):
+def cache_dir_problem(cache_dir):
+    """Why the cache cannot be written in `cache_dir` (checked without writing), or None."""
+    cache_dir = os.path.expanduser(cache_dir)
+    if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        return (f"data.cache_dir {cache_dir} is a file; give a folder for the image cache "
+                "(created if missing), or '' to turn the cache off")
+    existing = cache_dir
+    while not os.path.exists(existing):  # the folders to be created: the first one that exists
+        existing = os.path.dirname(os.path.abspath(existing))
+    if not os.path.isdir(existing):
+        return (f"data.cache_dir {cache_dir}: {existing} is a file, not a folder; give a "
+                "folder for the image cache, or '' to turn the cache off")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return (f"data.cache_dir {cache_dir}: {existing} is not writable; set data.cache_dir "
+                "to a writable folder, or '' to turn the cache off")
+    return None
+
+
+def cached_images(directory, paths, source, image_size, channels, cache_dir, build):
     """The folder's fitted images from the cache, built first if missing or out of date.
 
     Args:
         directory, source: the folder and the data.source naming it (for messages).
+        paths: the folder's image files (list_images).
         image_size, channels: what the images were fitted to (part of the cache's name).
         cache_dir: folder of the cache files; created if needed.
         build: paths -> (uint8 (N, S, S, C) images, skipped paths), run on a cache miss.
@@ -154,7 +312,9 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
     Raises:
         UserError: the cache cannot be written.
     """
-    paths = list_images(directory, source)
+    problem = cache_dir_problem(cache_dir)
+    if problem:
+        raise UserError(problem)
     path = cache_path(cache_dir, directory, image_size, channels)
     sidecar = path[:-len(".npy")] + ".json"
     stamp = _fingerprint(paths)
@@ -169,16 +329,57 @@ def cached_images(directory, source, image_size, channels, cache_dir, build):
             return images, meta.get("skipped", [])
     except (OSError, ValueError, AttributeError):
         pass  # no cache yet, or a damaged one: build it again
+    remove_stale_partial_files(cache_dir)
     images, skipped = build(paths)
-    try:
-        # The data first: a sidecar never vouches for a missing file.
-        with replaced_atomically(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(images))
-        write_json_atomically(sidecar, {"source": source, "fingerprint": stamp,
-                                        "count": len(images), "skipped": skipped})
-    except OSError as e:
-        raise UserError(f"cannot write the image cache {path} ({e.strerror or e}); set "
-                        "data.cache_dir to a writable folder, or '' to turn the cache off") \
-            from None
+    _write_cache(path, images)
+    write_json_atomically(sidecar, {"source": source, "fingerprint": stamp,
+                                    "count": len(images), "skipped": skipped})
     log.info("data.source %s: %d images cached in %s", source, len(images), path)
     return np.load(path, mmap_mode="r"), skipped
+
+
+def _write_cache(path, images):
+    """Writes the .npy whole or not at all: a partial file is removed before the error."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(images))
+        os.replace(tmp, path)  # the data first: a sidecar never vouches for a missing file
+    except OSError as e:
+        removed = os.path.lexists(tmp)
+        if removed:
+            os.remove(tmp)
+        free = shutil.disk_usage(os.path.dirname(path)).free \
+            if os.path.isdir(os.path.dirname(path)) else None
+        if free is not None and free < images.nbytes + 2**20:
+            why = (f"{images.nbytes / 2**20:.1f} MB needed, {free / 2**20:.1f} MB free on its "
+                   "disk; free space there")
+        else:
+            why = e.strerror or str(e)
+        removed = "; the partial file was removed" if removed else ""
+        raise UserError(f"cannot write the image cache {path} ({why}{removed}); set "
+                        "data.cache_dir to a folder with room, or '' to turn the cache off") \
+            from None
+
+
+def remove_stale_partial_files(cache_dir):
+    """Removes the partial .npy files of cache builds whose process is gone (killed)."""
+    for tmp in glob.glob(os.path.join(glob.escape(cache_dir), "*.npy.*.tmp")):
+        pid = tmp[:-len(".tmp")].rpartition(".")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.remove(tmp)
+                log.info("removed %s, left by a cache build that was stopped", tmp)
+            except OSError:
+                pass  # another run cleaned it first
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

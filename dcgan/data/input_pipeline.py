@@ -4,9 +4,10 @@
 
   tfds:NAME[:SPLIT]   a TensorFlow Datasets data set ('image' feature, 'label' if any)
   idx:DIR             MNIST-format files: *train-images-idx3-ubyte[.gz], *t10k-... for test
-  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR, any mode (unreadable
-                      files skipped with a warning: see dcgan/image_folder.py); when every
-                      image lies in a sub-folder, each immediate sub-folder is a class
+  folder:DIR          every png/jpg/jpeg/bmp/gif/webp file below DIR, links followed, any
+                      mode (unreadable files skipped with a warning: see
+                      dcgan/data/image_folder.py); when every image lies in a sub-folder,
+                      each immediate sub-folder is a class
   npz:FILE            Keras' mnist.npz layout (x_train, y_train, x_test, y_test), or one
                       array of images (key 'images' or the only array; 'labels' if present)
   synthetic:digits    font digits made on the spot (see dcgan/digits.py); needs no files.
@@ -19,6 +20,7 @@ white first.
 """
 
 import functools
+import logging
 import os
 
 import numpy as np
@@ -28,6 +30,8 @@ from dcgan.data import digits, image_folder
 from dcgan.data.idx_files import read_idx
 from dcgan.errors import UserError, first_line
 from dcgan.pixels import to_model_range, to_uint8
+
+log = logging.getLogger("dcgan")
 
 # Transparent pixels are composited onto white: the colour under them is often noise.
 ALPHA_BACKGROUND = 255.0
@@ -118,8 +122,10 @@ def select_images(images, seed, max_images=0, holdout=0, labels=None):
     """Splits a source's images into (training, held out), by a shuffle drawn from `seed`.
 
     The first `holdout` images of the shuffle are held out (never trained on); the training
-    images are the next `max_images` (0: all the rest). With both 0 the images are returned
-    as they are, in the source's order. Labels, if given, follow their images.
+    images are the next `max_images` (0: all the rest): max_images counts training images,
+    after the hold-out. When fewer are left than max_images asks, a warning says how many
+    are trained on. With both 0 the images are returned as they are, in the source's order.
+    Labels, if given, follow their images.
 
     Returns:
         (training images, their labels, held-out images, their labels); labels None if
@@ -133,6 +139,11 @@ def select_images(images, seed, max_images=0, holdout=0, labels=None):
     if holdout >= len(images):
         raise UserError(f"data.holdout={holdout} leaves no training images (the source has "
                         f"{len(images)}); lower it")
+    left = len(images) - holdout
+    if max_images > left:
+        log.warning("data.max_images=%d asks for more training images than there are: the "
+                    "source has %d, data.holdout=%d holds %d out, training on the %d left",
+                    max_images, len(images), holdout, holdout, left)
     order = np.random.default_rng(seed).permutation(len(images))
     held_out = np.sort(order[:holdout])
     # Sorted positions: the data order is make_dataset's to draw, from the seed.
@@ -303,11 +314,12 @@ def _find_idx(directory, source, stem, kind):
     return os.path.join(directory, name)
 
 
-def _load_folder(directory, source, split, image_size, channels, seed, cache_dir=""):
-    del split, seed  # a folder has no held-out part: "test" is the training set again
+def _load_folder(rest, source, split, image_size, channels, seed, cache_dir=""):
+    del rest, split, seed  # a folder has no held-out part: "test" is the training set again
+    directory = image_folder.folder_of(source)
 
     def decode_and_fit(paths):
-        arrays, skipped = image_folder.decode_all(paths, source)
+        arrays, skipped = image_folder.decode_all(paths, source, image_size)
         images = np.empty((len(arrays), image_size, image_size, channels), np.uint8)
         for positions, stacked in image_folder.group_by_shape(arrays).values():
             images[positions] = _fit_array(stacked, image_size, channels)
@@ -316,19 +328,29 @@ def _load_folder(directory, source, split, image_size, channels, seed, cache_dir
     paths = image_folder.list_images(directory, source)
     if cache_dir:
         images, skipped = image_folder.cached_images(
-            directory, source, image_size, channels, os.path.expanduser(cache_dir),
+            directory, paths, source, image_size, channels, os.path.expanduser(cache_dir),
             decode_and_fit)
     else:
         images, skipped = decode_and_fit(paths)
-    skipped = set(skipped)
-    kept = [path for path in paths if path not in skipped]
-    # The first folder below DIR names each image's class, unless some image has none.
-    tops = [os.path.relpath(path, directory).split(os.sep)[0] for path in kept]
-    if any(top == os.path.basename(path) for top, path in zip(tops, kept, strict=True)):
-        return images, None, None
-    names = sorted(set(tops))
-    index = {name: i for i, name in enumerate(names)}
-    return images, np.array([index[top] for top in tops]), names
+    names, classes, strays = image_folder.class_folders(directory, paths)
+    if len(strays) == len(paths):
+        return images, None, None  # no sub-folders at all: a folder without classes
+
+    def labels():  # only a conditional run asks; an unconditional one takes any tree
+        if strays:
+            raise NoLabels(
+                f"data.source {source}: {len(strays)} image file(s) lie directly in "
+                f"{directory}, outside the class sub-folders ({image_folder.named(strays)}); "
+                "move them into a class folder or out of the tree")
+        unreadable = set(skipped)
+        kept = [k for path, k in zip(paths, classes, strict=True) if path not in unreadable]
+        empty = sorted(set(names) - {names[k] for k in kept})
+        if empty:
+            raise UserError(f"data.source {source}: the class folder(s) {', '.join(empty)} hold "
+                            "no readable image; fix their files or remove the folder(s)")
+        return np.array(kept)
+
+    return images, labels, names
 
 
 def _load_npz(path, source, split, image_size, channels, seed):

@@ -37,6 +37,8 @@ class RunDir:
     report = _entry("report.png")
     eval_results = _entry("eval.json", "What `dcgan.evaluate` scored last.")
     lock_file = _entry(".lock")
+    data_files = _entry("data_files.json", "A folder source's files (relative path, size), "
+                        "fingerprint and class folders at the last start.")
 
     def __init__(self, root):
         self.root = root
@@ -246,6 +248,73 @@ def check_classes(root, names):
     if old is not None and len(old) != len(names):
         raise UserError(f"workdir {root} was trained on {len(old)} classes, the data has "
                         f"{len(names)}; use a new --workdir or the data it was trained on")
+
+
+def data_change(root, identity, allow_new_data, conditional):
+    """What changed in a folder source since the run recorded it (RunDir.data_files), or None.
+
+    Args:
+        identity: image_folder.identity of the folder now; None for other sources.
+
+    Raises:
+        UserError: the files changed without `allow_new_data`, or the class folders of a
+            conditional run changed at all: its models number the classes by that list.
+    """
+    saved = _read_json(RunDir(root).data_files)
+    if identity is None or saved is None or saved.get("fingerprint") == identity["fingerprint"]:
+        return None
+    old_classes, new_classes = saved.get("classes"), identity["classes"]
+    if conditional and old_classes != new_classes:
+        added = [n for n in new_classes or () if n not in (old_classes or ())]
+        removed = [n for n in old_classes or () if n not in (new_classes or ())]
+        what = ", ".join([f"added {', '.join(added)}"] * bool(added) +
+                         [f"removed {', '.join(removed)}"] * bool(removed)) or "renamed"
+        raise UserError(f"workdir {root} was trained on the classes {old_classes}, the folder "
+                        f"now has {new_classes} ({what}); a conditional model numbers its "
+                        "classes by that list, so not even --allow_new_data can continue it: "
+                        "restore the class folders or use a new --workdir")
+    old_files, new_files = dict(map(tuple, saved["files"])), dict(map(tuple, identity["files"]))
+    added = sorted(new_files.keys() - old_files.keys())
+    removed = sorted(old_files.keys() - new_files.keys())
+    resized = sorted(k for k in old_files.keys() & new_files.keys()
+                     if old_files[k] != new_files[k])
+    parts = [f"{len(names)} {verb} ({', '.join(names[:3])}{', ...' * (len(names) > 3)})"
+             for names, verb in ((added, "added"), (removed, "removed"), (resized, "changed"))
+             if names]
+    described = f"{len(old_files)} -> {len(new_files)} files: {'; '.join(parts)}"
+    if not allow_new_data:
+        raise UserError(f"workdir {root} was trained on other files of the folder ({described}); "
+                        "pass --allow_new_data to continue it on these, or use a new --workdir")
+    return described
+
+
+def record_data_files(root, identity, resumed_step, will_train, allow_new_data, conditional):
+    """Keep RunDir.data_files the folder the run trains on; a change (after data_change's
+    checks) is appended to the config history as the field "data.files" when steps are left."""
+    if identity is None:
+        return
+    change = data_change(root, identity, allow_new_data, conditional) \
+        if resumed_step is not None else None
+    if resumed_step is not None and not will_train:
+        return
+    if change:
+        with open(RunDir(root).config_history, "a") as f:
+            f.write(json.dumps({"step": resumed_step, "changes": {"data.files": change}},
+                               sort_keys=True) + "\n")
+    saved = _read_json(RunDir(root).data_files)
+    if saved is None or saved.get("fingerprint") != identity["fingerprint"]:
+        files.write_json_atomically(RunDir(root).data_files, identity)
+
+
+def _read_json(path):
+    """A data files record; None when it is missing or unreadable (written again then)."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and {"fingerprint", "files"} <= saved.keys() \
+        else None
 
 
 def record_classes(root, names):

@@ -15,7 +15,7 @@ import time
 import tensorflow as tf
 
 from dcgan import models, progress, visualize
-from dcgan.data import classes, input_pipeline
+from dcgan.data import classes, image_folder, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
 from dcgan.run import checkpoints, run_record, run_report, workdir
@@ -131,11 +131,17 @@ def _record_config(config, root, policy, resume_from, class_names, allow_new_dat
     config_dict = json.loads(config.to_json_best_effort())
     config_dict["resolved_precision"] = policy
     resumed = checkpoints.step_of(resume_from)
+    files = image_folder.source_identity(config.data.source)
+    if resume_from:  # another folder is refused before another number of classes
+        workdir.data_change(root, files, allow_new_data, config.model.conditional)
     if class_names and resume_from:
         workdir.check_classes(root, class_names)
     workdir.record_config(root, config_dict, resumed,
                           resumed is None or resumed < config.training.num_steps,
                           allow_new_data)
+    workdir.record_data_files(root, files, resumed,
+                              resumed is None or resumed < config.training.num_steps,
+                              allow_new_data, config.model.conditional)
     if class_names:
         workdir.record_classes(root, class_names)
 

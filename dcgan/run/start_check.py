@@ -1,0 +1,98 @@
+"""What the data can be checked for before TensorFlow loads and before the run folder is touched.
+
+A listing of a folder source tells its number of files and its class folders without decoding
+one: enough to refuse a hold-out or a batch larger than the folder, a conditional run whose
+files are not all in class folders, a resume on other files, and an unusable cache folder, in
+a fraction of a second instead of after TensorFlow's start and the decoding. What only
+decoding tells (unreadable files) is checked again where it is found.
+"""
+
+import glob
+import os
+
+from dcgan import config_check
+from dcgan.data import image_folder
+from dcgan.errors import UserError
+from dcgan.run import workdir
+
+
+def check_before_start(config, root, allow_new_data):
+    """Raise the first problem of the config's data that needs no decoding; write nothing.
+
+    Args:
+        config: a checked config (config_check.check_config).
+        root: the run folder (may not exist yet).
+        allow_new_data: --allow_new_data: a resume may continue on other files.
+
+    Raises:
+        UserError: one line naming the problem and the fix.
+    """
+    data, training = config.data, config.training
+    if training.eval_every_steps:
+        if not training.eval_features:
+            raise UserError("training.eval_every_steps is set but training.eval_features is "
+                            "''; set it to a classifier from `python -m dcgan.classifier` or "
+                            "to 'inception', or set training.eval_every_steps=0")
+        problem = config_check.missing_features(training.eval_features)
+        if problem:
+            raise UserError(problem)
+    scheme, _, path = data.source.partition(":")
+    if scheme in ("idx", "npz"):
+        if not (os.path.isdir(path) if scheme == "idx" else os.path.isfile(path)):
+            kind = "directory" if scheme == "idx" else "file"
+            raise UserError(f"data.source {data.source}: no such {kind}")
+    if scheme != "folder":
+        return
+    if data.cache_dir:
+        problem = image_folder.cache_dir_problem(data.cache_dir)
+        if problem:
+            raise UserError(problem)
+    directory = image_folder.folder_of(data.source)
+    paths = image_folder.scan(directory, data.source)[0]
+    if not paths:
+        raise UserError(f"data.source {data.source}: no image files "
+                        f"({', '.join(image_folder.IMAGE_EXTENSIONS)}) in {directory} or below")
+    _check_counts(data, training.batch_size, len(paths))
+    if config.model.conditional:
+        _check_class_folders(data.source, directory, paths)
+    if _has_checkpoint(root):
+        workdir.data_change(root, image_folder.identity(directory, paths), allow_new_data,
+                            config.model.conditional)
+
+
+def _check_counts(data, batch_size, count):
+    if data.holdout >= count:
+        raise UserError(f"data.holdout={data.holdout} leaves no training images: "
+                        f"{data.source} has {count} image files; lower it, e.g. "
+                        f"--config.data.holdout={count // 10}")
+    left = count - data.holdout
+    training = min(left, data.max_images) if data.max_images else left
+    if batch_size > training:
+        held = f", {data.holdout} held out" if data.holdout else ""
+        raise UserError(f"training.batch_size {batch_size} is more than the {training} training "
+                        f"images ({count} image files in {data.source}{held}); lower it, e.g. "
+                        f"--config.training.batch_size={max(1, training // 2)}, or use more data")
+
+
+def _check_class_folders(source, directory, paths):
+    names, _, strays = image_folder.class_folders(directory, paths)
+    if len(strays) == len(paths):
+        raise UserError(f"model.conditional=True needs labels: data.source {source} has no "
+                        "labels (no class sub-folders); put each class's images in a sub-folder "
+                        "of its own (or set model.conditional=False)")
+    if strays:
+        raise UserError(f"model.conditional=True needs labels: data.source {source}: "
+                        f"{len(strays)} image file(s) lie directly in {directory}, outside the "
+                        f"class sub-folders ({image_folder.named(strays)}); move them into a "
+                        "class folder or out of the tree")
+    if len(names) < 2:
+        raise UserError(f"data.source {source}: all images are in one class folder "
+                        f"({names[0]}); a conditional run needs two or more (or set "
+                        "model.conditional=False)")
+
+
+def _has_checkpoint(root):
+    """Whether the run folder holds a checkpoint (its index is written last), found without
+    TensorFlow."""
+    return bool(root) and bool(glob.glob(os.path.join(glob.escape(root), "checkpoints",
+                                                      "ckpt-*.index")))

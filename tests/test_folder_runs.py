@@ -1,0 +1,170 @@
+"""Runs on a folder of one's own pictures: checks before anything starts, the folder's files
+kept with the run, resumes on a changed folder, and a realistic folder end to end."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan.errors import UserError
+from dcgan.training import train
+from tests import helpers
+
+# The training flags of a tiny run from the command line.
+TINY = ["--config.model.gen_filters=8", "--config.model.disc_filters=8",
+        "--config.training.batch_size=8", "--config.training.num_steps=10",
+        "--config.training.log_every_steps=5", "--config.data.image_size=32"]
+
+
+def class_folders(root, names, per_class=8, size=20):
+    """Class sub-folders of small RGB PNGs, each class its own colour."""
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(names):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, (size, size, 3)) + 60 * (k % 4)
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def no_tensorflow(tmp_path):
+    """PYTHONPATH under which importing TensorFlow fails: what runs there ran without it."""
+    fake = tmp_path / "no_tensorflow" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('TensorFlow imported before the data "
+                                      "checks')\n")
+    return {"PYTHONPATH": f"{fake.parent}{os.pathsep}{helpers.ROOT}"}
+
+
+@pytest.mark.parametrize("case, flags, words", [
+    ("holdout", [], ["data.holdout=64 leaves no training images", "has 12 image files"]),
+    ("batch", ["--config.data.holdout=2", "--config.training.batch_size=16"],
+     ["batch_size 16 is more than the 10 training images", "2 held out"]),
+    ("missing", ["--config.data.holdout=0", "--config.data.source=folder:/no/such/folder"],
+     ["no such directory"]),
+    ("features", ["--config.data.holdout=0", "--config.training.eval_every_steps=5",
+                  "--config.training.eval_features=/no/classifier.keras"],
+     ["feature classifier /no/classifier.keras not found"]),
+    ("cache", ["--config.data.holdout=0", "--config.data.cache_dir=CACHE"],
+     ["is a file; give a folder"]),
+    ("stray", ["--config.data.holdout=0", "--config.model.conditional=True"],
+     ["outside the class sub-folders", "stray.png"]),
+])
+def test_data_checks_come_before_tensorflow_and_before_any_file(tmp_path, case, flags, words):
+    pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"], per_class=6)
+    if case == "stray":
+        shutil.move(pictures / "cats" / "0.png", pictures / "stray.png")
+    (tmp_path / "a_file").write_text("not a folder")
+    flags = [flag.replace("CACHE", str(tmp_path / "a_file")) for flag in flags]
+    run = tmp_path / "run"
+    result = helpers.run_cli("dcgan.main", "--config=configs/folder128.py", f"--workdir={run}",
+                             f"--config.data.source=folder:{pictures}", *TINY, *flags,
+                             env=no_tensorflow(tmp_path))
+    helpers.assert_one_line_error(result, *words)
+    assert not run.exists()
+
+
+def tiny_folder_config(pictures, conditional=False, num_steps=2):
+    config = helpers.tiny_config(f"folder:{pictures}", num_steps=num_steps)
+    config.data.image_size, config.data.channels = 32, 3
+    config.model.conditional = conditional
+    return config
+
+
+def test_a_resume_on_changed_files_needs_allow_new_data_and_is_recorded(tmp_path):
+    pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
+    run = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_folder_config(pictures), run)
+    Image.new("RGB", (20, 20)).save(pictures / "dogs" / "new.png")
+    (pictures / "cats" / "0.png").unlink()
+    more = tiny_folder_config(pictures, num_steps=4)
+    with pytest.raises(UserError, match=r"other files of the folder \(16 -> 16 files: 1 added "
+                       r"\(dogs/new.png\); 1 removed \(cats/0.png\)\).*--allow_new_data"):
+        train.train_and_evaluate(more, run)
+    train.train_and_evaluate(more, run, allow_new_data=True)
+    with open(os.path.join(run, "config_history.jsonl")) as f:
+        (entry,) = [e for e in map(json.loads, f) if "data.files" in e["changes"]]
+    assert entry["step"] == 2 and "1 added (dogs/new.png)" in entry["changes"]["data.files"]
+    with open(os.path.join(run, "data_files.json")) as f:
+        assert ["dogs/new.png", os.path.getsize(pictures / "dogs" / "new.png")] in \
+            json.load(f)["files"]
+    more.training.num_steps = 6
+    train.train_and_evaluate(more, run)  # the recorded files are now these: no flag needed
+
+
+def test_a_conditional_resume_on_other_class_folders_is_refused(tmp_path):
+    pictures = class_folders(tmp_path / "pictures", ["apps", "devices"])
+    run = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_folder_config(pictures, conditional=True), run)
+    shutil.move(pictures / "devices", pictures / "aaa")  # two classes still, renumbered
+    with open(os.path.join(run, "classes.json")) as f:
+        before = f.read()
+    for allow in (False, True):
+        with pytest.raises(UserError, match=r"classes \['apps', 'devices'\].*\['aaa', 'apps'\] "
+                           r"\(added aaa, removed devices\).*not even --allow_new_data"):
+            train.train_and_evaluate(tiny_folder_config(pictures, True, 4), run,
+                                     allow_new_data=allow)
+    with open(os.path.join(run, "classes.json")) as f:
+        assert f.read() == before
+
+
+def realistic_folder(root, per_class=100):
+    """300 pictures in 3 class folders, of mixed sizes, modes (RGB, RGBA, L, P) and formats
+    (PNG, JPEG), with 5 links to pictures already there and 3 corrupt files."""
+    rng = np.random.default_rng(1)
+    for k, name in enumerate(("birds", "boats", "trees")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            width, height = rng.integers(24, 90, 2)
+            pixels = rng.integers(0, 80, (height, width, 3)) + 80 * k
+            image = Image.fromarray(pixels.astype(np.uint8))
+            mode = ("RGB", "RGBA", "L", "P")[i % 4]
+            image = image.convert(mode) if mode != "P" else image.quantize(16)
+            jpeg = mode in ("RGB", "L") and i % 8 < 4
+            image.save(root / name / f"{i:03d}.{'jpg' if jpeg else 'png'}")
+    for i in range(5):
+        (root / "boats" / f"link{i}.png").symlink_to(root / "boats" / f"{4 * i + 1:03d}.png")
+    for name in ("birds", "boats", "trees"):
+        (root / name / "broken.jpg").write_bytes(b"\xff\xd8\xff not a whole JPEG")
+    return root
+
+
+@pytest.mark.slow
+def test_a_realistic_folder_trains_conditionally_resumes_exactly_and_keeps_its_classes(
+        tmp_path, caplog):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    pictures = realistic_folder(tmp_path / "pictures")
+
+    def config(num_steps):
+        c = tiny_folder_config(pictures, conditional=True, num_steps=num_steps)
+        c.data.holdout = 20
+        c.training.checkpoint_every_steps = 2
+        return c
+
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    with caplog.at_level("INFO", logger="dcgan"):
+        train.train_and_evaluate(config(4), straight)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("skipped 3 unreadable file(s) of 303" in m for m in messages)
+    assert any("5 link(s) to files already listed counted once" in m for m in messages)
+    assert any("(280 images" in m for m in messages)  # 300 readable, 20 held out
+    train.train_and_evaluate(config(2), stopped)
+    train.train_and_evaluate(config(4), stopped)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with open(os.path.join(stopped, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["step"] for r in records] == [2, 4] and "d_holdout" in records[-1]
+    with open(os.path.join(stopped, "classes.json")) as f:
+        assert json.load(f)["names"] == ["birds", "boats", "trees"]
+
+    shutil.move(pictures / "trees", pictures / "forest")
+    with pytest.raises(UserError, match=r"added forest, removed trees"):
+        train.train_and_evaluate(config(6), stopped, allow_new_data=True)
