@@ -3,6 +3,7 @@
 Training writes the report when it finishes; this command draws it at any other time, from a
 run still training (the files it reads are appended or replaced atomically) or one that was
 stopped. It reads metrics.jsonl and the latest sample grid, and needs no TensorFlow.
+`--output=PATH.png` writes the picture elsewhere, e.g. for a run folder that cannot be written.
 """
 
 import os
@@ -11,7 +12,7 @@ import sys
 from absl import flags
 
 from dcgan import cli, visualize
-from dcgan.errors import UserError
+from dcgan.errors import UserError, reason
 from dcgan.run import run_record
 
 REPORT_FILE = "report.png"
@@ -43,15 +44,26 @@ def write_report(root, path=None):
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
-    if not flags.FLAGS.workdir:
+    root, output = flags.FLAGS.workdir, flags.FLAGS.output
+    if not root:
         raise UserError("--workdir is required, e.g. --workdir=runs/mnist")
-    print(f"report: {write_report(flags.FLAGS.workdir)}")
+    if output is not None and not output.lower().endswith(".png"):
+        raise UserError(f"--output={output}: the report is a picture; end it in .png")
+    try:
+        print(f"report: {write_report(root, output)}")
+    except OSError as e:
+        target = output or os.path.join(root, REPORT_FILE)
+        hint = "choose another --output" if output else \
+            f"the run folder {root} is not writable; write it elsewhere with --output=PATH.png"
+        raise UserError(f"cannot write {target} ({reason(e)}); {hint}") from None
     return 0
 
 
 def run():
     # Defined here, not at import: training imports this module and has a --workdir of its own.
     flags.DEFINE_string("workdir", None, "Run folder of `dcgan.main` (holds metrics.jsonl).")
+    flags.DEFINE_string("output", None, "Where to write the picture (default "
+                        "WORKDIR/report.png), e.g. for a run folder that cannot be written.")
     cli.run_app(main)
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from dcgan.errors import UserError
 from dcgan.training import train
-from tests import helpers
+from tests import helpers, read_only
 
 QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}
 
@@ -88,6 +88,20 @@ def test_evaluate_scores_the_best_checkpoint_like_training_did(run):
     assert report["metrics"]["fid"] == pytest.approx(best["fid"], rel=1e-4)
     # Real images look more like real images than a 4-step generator's samples do.
     assert report["real_baseline"]["fid"] < report["metrics"]["fid"]
+
+
+def test_evaluate_of_a_read_only_run_prints_every_score(run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(run["workdir"], workdir)
+    before = helpers.files_under(workdir)
+    with read_only.unwritable(workdir):
+        result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    printed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    assert QUALITY <= printed, result.stdout
+    notes = [line for line in result.stderr.splitlines() if "could not write" in line]
+    assert len(notes) == 1 and "eval.json" in notes[0], result.stderr
+    assert helpers.files_under(workdir) == before
 
 
 def test_training_without_features_is_refused_before_training(run, tmp_path):
