@@ -4,10 +4,13 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from dcgan.data import input_pipeline
 from dcgan.errors import UserError
+from dcgan.quality import features
 from dcgan.training import train
 from tests import helpers, read_only
 
@@ -105,9 +108,9 @@ def test_evaluate_of_a_read_only_run_prints_every_score(run, tmp_path):
 
 
 def test_training_without_features_is_refused_before_training(run, tmp_path):
-    for features, words in (("", "eval_features"), (str(tmp_path / "no.keras"), "not found")):
+    for spec, words in (("", "eval_features"), (str(tmp_path / "no.keras"), "not found")):
         with pytest.raises(UserError, match=words):
-            train.train_and_evaluate(tiny_eval_config(run["data"], features), str(tmp_path))
+            train.train_and_evaluate(tiny_eval_config(run["data"], spec), str(tmp_path))
         assert not os.listdir(tmp_path / "checkpoints")
 
 
@@ -147,3 +150,48 @@ def test_conditional_run_scores_the_class_asked_for(run, tmp_path):
     # 20 samples, two of each class: the overall accuracy is the mean of the classes'.
     assert scores["metrics"]["conditional_accuracy"] == pytest.approx(
         sum(per_class.values()) / 10)
+
+
+@pytest.fixture(scope="module")
+def folder_run(run, tmp_path_factory):
+    """A 2-step run on a folder of pictures (no test split) that holds 8 of its 24 out."""
+    root = tmp_path_factory.mktemp("folder")
+    helpers.write_folder(str(root / "pictures"), n=24)
+    config = helpers.tiny_config(f"folder:{root / 'pictures'}", num_steps=2,
+                                 eval_num_samples=8, eval_features=run["clf"])
+    config.data.holdout = 8
+    workdir = str(root / "run")
+    train.train_and_evaluate(config, workdir)
+    return {"workdir": workdir, "config": config}
+
+
+def test_a_folder_run_is_scored_against_the_images_it_held_out(folder_run):
+    data, seed = folder_run["config"].data, folder_run["config"].seed
+    images = input_pipeline.load_images(data.source, data.image_size, data.channels)
+    _, _, held_out, _ = input_pipeline.select_images(images, seed, 0, data.holdout)
+    compared, kind = features.reference_images(data, 100, seed)
+    np.testing.assert_array_equal(compared, held_out)
+
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={folder_run['workdir']}")
+    assert result.returncode == 0, result.stderr
+    assert "8 samples vs 8 held-out images (data.holdout" in result.stdout
+    with open(os.path.join(folder_run["workdir"], "eval.json")) as f:
+        report = json.load(f)
+    assert report["real_images"] == kind == features.HOLDOUT and report["num_real"] == 8
+
+
+def test_a_folder_run_without_holdout_says_it_scores_training_images(folder_run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(folder_run["workdir"], workdir)
+    config_file = os.path.join(workdir, "config.json")
+    with open(config_file) as f:
+        recorded = json.load(f)
+    recorded["data"]["holdout"] = 0  # as if it had been trained on every picture
+    with open(config_file, "w") as f:
+        json.dump(recorded, f)
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr
+    assert "8 samples vs 8 training images" in result.stdout
+    assert "held-out" not in result.stdout
+    with open(os.path.join(workdir, "eval.json")) as f:
+        assert json.load(f)["real_images"] == features.TRAINING

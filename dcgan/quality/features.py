@@ -245,11 +245,12 @@ def split_images(data, seed, with_labels=False, need_training=True):
 
 
 def describe_reference(kind, count):
-    """'2000 held-out images (test split)', or a plain warning for training images."""
+    """'2000 held-out images (the test split)', or a plain warning for training images."""
     if kind == TRAINING:
         return (f"{count} training images (the source has no test split and data.holdout=0, "
                 "so nothing was held out; train with data.holdout=N to score on unseen images)")
-    return f"{count} held-out images ({kind})"
+    where = "the test split" if kind == TEST_SPLIT else "data.holdout, never trained on"
+    return f"{count} held-out images ({where})"
 
 
 def reference_images(data, num, seed):
