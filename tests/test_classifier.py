@@ -81,6 +81,15 @@ def test_extractor_refuses_images_of_another_shape(saved):
         features.load_extractor(saved, 32, 3)
 
 
+@pytest.mark.parametrize("name", ["junk.keras", "junk.h5", "notes.txt"])
+def test_a_file_that_is_no_keras_model_is_named_as_such(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("not a model")
+    with pytest.raises(UserError, match="is not a readable Keras model file") as refused:
+        features.load_extractor(str(path), 28, 1)
+    assert "not found" not in str(refused.value).lower()
+
+
 def test_model_without_features_layer_is_refused(tmp_path):
     inputs = keras.Input((28, 28, 1))
     path = str(tmp_path / "plain.keras")

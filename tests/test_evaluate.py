@@ -12,7 +12,7 @@ from dcgan.data import input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
 from dcgan.training import train
-from tests import helpers, read_only
+from tests import helpers, unwritable
 
 QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}
 
@@ -97,7 +97,7 @@ def test_evaluate_of_a_read_only_run_prints_every_score(run, tmp_path):
     workdir = str(tmp_path / "run")
     shutil.copytree(run["workdir"], workdir)
     before = helpers.files_under(workdir)
-    with read_only.unwritable(workdir):
+    with unwritable.read_only(workdir):
         result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     printed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
@@ -116,6 +116,7 @@ def test_training_without_features_is_refused_before_training(run, tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--features={tmp}/missing.keras"], ["missing.keras", "not found", "dcgan.classifier"]),
+    (["--features={tmp}/junk.keras"], ["junk.keras", "not a readable Keras model file"]),
     (["--step=3"], ["no checkpoint of step 3", "2, 4"]),
     (["--features=inception"], ["InceptionV3", "inception_v3_weights"]),
 ])
@@ -124,6 +125,7 @@ def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
+    (tmp_path / "junk.keras").write_text("not a model")
     args = [a.format(tmp=tmp_path) for a in args]
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={run['workdir']}", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr

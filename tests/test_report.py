@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dcgan.training import train
-from tests import helpers, read_only
+from tests import helpers, unwritable
 
 
 def read_records(workdir):
@@ -88,7 +88,7 @@ def test_report_of_a_read_only_run_says_where_else_to_write(finished_run, tmp_pa
     shutil.copytree(finished_run, workdir)
     os.remove(os.path.join(workdir, "report.png"))
     elsewhere = tmp_path / "report.png"
-    with read_only.unwritable(workdir):
+    with unwritable.read_only(workdir):
         refused = helpers.run_cli("dcgan.report", f"--workdir={workdir}")
         written = helpers.run_cli("dcgan.report", f"--workdir={workdir}", f"--output={elsewhere}")
     helpers.assert_one_line_error(refused, workdir, "--output=")

@@ -12,6 +12,7 @@ An extractor maps float32 images in [-1, 1] (the generator's range) to (features
 import json
 import logging
 import os
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -27,6 +28,7 @@ INCEPTION = config_check.INCEPTION
 FEATURE_LAYER = "features"
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_SIZE = 299
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Evaluation noise has a seed stream of its own, beyond any training step, so every
 # evaluation of a run draws the same latents: scores of two checkpoints differ by the
 # generator, not by the draw.
@@ -81,8 +83,9 @@ def _classifier(path, image_size, channels):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001 - zip, h5, config and deserialisation errors alike
-        raise UserError(f"cannot load feature classifier {path} ({_first_line(e)}); "
-                        "train it again with `python -m dcgan.classifier`") from None
+        raise UserError(f"feature classifier {path} is not a readable Keras model file "
+                        f"({_why_unreadable(path, e)}); train one with `python -m "
+                        "dcgan.classifier --output=PATH.keras`") from None
     try:
         feats = model.get_layer(FEATURE_LAYER).output
     except ValueError:
@@ -99,6 +102,26 @@ def _classifier(path, image_size, channels):
     description = f"classifier {path}" + (
         f" (test accuracy {accuracy:.4f})" if accuracy is not None else "")
     return Extractor(path, both, want, description)
+
+
+def _why_unreadable(path, error):
+    """Keras says "File not found" of a .keras file that is there but is no zip archive."""
+    lower = path.lower()
+    if lower.endswith(".keras") and not zipfile.is_zipfile(path):
+        return "not a zip archive, which a .keras file is"
+    if lower.endswith(".h5") and not _starts_with(path, HDF5_SIGNATURE):
+        return "not an HDF5 file, which a .h5 file is"
+    if not lower.endswith((".keras", ".h5")):
+        return "Keras reads .keras and .h5 files"
+    return _first_line(error)
+
+
+def _starts_with(path, signature):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(signature)) == signature
+    except OSError:
+        return False
 
 
 def _inception():

@@ -14,7 +14,7 @@ import pytest
 
 
 @contextlib.contextmanager
-def unwritable(folder):
+def read_only(folder):
     """`folder` and everything below it cannot be written while the block runs."""
     folder = os.path.realpath(folder)
     if os.geteuid() != 0:
