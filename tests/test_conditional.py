@@ -76,6 +76,8 @@ def test_labels_by_index_and_name():
         classes.parse_labels("Boot", names)
     with pytest.raises(UserError, match="no class '4'"):
         classes.parse_labels("4", names)
+    with pytest.raises(UserError, match="no class '²'"):
+        classes.parse_labels("²", names)  # a digit to str.isdigit, not to int()
 
 
 def test_conditional_training_resumes_bit_for_bit(tmp_path):
@@ -174,6 +176,8 @@ def test_sample_unknown_label_is_one_line(run):
     helpers.assert_one_line_error(result, "--labels=eleven", "no class 'eleven'", "9 nine")
     result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=10")
     helpers.assert_one_line_error(result, "no class '10'")
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=²")
+    helpers.assert_one_line_error(result, "no class '²'", "9 nine")
 
 
 @pytest.mark.parametrize("source", ["folder", "npz"])
