@@ -19,7 +19,7 @@ Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png. F
 complete or absent: each is written under a temporary name and renamed when done.
 --interpolate=K writes K-step spherical interpolations between pairs of noise vectors as a
 grid (one row per pair, each of one class) and a GIF next to it; --export=DIR writes a
-SavedModel and a .keras file.
+SavedModel and a .keras file (a folder that already holds files takes --overwrite too).
 """
 
 import functools
@@ -51,8 +51,9 @@ flags.DEFINE_integer("interpolate", 0, "Steps of a spherical interpolation betwe
 flags.DEFINE_float("truncation", None, "Redraw noise entries with |z| > T: higher quality, less "
                    "variety (off by default; 0.5 to 1.5 is typical).")
 flags.DEFINE_integer("batch_size", 64, "Images generated at a time; memory does not grow with N.")
-flags.DEFINE_bool("overwrite", False, "Write into an --output folder that already holds files: "
-                  "its numbered PNGs are removed first, files of other names are kept.")
+flags.DEFINE_bool("overwrite", False, "Write into an --output or --export folder that already "
+                  "holds files: an --output folder's numbered PNGs are removed first, an "
+                  "--export folder's model files replaced; files of other names are kept.")
 flags.DEFINE_string("labels", None, "Conditional runs: the classes to draw, by number or name "
                     "(3 or Sneaker,Bag); images cycle through them. Default: every class.")
 flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
@@ -194,6 +195,9 @@ def main(argv):
         kind = output_kind(output, steps)
         _check_output(output, kind, config)
     if FLAGS.export:
+        sample_output.check_folder_is_free(
+            FLAGS.export, FLAGS.overwrite, flag="export",
+            replaced=f"its {export.SAVED_MODEL_DIR} and {export.KERAS_FILE}")
         check_writable(FLAGS.export, True, flag="export")
     generator, key = checkpoints.restore_generator(config, checkpoint, use_ema=not FLAGS.no_ema,
                                                    num_classes=len(class_names or ()))

@@ -66,14 +66,17 @@ def check_writable(path, is_folder, flag="output"):
             from None
 
 
-def check_folder_is_free(folder, overwrite):
-    """Refuses a folder that already holds files, unless --overwrite allows replacing them."""
+def check_folder_is_free(folder, overwrite, flag="output", replaced="its numbered PNGs"):
+    """Refuses a folder that already holds files, unless --overwrite allows replacing them.
+
+    `flag` names the folder's flag and `replaced` what --overwrite replaces in it.
+    """
     if overwrite or not os.path.isdir(folder):
         return
     count = len(os.listdir(folder))
     if count:
-        raise UserError(f"--output={folder} already holds {count} files; choose a new or empty "
-                        "folder, or add --overwrite to replace its numbered PNGs")
+        raise UserError(f"--{flag}={folder} already holds {count} files; choose a new or empty "
+                        f"folder, or add --overwrite to replace {replaced}")
 
 
 def check_grid_size(num_images, image_size):
