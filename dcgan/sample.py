@@ -7,7 +7,8 @@ same pictures, and asking for more images only appends new ones.
 
 A conditional run draws the classes given by --labels (numbers or names, "3" or
 "Sneaker,Bag"), image i of class i mod the number given; without --labels it goes through all
-classes, and a grid has one column per class given.
+classes. A grid keeps each class in columns of its own: one column per class given, repeated
+as often as keeps the grid near square (a single class fills a square grid).
 
 Outputs, chosen by --output:
   FILE.png   one grid of all images
@@ -125,6 +126,15 @@ def generate(sampler, noise_rows, total, batch_size, labels=None):
         yield start, sampler(noise, batch_labels)[:count]
 
 
+def grid_columns(num_images, num_classes):
+    """Columns of a sample grid: near square and, with classes, a multiple of their number, so
+    that image i (of class i mod K) falls in a column of its class."""
+    square = math.ceil(math.sqrt(num_images))
+    if not num_classes:
+        return square
+    return num_classes * max(1, math.ceil(square / num_classes))
+
+
 def _check_flags():
     if FLAGS.num_images is not None and FLAGS.num_images < 1:
         raise cli.UserError(f"--num_images={FLAGS.num_images} must be at least 1")
@@ -225,8 +235,8 @@ def main(argv):
             batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
                                total, FLAGS.batch_size, labels)
             if kind == "grid":
-                columns = len(chosen) if chosen else None  # one column per class
-                visualize.save_grid(np.concatenate([b for _, b in batches]), output, columns)
+                visualize.save_grid(np.concatenate([b for _, b in batches]), output,
+                                    grid_columns(total, len(chosen or ())))
             elif kind == "folder":
                 sample_output.write_folder(batches, output, total)
             else:

@@ -198,3 +198,16 @@ def test_unlabelled_source_with_conditional_is_one_line(tmp_path, source):
                              "--config.training.batch_size=4")
     helpers.assert_one_line_error(result, "model.conditional=True needs labels", *words)
     assert not os.path.exists(run_dir / "checkpoints") or not os.listdir(run_dir / "checkpoints")
+
+
+def test_sample_grid_of_one_class_or_two_is_near_square(run, tmp_path):
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    for labels, path in (("three", one), ("three,one", two)):
+        result = helpers.run_cli("dcgan.sample", f"--workdir={run}", f"--labels={labels}",
+                                 "--num_images=16", f"--output={path}")
+        assert result.returncode == 0, result.stderr
+    side = 4 * 28 + 3 * 2  # four 28-pixel tiles and three 2-pixel gaps
+    assert iio.imread(one).shape == (side, side)  # not a 16-image-tall strip
+    # Four columns, an even number: image i, of class i mod 2, lands in column i mod 4, so
+    # columns 0 and 2 hold class three and columns 1 and 3 class one.
+    assert iio.imread(two).shape == (side, side)
