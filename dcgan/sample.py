@@ -14,8 +14,11 @@ Outputs, chosen by --output:
   FILE.png   one grid of all images
   FILE.npz   uint8 images (N, H, W, C) under `images`, their float32 noise under `noise`
              (and for a conditional run their int32 classes under `labels`)
-  FOLDER     one PNG per image, 000000.png, 000001.png, ...; a folder that already holds
-             files is refused unless --overwrite (which replaces its numbered PNGs)
+  FOLDER     one PNG per image, 000000.png, 000001.png, ...; for a conditional run in a
+             sub-folder per class, FOLDER/<class name>/000003.png, which reads back as a
+             labelled data set. A folder that already holds files is refused unless
+             --overwrite (which replaces its numbered PNGs); a write that fails (a full disk)
+             removes the images it wrote
 Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png. Files are
 complete or absent: each is written under a temporary name and renamed when done.
 --interpolate=K writes K-step spherical interpolations between pairs of noise vectors as a
@@ -30,7 +33,7 @@ import os
 import numpy as np
 from absl import flags
 
-from dcgan import cli, visualize
+from dcgan import cli, errors, visualize
 from dcgan.data import classes
 from dcgan.run import sample_output, workdir
 from dcgan.run.sample_output import check_writable, output_kind
@@ -238,7 +241,7 @@ def main(argv):
                 visualize.save_grid(np.concatenate([b for _, b in batches]), output,
                                     grid_columns(total, len(chosen or ())))
             elif kind == "folder":
-                sample_output.write_folder(batches, output, total)
+                sample_output.write_folder(batches, output, total, labels, class_names)
             else:
                 shape = (total, *sampler.generator.output_shape[1:])
                 noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
@@ -250,8 +253,11 @@ def main(argv):
                 sample_output.write_npz(output, arrays)
             print(f"wrote {total} images from {source} to {output}")
     except OSError as e:
-        raise cli.UserError(f"cannot write --output={output} ({e.strerror or e}); "
-                            "choose another path") from None
+        why = errors.reason(e)
+        undone = "; the images written were removed" if kind == "folder" else ""
+        fix = "free some space or choose another path" if why in errors.FULL_DISK else \
+            "choose another path"
+        raise cli.UserError(f"cannot write --output={output} ({why}){undone}; {fix}") from None
     if FLAGS.export:
         saved_model, keras_file = export.export(sampler, FLAGS.export)
         takes = f"noise float32 [N, {dim}]" + (", labels int32 [N]" if chosen else "")

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
+from dcgan.run import sample_output
 from dcgan.training import train
 from tests import helpers
 
@@ -211,3 +212,21 @@ def test_sample_grid_of_one_class_or_two_is_near_square(run, tmp_path):
     # Four columns, an even number: image i, of class i mod 2, lands in column i mod 4, so
     # columns 0 and 2 hold class three and columns 1 and 3 class one.
     assert iio.imread(two).shape == (side, side)
+
+
+def test_sample_folder_has_a_sub_folder_per_class_and_reads_back_as_a_data_set(run, tmp_path):
+    out = tmp_path / "generated"
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=three,1",
+                             "--num_images=5", f"--output={out}")
+    assert result.returncode == 0, result.stderr
+    assert helpers.files_under(str(out)).keys() == {
+        "three/000000.png", "one/000001.png", "three/000002.png", "one/000003.png",
+        "three/000004.png"}
+    images, labels, names = input_pipeline.load_labelled_images(f"folder:{out}", 28, 1)
+    assert names == ["one", "three"] and labels.tolist() == [0, 0, 1, 1, 1]
+    assert images.shape == (5, 28, 28, 1)
+
+
+def test_class_folder_names_are_one_safe_path_component_each():
+    assert sample_output.class_folders(["T-shirt/top", "..", "a", "a", ""]) == [
+        "T-shirt_top", "class_1", "a", "3_a", "class_4"]

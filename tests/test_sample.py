@@ -17,7 +17,7 @@ import tensorflow as tf
 from dcgan.errors import UserError
 from dcgan.run import checkpoints, sample_output
 from dcgan.training import train
-from tests import helpers
+from tests import helpers, unwritable
 
 SIZE = 28  # helpers.tiny_config's image size
 UNRESTORED_WARNINGS = ("Value in checkpoint could not be found", "Unresolved object")
@@ -298,3 +298,13 @@ def test_used_export_folder_is_refused_unless_overwrite(run, tmp_path):
     assert zipfile.is_zipfile(export / "generator.keras")  # a .keras file is a zip archive
     assert (export / "saved_model" / "saved_model.pb").is_file()
     assert (export / "notes.txt").read_text() == "mine"
+
+
+def test_a_full_disk_leaves_no_images_behind(run, tmp_path):
+    disk = tmp_path / "disk"
+    with unwritable.small_disk(str(disk), 64):  # room for a few dozen of the 300 PNGs
+        result = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}",
+                                 "--num_images=300", f"--output={disk / 'pngs'}")
+        left = helpers.files_under(str(disk))
+    helpers.assert_one_line_error(result, "No space left on device", "removed", "free some space")
+    assert left == {}

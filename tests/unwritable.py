@@ -1,7 +1,8 @@
-"""Folders nothing can be written into, as a run folder on a read-only disk or share is.
+"""Folders that cannot be written: read-only ones, and ones on a disk that fills up.
 
-Permissions do not stop root, so as root the folder is bind-mounted read-only onto itself
+Permissions do not stop root, so as root a folder is bind-mounted read-only onto itself
 (or, failing that, made immutable with chattr); a test is skipped only when neither works.
+A full disk is a small tmpfs mounted on the folder, which takes root.
 """
 
 import contextlib
@@ -37,6 +38,21 @@ def read_only(folder):
             _run("chattr", "-R", "-i", folder)
         return
     pytest.skip("cannot make a folder unwritable here (no read-only mount, no chattr)")
+
+
+@contextlib.contextmanager
+def small_disk(folder, kib):
+    """`folder` is a file system of `kib` KiB while the block runs: writing more fails with
+    "No space left on device"."""
+    os.makedirs(folder, exist_ok=True)
+    if os.geteuid() != 0 or not _run("mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs",
+                                     folder):
+        pytest.skip("cannot mount a small file system to fill here (needs root and tmpfs)")
+    try:
+        yield
+    finally:
+        if not _run("umount", folder):
+            _run("umount", "-l", folder)
 
 
 @contextlib.contextmanager
