@@ -189,6 +189,30 @@ def _default_output(root, step, kind):
     return os.path.join(root, "samples", name + ".png")
 
 
+def _write_samples(sampler, output, kind, chosen, class_names):
+    """Generates --num_images images of the chosen classes into `output`; returns how many."""
+    dim, seed, truncation = sampler.noise_dim, FLAGS.seed, FLAGS.truncation
+    total = FLAGS.num_images or DEFAULT_NUM_IMAGES
+    labels = None if chosen is None else np.array(classes.cycle(chosen, total), np.int32)
+    batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
+                       total, FLAGS.batch_size, labels)
+    if kind == "grid":
+        visualize.save_grid(np.concatenate([b for _, b in batches]), output,
+                            grid_columns(total, len(chosen or ())))
+    elif kind == "folder":
+        sample_output.write_folder(batches, output, total, labels, class_names)
+    else:
+        shape = (total, *sampler.generator.output_shape[1:])
+        noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
+                 for a in range(0, total, FLAGS.batch_size))
+        arrays = [("images", shape, np.uint8, (b for _, b in batches)),
+                  ("noise", (total, dim), np.float32, noise)]
+        if labels is not None:
+            arrays.append(("labels", (total,), np.int32, [labels]))
+        sample_output.write_npz(output, arrays)
+    return total
+
+
 def main(argv):
     if len(argv) > 1:
         raise cli.UserError(
@@ -233,24 +257,7 @@ def main(argv):
             print(f"wrote {pairs} interpolations of {steps} steps from {source} to {output} "
                   f"and {gif}")
         elif output:
-            total = FLAGS.num_images or DEFAULT_NUM_IMAGES
-            labels = None if chosen is None else np.array(classes.cycle(chosen, total), np.int32)
-            batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
-                               total, FLAGS.batch_size, labels)
-            if kind == "grid":
-                visualize.save_grid(np.concatenate([b for _, b in batches]), output,
-                                    grid_columns(total, len(chosen or ())))
-            elif kind == "folder":
-                sample_output.write_folder(batches, output, total, labels, class_names)
-            else:
-                shape = (total, *sampler.generator.output_shape[1:])
-                noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
-                         for a in range(0, total, FLAGS.batch_size))
-                arrays = [("images", shape, np.uint8, (b for _, b in batches)),
-                          ("noise", (total, dim), np.float32, noise)]
-                if labels is not None:
-                    arrays.append(("labels", (total,), np.int32, [labels]))
-                sample_output.write_npz(output, arrays)
+            total = _write_samples(sampler, output, kind, chosen, class_names)
             print(f"wrote {total} images from {source} to {output}")
     except OSError as e:
         why = errors.reason(e)
