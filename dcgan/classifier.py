@@ -3,11 +3,15 @@
     python -m dcgan.classifier --config=configs/fashion_mnist.py \\
         --output=runs/classifiers/fashion_mnist.keras
 
-It trains on the config's `data.source` training split with its labels, reports the accuracy
-on the test split and saves a plain Keras model (inputs float32 in [-1, 1], like the
+It trains on the config's `data.source` training images with their labels, reports the
+accuracy on held-out images and saves a plain Keras model (inputs float32 in [-1, 1], like the
 generator's output) whose layer "features" gives the features for the Frechet and kernel
 distances and whose output gives the logits of the classifier score. Use it with
 `--config.training.eval_features=PATH` when training, or `dcgan-evaluate --features=PATH`.
+
+The held-out images are the test split; a source without one (a folder of pictures) holds out
+its `data.holdout` images, the same ones a run of that config never trains on. With neither,
+there is nothing to test on: the accuracy reported is on the training images, and says so.
 """
 
 import functools
@@ -71,7 +75,8 @@ def check_labels(train_labels, test_labels, source):
     if num_classes < 2:
         raise UserError(f"data.source {source}: all training labels are {num_classes - 1}; "
                         "a classifier needs at least two classes")
-    if test_labels.min() < 0 or test_labels.max() >= num_classes:
+    if test_labels is not None and len(test_labels) and (
+            test_labels.min() < 0 or test_labels.max() >= num_classes):
         raise UserError(f"data.source {source}: test labels fall outside the training "
                         f"labels 0..{num_classes - 1}")
     return num_classes
@@ -83,18 +88,18 @@ def train_classifier(train, test, epochs, batch_size=128, learning_rate=1e-3, se
 
     Args:
         train: (images uint8 (N, S, S, C), int labels (N,)) to learn from.
-        test: (images, labels) held out, for the accuracy reported.
+        test: (images, labels) held out, for the accuracy reported; None if there are none.
         epochs, batch_size, learning_rate: the usual.
         seed: seeds the weights and the data order.
         verbose: Keras' fit verbosity.
 
     Returns:
-        (model, report) where report holds the train and test accuracy.
+        (model, report) where report holds the train (and test) accuracy.
     """
     import keras
 
-    (x_train, y_train), (x_test, y_test) = train, test
-    num_classes = check_labels(y_train, y_test, "the data")
+    x_train, y_train = train
+    num_classes = check_labels(y_train, None if test is None else test[1], "the data")
     keras.utils.set_random_seed(seed)
     model = build_classifier(x_train.shape[1], x_train.shape[3], num_classes)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
@@ -102,11 +107,12 @@ def train_classifier(train, test, epochs, batch_size=128, learning_rate=1e-3, se
                   metrics=["accuracy"])
     history = model.fit(_dataset(x_train, y_train, batch_size, shuffle_seed=seed),
                         epochs=epochs, verbose=verbose, shuffle=False)
-    _, test_accuracy = model.evaluate(_dataset(x_test, y_test, 512), verbose=0)
     report = {"num_classes": num_classes, "epochs": epochs,
               "train_accuracy": float(history.history["accuracy"][-1]),
-              "test_accuracy": float(test_accuracy),
-              "train_images": len(x_train), "test_images": len(x_test)}
+              "train_images": len(x_train)}
+    if test is not None:
+        _, test_accuracy = model.evaluate(_dataset(*test, 512), verbose=0)
+        report.update(test_accuracy=float(test_accuracy), test_images=len(test[0]))
     return model, report
 
 
@@ -116,6 +122,18 @@ def save(model, report, path):
     os.makedirs(directory, exist_ok=True)
     model.save(path)
     files.write_json_atomically(os.path.splitext(path)[0] + ".json", report)
+
+
+def _accuracy_line(report, source):
+    from dcgan.quality import features
+
+    if "test_accuracy" not in report:
+        return (f"training accuracy {report['train_accuracy']:.4f} on its own "
+                f"{report['train_images']} training images; nothing to test on: {source} has no "
+                "test split and data.holdout=0 (set --config.data.holdout=N to hold N out)")
+    tested_on = features.describe_reference(report["tested_on"], report["test_images"])
+    return (f"test accuracy {report['test_accuracy']:.4f} on {tested_on} "
+            f"(train {report['train_accuracy']:.4f})")
 
 
 def main(argv):
@@ -134,26 +152,26 @@ def main(argv):
         raise cli.UserError(f"cannot create the folder of --output={output} "
                             f"({e.strerror})") from None
 
-    from dcgan.data import input_pipeline  # TensorFlow loads here, after the cheap checks
+    from dcgan.quality import features  # TensorFlow loads here, after the cheap checks
 
     data = config.data
     log.info("loading %s", data.source)
-    train, test = [input_pipeline.load_labelled_images(
-        data.source, data.image_size, data.channels, split=split, seed=config.seed)[:2]
-        for split in ("train", "test")]
-    check_labels(train[1], test[1], data.source)
-    log.info("training on %d images, testing on %d, %d epoch(s)", len(train[0]),
-             len(test[0]), FLAGS.epochs)
+    train, test, tested_on = features.split_images(data, config.seed, with_labels=True)
+    if tested_on == features.TRAINING:
+        test = None  # the "test" images would be the training images again
+    check_labels(train[1], None if test is None else test[1], data.source)
+    log.info("training on %d images, testing on %s, %d epoch(s)", len(train[0]),
+             "none" if test is None else len(test[0]), FLAGS.epochs)
     model, report = train_classifier(
         train, test, FLAGS.epochs, FLAGS.batch_size, FLAGS.learning_rate, seed=config.seed,
         verbose=1 if sys.stdout.isatty() else 2)
-    report.update(source=data.source, image_size=data.image_size, channels=data.channels)
+    report.update(source=data.source, image_size=data.image_size, channels=data.channels,
+                  tested_on=tested_on)
     try:
         save(model, report, output)
     except OSError as e:
         raise cli.UserError(f"cannot write --output={output} ({e.strerror})") from None
-    print(f"test accuracy {report['test_accuracy']:.4f} on {report['test_images']} images "
-          f"(train {report['train_accuracy']:.4f})\nsaved {output}; use it with "
+    print(f"{_accuracy_line(report, data.source)}\nsaved {output}; use it with "
           f"--config.training.eval_features={output} or dcgan-evaluate --features={output}")
     return 0
 

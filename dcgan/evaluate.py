@@ -1,10 +1,13 @@
 """Score a trained generator: `python -m dcgan.evaluate --workdir=runs/fmnist --num_samples=10000`.
 
 Generates M samples from a checkpoint of the run (the latest, `--step=N`, or
-`--checkpoint=best`), compares their features with those of M held-out real images (the data
-set's test split), prints a table and writes WORKDIR/eval.json. `--real_baseline` also
-scores M real training images the same way: the values a perfect generator would reach with
-M samples, since every metric is biased at finite M.
+`--checkpoint=best`), compares their features with those of M held-out real images, prints a
+table and writes WORKDIR/eval.json (a run folder that cannot be written keeps the printed
+table only). The held-out images are the data set's test split; a source without one (a
+folder of pictures) uses the run's data.holdout images, which training never saw, and with
+data.holdout=0 the training images, which the printed line and eval.json's "real_images"
+say. `--real_baseline` also scores M real training images the same way: the values a perfect
+generator would reach with M samples, since every metric is biased at finite M.
 
 A conditional run is asked for every class in turn; the metrics are those of the mixed set, and
 with a classifier's features the conditional accuracy is added: the fraction of samples the
@@ -13,10 +16,11 @@ classifier assigns to the class they were generated for, overall and per class.
 
 import functools
 import logging
+import sys
 
 from absl import flags
 
-from dcgan import cli, config_check, files
+from dcgan import cli, config_check, errors, files
 from dcgan.run import workdir
 
 FLAGS = flags.FLAGS
@@ -52,13 +56,12 @@ def format_table(scores, baseline=None):
     return "\n".join(lines)
 
 
-def main(argv):
-    del argv  # run_app has refused stray arguments
+def _checked_flags():
+    """(run folder, number of samples, feature spec), each checked before TensorFlow loads."""
     root = FLAGS.workdir
     if not root:
         raise cli.UserError("--workdir is required: the run folder to score")
     config = workdir.read_trained_config(root)
-    class_names = workdir.classes_of_run(root, config)
     training = config["training"]
     num_samples = FLAGS.num_samples or training["eval_num_samples"]
     spec = FLAGS.features if FLAGS.features is not None else training["eval_features"]
@@ -68,7 +71,12 @@ def main(argv):
     problem = spec and config_check.missing_features(spec)
     if problem:
         raise cli.UserError(problem)
+    return config, num_samples, spec
 
+
+def score_run(root, config, num_samples, spec):
+    """Every score of the chosen checkpoint of the run in `root`, as eval.json holds them."""
+    class_names = workdir.classes_of_run(root, config)
     from dcgan.quality import features  # TensorFlow loads here, after the cheap checks
     from dcgan.run import checkpoints
 
@@ -79,35 +87,50 @@ def main(argv):
                                                    num_classes=len(class_names or ()))
     log.info("scoring %s (%s, step %d) with %d samples; features: %s", path, key, step,
              num_samples, extractor.description)
-    real = features.held_out_images(data["source"], data["image_size"], data["channels"],
-                                    num_samples, seed)
+    real, kind = features.reference_images(data, num_samples, seed)
     scorer = features.Scorer(extractor, real, num_samples, config["model"]["noise_dim"], seed,
                              FLAGS.batch_size, show_progress=True, class_names=class_names)
     scores, per_class = scorer.score_with_classes(generator)
     result = {"checkpoint": path, "step": step, "weights": key, "num_samples": num_samples,
-              "num_real": scorer.num_real, "features": extractor.name, "metrics": scores}
+              "num_real": scorer.num_real, "real_images": kind, "features": extractor.name,
+              "metrics": scores}
     if per_class:
         result["conditional_accuracy_per_class"] = per_class
     if extractor.name != features.INCEPTION:
         info = features.classifier_info(extractor.name)
         if "test_accuracy" in info:
             result["classifier_test_accuracy"] = info["test_accuracy"]
-    baseline = None
     if FLAGS.real_baseline:
-        # A draw of training images other than the held-out ones, as many as the samples.
-        train = features.held_out_images(data["source"], data["image_size"],
-                                         data["channels"], num_samples, seed + 1, split="train")
-        baseline = scorer.score_images(train, "real training images")
-        result["real_baseline"] = baseline
+        train = features.baseline_images(data, num_samples, seed)
+        result["real_baseline"] = scorer.score_images(train, "real training images")
+    compared = features.describe_reference(kind, scorer.num_real)
+    print(f"{path} ({key}, step {step}): {num_samples} samples vs {compared}; "
+          f"features: {extractor.description}")
+    return result
+
+
+def write_result(root, result):
+    """WORKDIR/eval.json; a run folder that cannot be written keeps the printed scores only."""
     out = workdir.RunDir(root).eval_results
-    files.write_json_atomically(out, result)
-    print(f"{path} ({key}, step {step}): {num_samples} samples vs {scorer.num_real} held-out "
-          f"images; features: {extractor.description}")
-    print(format_table(scores, baseline))
+    try:
+        files.write_json_atomically(out, result)
+    except OSError as e:
+        print(f"note: could not write {out} ({errors.reason(e)}); the scores above were not "
+              "saved", file=sys.stderr)
+        return
+    print(f"wrote {out}")
+
+
+def main(argv):
+    del argv  # run_app has refused stray arguments
+    config, num_samples, spec = _checked_flags()
+    result = score_run(FLAGS.workdir, config, num_samples, spec)
+    print(format_table(result["metrics"], result.get("real_baseline")))
+    per_class = result.get("conditional_accuracy_per_class")
     if per_class:
         print("conditional accuracy per class: " + ", ".join(
             f"{name} {accuracy:.3f}" for name, accuracy in per_class.items()))
-    print(f"wrote {out}")
+    write_result(FLAGS.workdir, result)
     return 0
 
 

@@ -7,19 +7,23 @@ same pictures, and asking for more images only appends new ones.
 
 A conditional run draws the classes given by --labels (numbers or names, "3" or
 "Sneaker,Bag"), image i of class i mod the number given; without --labels it goes through all
-classes, and a grid has one column per class given.
+classes. A grid keeps each class in columns of its own: one column per class given, repeated
+as often as keeps the grid near square (a single class fills a square grid).
 
 Outputs, chosen by --output:
   FILE.png   one grid of all images
   FILE.npz   uint8 images (N, H, W, C) under `images`, their float32 noise under `noise`
              (and for a conditional run their int32 classes under `labels`)
-  FOLDER     one PNG per image, 000000.png, 000001.png, ...; a folder that already holds
-             files is refused unless --overwrite (which replaces its numbered PNGs)
+  FOLDER     one PNG per image, 000000.png, 000001.png, ...; for a conditional run in a
+             sub-folder per class, FOLDER/<class name>/000003.png, which reads back as a
+             labelled data set. A folder that already holds files is refused unless
+             --overwrite (which replaces its numbered PNGs); a write that fails (a full disk)
+             removes the images it wrote
 Without --output the grid goes to WORKDIR/samples/sample_stepNNNNNN_seedS.png. Files are
 complete or absent: each is written under a temporary name and renamed when done.
 --interpolate=K writes K-step spherical interpolations between pairs of noise vectors as a
 grid (one row per pair, each of one class) and a GIF next to it; --export=DIR writes a
-SavedModel and a .keras file.
+SavedModel and a .keras file (a folder that already holds files takes --overwrite too).
 """
 
 import functools
@@ -29,7 +33,7 @@ import os
 import numpy as np
 from absl import flags
 
-from dcgan import cli, visualize
+from dcgan import cli, errors, visualize
 from dcgan.data import classes
 from dcgan.run import sample_output, workdir
 from dcgan.run.sample_output import check_writable, output_kind
@@ -51,8 +55,9 @@ flags.DEFINE_integer("interpolate", 0, "Steps of a spherical interpolation betwe
 flags.DEFINE_float("truncation", None, "Redraw noise entries with |z| > T: higher quality, less "
                    "variety (off by default; 0.5 to 1.5 is typical).")
 flags.DEFINE_integer("batch_size", 64, "Images generated at a time; memory does not grow with N.")
-flags.DEFINE_bool("overwrite", False, "Write into an --output folder that already holds files: "
-                  "its numbered PNGs are removed first, files of other names are kept.")
+flags.DEFINE_bool("overwrite", False, "Write into an --output or --export folder that already "
+                  "holds files: an --output folder's numbered PNGs are removed first, an "
+                  "--export folder's model files replaced; files of other names are kept.")
 flags.DEFINE_string("labels", None, "Conditional runs: the classes to draw, by number or name "
                     "(3 or Sneaker,Bag); images cycle through them. Default: every class.")
 flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
@@ -124,6 +129,15 @@ def generate(sampler, noise_rows, total, batch_size, labels=None):
         yield start, sampler(noise, batch_labels)[:count]
 
 
+def grid_columns(num_images, num_classes):
+    """Columns of a sample grid: near square and, with classes, a multiple of their number, so
+    that image i (of class i mod K) falls in a column of its class."""
+    square = math.ceil(math.sqrt(num_images))
+    if not num_classes:
+        return square
+    return num_classes * max(1, math.ceil(square / num_classes))
+
+
 def _check_flags():
     if FLAGS.num_images is not None and FLAGS.num_images < 1:
         raise cli.UserError(f"--num_images={FLAGS.num_images} must be at least 1")
@@ -175,6 +189,30 @@ def _default_output(root, step, kind):
     return os.path.join(workdir.RunDir(root).samples, name + ".png")
 
 
+def _write_samples(sampler, output, kind, chosen, class_names):
+    """Generates --num_images images of the chosen classes into `output`; returns how many."""
+    dim, seed, truncation = sampler.noise_dim, FLAGS.seed, FLAGS.truncation
+    total = FLAGS.num_images or DEFAULT_NUM_IMAGES
+    labels = None if chosen is None else np.array(classes.cycle(chosen, total), np.int32)
+    batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
+                       total, FLAGS.batch_size, labels)
+    if kind == "grid":
+        visualize.save_grid(np.concatenate([b for _, b in batches]), output,
+                            grid_columns(total, len(chosen or ())))
+    elif kind == "folder":
+        sample_output.write_folder(batches, output, total, labels, class_names)
+    else:
+        shape = (total, *sampler.generator.output_shape[1:])
+        noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
+                 for a in range(0, total, FLAGS.batch_size))
+        arrays = [("images", shape, np.uint8, (b for _, b in batches)),
+                  ("noise", (total, dim), np.float32, noise)]
+        if labels is not None:
+            arrays.append(("labels", (total,), np.int32, [labels]))
+        sample_output.write_npz(output, arrays)
+    return total
+
+
 def main(argv):
     del argv  # run_app has refused stray arguments
     _check_flags()
@@ -192,6 +230,9 @@ def main(argv):
         kind = output_kind(output, steps)
         _check_output(output, kind, config)
     if FLAGS.export:
+        sample_output.check_folder_is_free(
+            FLAGS.export, FLAGS.overwrite, flag="export",
+            replaced=f"its {export.SAVED_MODEL_DIR} and {export.KERAS_FILE}")
         check_writable(FLAGS.export, True, flag="export")
     generator, key = checkpoints.restore_generator(config, checkpoint, use_ema=not FLAGS.no_ema,
                                                    num_classes=len(class_names or ()))
@@ -214,28 +255,14 @@ def main(argv):
             print(f"wrote {pairs} interpolations of {steps} steps from {source} to {output} "
                   f"and {gif}")
         elif output:
-            total = FLAGS.num_images or DEFAULT_NUM_IMAGES
-            labels = None if chosen is None else np.array(classes.cycle(chosen, total), np.int32)
-            batches = generate(sampler, lambda a, b: latents(seed, a, b, dim, truncation),
-                               total, FLAGS.batch_size, labels)
-            if kind == "grid":
-                columns = len(chosen) if chosen else None  # one column per class
-                visualize.save_grid(np.concatenate([b for _, b in batches]), output, columns)
-            elif kind == "folder":
-                sample_output.write_folder(batches, output, total)
-            else:
-                shape = (total, *sampler.generator.output_shape[1:])
-                noise = (latents(seed, a, min(a + FLAGS.batch_size, total), dim, truncation)
-                         for a in range(0, total, FLAGS.batch_size))
-                arrays = [("images", shape, np.uint8, (b for _, b in batches)),
-                          ("noise", (total, dim), np.float32, noise)]
-                if labels is not None:
-                    arrays.append(("labels", (total,), np.int32, [labels]))
-                sample_output.write_npz(output, arrays)
+            total = _write_samples(sampler, output, kind, chosen, class_names)
             print(f"wrote {total} images from {source} to {output}")
     except OSError as e:
-        raise cli.UserError(f"cannot write --output={output} ({e.strerror or e}); "
-                            "choose another path") from None
+        why = errors.reason(e)
+        undone = "; the images written were removed" if kind == "folder" else ""
+        fix = "free some space or choose another path" if why in errors.FULL_DISK else \
+            "choose another path"
+        raise cli.UserError(f"cannot write --output={output} ({why}){undone}; {fix}") from None
     if FLAGS.export:
         saved_model, keras_file = export.export(sampler, FLAGS.export)
         takes = f"noise float32 [N, {dim}]" + (", labels int32 [N]" if chosen else "")

@@ -50,6 +50,25 @@ def test_command_trains_saves_and_reports_accuracy(idx_data, tmp_path):
                                atol=1e-5)
 
 
+@pytest.mark.parametrize("holdout", [4, 0])
+def test_on_a_folder_it_tests_on_held_out_pictures_or_says_it_could_not(tmp_path, holdout):
+    helpers.write_folder(str(tmp_path / "pictures"), n=16)  # two classes, no test split
+    out = tmp_path / "folder.keras"
+    result = helpers.run_cli("dcgan.classifier", "--config=configs/default.py",
+                             f"--config.data.source=folder:{tmp_path / 'pictures'}",
+                             f"--config.data.holdout={holdout}", f"--output={out}",
+                             "--epochs=1", "--batch_size=4")
+    assert result.returncode == 0, result.stderr
+    info = json.loads((tmp_path / "folder.json").read_text())
+    if holdout:
+        assert "test accuracy" in result.stdout and "4 held-out images" in result.stdout
+        assert info["test_images"] == 4 and info["train_images"] == 12
+    else:
+        assert "test accuracy" not in result.stdout, result.stdout
+        assert "training accuracy" in result.stdout and "data.holdout" in result.stdout
+        assert "test_accuracy" not in info and info["train_images"] == 16
+
+
 def test_learns_to_tell_digits_apart():
     train = digits.synthetic_digits(1500, (0, 0))
     test = digits.synthetic_digits(300, (0, 1))
@@ -60,6 +79,15 @@ def test_learns_to_tell_digits_apart():
 def test_extractor_refuses_images_of_another_shape(saved):
     with pytest.raises(UserError, match="takes 28x28x1 images but the run makes 32x32x3"):
         features.load_extractor(saved, 32, 3)
+
+
+@pytest.mark.parametrize("name", ["junk.keras", "junk.h5", "notes.txt"])
+def test_a_file_that_is_no_keras_model_is_named_as_such(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("not a model")
+    with pytest.raises(UserError, match="is not a readable Keras model file") as refused:
+        features.load_extractor(str(path), 28, 1)
+    assert "not found" not in str(refused.value).lower()
 
 
 def test_model_without_features_layer_is_refused(tmp_path):

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
+from dcgan.run import sample_output
 from dcgan.training import step, train
 from tests import helpers
 
@@ -76,6 +77,8 @@ def test_labels_by_index_and_name():
         classes.parse_labels("Boot", names)
     with pytest.raises(UserError, match="no class '4'"):
         classes.parse_labels("4", names)
+    with pytest.raises(UserError, match="no class '²'"):
+        classes.parse_labels("²", names)  # a digit to str.isdigit, not to int()
 
 
 def test_conditional_training_resumes_bit_for_bit(tmp_path):
@@ -174,6 +177,8 @@ def test_sample_unknown_label_is_one_line(run):
     helpers.assert_one_line_error(result, "--labels=eleven", "no class 'eleven'", "9 nine")
     result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=10")
     helpers.assert_one_line_error(result, "no class '10'")
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=²")
+    helpers.assert_one_line_error(result, "no class '²'", "9 nine")
 
 
 @pytest.mark.parametrize("source", ["folder", "npz"])
@@ -194,3 +199,34 @@ def test_unlabelled_source_with_conditional_is_one_line(tmp_path, source):
                              "--config.training.batch_size=4")
     helpers.assert_one_line_error(result, "model.conditional=True needs labels", *words)
     assert not os.path.exists(run_dir / "checkpoints") or not os.listdir(run_dir / "checkpoints")
+
+
+def test_sample_grid_of_one_class_or_two_is_near_square(run, tmp_path):
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    for labels, path in (("three", one), ("three,one", two)):
+        result = helpers.run_cli("dcgan.sample", f"--workdir={run}", f"--labels={labels}",
+                                 "--num_images=16", f"--output={path}")
+        assert result.returncode == 0, result.stderr
+    side = 4 * 28 + 3 * 2  # four 28-pixel tiles and three 2-pixel gaps
+    assert iio.imread(one).shape == (side, side)  # not a 16-image-tall strip
+    # Four columns, an even number: image i, of class i mod 2, lands in column i mod 4, so
+    # columns 0 and 2 hold class three and columns 1 and 3 class one.
+    assert iio.imread(two).shape == (side, side)
+
+
+def test_sample_folder_has_a_sub_folder_per_class_and_reads_back_as_a_data_set(run, tmp_path):
+    out = tmp_path / "generated"
+    result = helpers.run_cli("dcgan.sample", f"--workdir={run}", "--labels=three,1",
+                             "--num_images=5", f"--output={out}")
+    assert result.returncode == 0, result.stderr
+    assert helpers.files_under(str(out)).keys() == {
+        "three/000000.png", "one/000001.png", "three/000002.png", "one/000003.png",
+        "three/000004.png"}
+    images, labels, names = input_pipeline.load_labelled_images(f"folder:{out}", 28, 1)
+    assert names == ["one", "three"] and labels.tolist() == [0, 0, 1, 1, 1]
+    assert images.shape == (5, 28, 28, 1)
+
+
+def test_class_folder_names_are_one_safe_path_component_each():
+    assert sample_output.class_folders(["T-shirt/top", "..", "a", "a", ""]) == [
+        "T-shirt_top", "class_1", "a", "3_a", "class_4"]

@@ -4,12 +4,15 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from dcgan.data import input_pipeline
 from dcgan.errors import UserError
+from dcgan.quality import features
 from dcgan.training import train
-from tests import helpers
+from tests import helpers, unwritable
 
 QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}
 
@@ -90,16 +93,31 @@ def test_evaluate_scores_the_best_checkpoint_like_training_did(run):
     assert report["real_baseline"]["fid"] < report["metrics"]["fid"]
 
 
+def test_evaluate_of_a_read_only_run_prints_every_score(run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(run["workdir"], workdir)
+    before = helpers.files_under(workdir)
+    with unwritable.read_only(workdir):
+        result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    printed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    assert QUALITY <= printed, result.stdout
+    notes = [line for line in result.stderr.splitlines() if "could not write" in line]
+    assert len(notes) == 1 and "eval.json" in notes[0], result.stderr
+    assert helpers.files_under(workdir) == before
+
+
 def test_training_without_features_is_refused_before_training(run, tmp_path):
-    for features, words in (("", "eval_features"), (str(tmp_path / "no.keras"), "not found")):
+    for spec, words in (("", "eval_features"), (str(tmp_path / "no.keras"), "not found")):
         with pytest.raises(UserError, match=words):
-            train.train_and_evaluate(tiny_eval_config(run["data"], features), str(tmp_path))
+            train.train_and_evaluate(tiny_eval_config(run["data"], spec), str(tmp_path))
         assert not os.listdir(tmp_path / "checkpoints")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (["--features={tmp}/missing.keras"], ["missing.keras", "not found", "dcgan.classifier"]),
+    (["--features={tmp}/junk.keras"], ["junk.keras", "not a readable Keras model file"]),
     (["--step=3"], ["no checkpoint of step 3", "2, 4"]),
     (["--features=inception"], ["InceptionV3", "inception_v3_weights"]),
 ])
@@ -108,6 +126,7 @@ def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
+    (tmp_path / "junk.keras").write_text("not a model")
     args = [a.format(tmp=tmp_path) for a in args]
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={run['workdir']}", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -134,3 +153,48 @@ def test_conditional_run_scores_the_class_asked_for(run, tmp_path):
     # 20 samples, two of each class: the overall accuracy is the mean of the classes'.
     assert scores["metrics"]["conditional_accuracy"] == pytest.approx(
         sum(per_class.values()) / 10)
+
+
+@pytest.fixture(scope="module")
+def folder_run(run, tmp_path_factory):
+    """A 2-step run on a folder of pictures (no test split) that holds 8 of its 24 out."""
+    root = tmp_path_factory.mktemp("folder")
+    helpers.write_folder(str(root / "pictures"), n=24)
+    config = helpers.tiny_config(f"folder:{root / 'pictures'}", num_steps=2,
+                                 eval_num_samples=8, eval_features=run["clf"])
+    config.data.holdout = 8
+    workdir = str(root / "run")
+    train.train_and_evaluate(config, workdir)
+    return {"workdir": workdir, "config": config}
+
+
+def test_a_folder_run_is_scored_against_the_images_it_held_out(folder_run):
+    data, seed = folder_run["config"].data, folder_run["config"].seed
+    images = input_pipeline.load_images(data.source, data.image_size, data.channels)
+    _, _, held_out, _ = input_pipeline.select_images(images, seed, 0, data.holdout)
+    compared, kind = features.reference_images(data, 100, seed)
+    np.testing.assert_array_equal(compared, held_out)
+
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={folder_run['workdir']}")
+    assert result.returncode == 0, result.stderr
+    assert "8 samples vs 8 held-out images (data.holdout" in result.stdout
+    with open(os.path.join(folder_run["workdir"], "eval.json")) as f:
+        report = json.load(f)
+    assert report["real_images"] == kind == features.HOLDOUT and report["num_real"] == 8
+
+
+def test_a_folder_run_without_holdout_says_it_scores_training_images(folder_run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(folder_run["workdir"], workdir)
+    config_file = os.path.join(workdir, "config.json")
+    with open(config_file) as f:
+        recorded = json.load(f)
+    recorded["data"]["holdout"] = 0  # as if it had been trained on every picture
+    with open(config_file, "w") as f:
+        json.dump(recorded, f)
+    result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr
+    assert "8 samples vs 8 training images" in result.stdout
+    assert "held-out" not in result.stdout
+    with open(os.path.join(workdir, "eval.json")) as f:
+        assert json.load(f)["real_images"] == features.TRAINING

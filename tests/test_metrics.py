@@ -116,7 +116,15 @@ def test_kernel_distance_matches_pairwise_formula_when_subset_is_whole_set():
     mean, stderr = metrics.kernel_distance(a, b, num_subsets=4, subset_size=100)
     # The unbiased estimate does not depend on row order, so all subsets agree exactly.
     assert mean == pytest.approx(_direct_mmd2(a, b), rel=1e-10)
-    assert stderr == pytest.approx(0.0, abs=1e-12)
+    assert stderr == 0.0
+
+
+def test_kernel_distance_of_whole_sets_has_no_rounding_spread():
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(size=(200, 128)), rng.normal(loc=0.1, size=(200, 128))
+    mean, stderr = metrics.kernel_distance(a, b)  # subsets of 1000: the whole 200 each time
+    assert stderr == 0.0  # shown as 0, not as 8.6e-17 of rounding
+    assert mean == pytest.approx(metrics.kernel_distance(a[::-1], b[::-1])[0], rel=1e-12)
 
 
 def test_kernel_distance_near_zero_for_same_distribution_and_positive_when_shifted():

@@ -3,13 +3,14 @@
 import json
 import math
 import os
+import shutil
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
 from dcgan.training import train
-from tests import helpers
+from tests import helpers, unwritable
 
 
 def read_records(workdir):
@@ -80,3 +81,17 @@ def test_report_command_errors_are_one_line(tmp_path, setup, words):
     for word in words:
         assert word in errors[0]
     assert not (workdir / "report.png").exists()
+
+
+def test_report_of_a_read_only_run_says_where_else_to_write(finished_run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(finished_run, workdir)
+    os.remove(os.path.join(workdir, "report.png"))
+    elsewhere = tmp_path / "report.png"
+    with unwritable.read_only(workdir):
+        refused = helpers.run_cli("dcgan.report", f"--workdir={workdir}")
+        written = helpers.run_cli("dcgan.report", f"--workdir={workdir}", f"--output={elsewhere}")
+    helpers.assert_one_line_error(refused, workdir, "--output=")
+    assert written.returncode == 0, written.stderr
+    assert_report_png(elsewhere)
+    assert not os.path.exists(os.path.join(workdir, "report.png"))

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 
 import imageio.v3 as iio
 import numpy as np
@@ -16,7 +17,7 @@ import tensorflow as tf
 from dcgan.errors import UserError
 from dcgan.run import checkpoints, sample_output
 from dcgan.training import train
-from tests import helpers
+from tests import helpers, unwritable
 
 SIZE = 28  # helpers.tiny_config's image size
 UNRESTORED_WARNINGS = ("Value in checkpoint could not be found", "Unresolved object")
@@ -286,3 +287,30 @@ def test_grid_too_large_to_build_points_to_the_streaming_forms(run, tmp_path):
     assert not grid.exists()
     most = sample_output.MAX_GRID_PIXELS // (SIZE * SIZE)
     assert f"(at most {most})" in result.stderr
+
+
+def test_used_export_folder_is_refused_unless_overwrite(run, tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "generator.keras").write_text("an earlier export")
+    (export / "notes.txt").write_text("mine")
+    before = helpers.files_under(str(export))
+    refused = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", f"--export={export}")
+    helpers.assert_one_line_error(refused, f"--export={export} already holds 2 files",
+                                  "--overwrite")
+    assert helpers.files_under(str(export)) == before
+
+    sample(run, f"--export={export}", "--overwrite")
+    assert zipfile.is_zipfile(export / "generator.keras")  # a .keras file is a zip archive
+    assert (export / "saved_model" / "saved_model.pb").is_file()
+    assert (export / "notes.txt").read_text() == "mine"
+
+
+def test_a_full_disk_leaves_no_images_behind(run, tmp_path):
+    disk = tmp_path / "disk"
+    with unwritable.small_disk(str(disk), 64):  # room for a few dozen of the 300 PNGs
+        result = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}",
+                                 "--num_images=300", f"--output={disk / 'pngs'}")
+        left = helpers.files_under(str(disk))
+    helpers.assert_one_line_error(result, "No space left on device", "removed", "free some space")
+    assert left == {}

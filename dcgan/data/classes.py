@@ -48,7 +48,8 @@ def parse_labels(spec, names):
     for item in (part.strip() for part in spec.split(",")):
         if item in names:
             chosen.append(names.index(item))
-        elif item.isdigit() and int(item) < len(names):
+        # ASCII only: "²".isdigit() is True, yet int("²") raises.
+        elif item.isascii() and item.isdigit() and int(item) < len(names):
             chosen.append(int(item))
         elif len(folded.get(item.casefold(), ())) == 1:
             chosen.append(folded[item.casefold()][0])

@@ -12,6 +12,7 @@ An extractor maps float32 images in [-1, 1] (the generator's range) to (features
 import json
 import logging
 import os
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -27,6 +28,7 @@ INCEPTION = config_check.INCEPTION
 FEATURE_LAYER = "features"
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_SIZE = 299
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Evaluation noise has a seed stream of its own, beyond any training step, so every
 # evaluation of a run draws the same latents: scores of two checkpoints differ by the
 # generator, not by the draw.
@@ -81,8 +83,9 @@ def _classifier(path, image_size, channels):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001 - zip, h5, config and deserialisation errors alike
-        raise UserError(f"cannot load feature classifier {path} ({first_line(e)}); "
-                        "train it again with `python -m dcgan.classifier`") from None
+        raise UserError(f"feature classifier {path} is not a readable Keras model file "
+                        f"({_why_unreadable(path, e)}); train one with `python -m "
+                        "dcgan.classifier --output=PATH.keras`") from None
     try:
         feats = model.get_layer(FEATURE_LAYER).output
     except ValueError:
@@ -99,6 +102,26 @@ def _classifier(path, image_size, channels):
     description = f"classifier {path}" + (
         f" (test accuracy {accuracy:.4f})" if accuracy is not None else "")
     return Extractor(path, both, want, description)
+
+
+def _why_unreadable(path, error):
+    """Keras says "File not found" of a .keras file that is there but is no zip archive."""
+    lower = path.lower()
+    if lower.endswith(".keras") and not zipfile.is_zipfile(path):
+        return "not a zip archive, which a .keras file is"
+    if lower.endswith(".h5") and not _starts_with(path, HDF5_SIGNATURE):
+        return "not an HDF5 file, which a .h5 file is"
+    if not lower.endswith((".keras", ".h5")):
+        return "Keras reads .keras and .h5 files"
+    return first_line(error)
+
+
+def _starts_with(path, signature):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(signature)) == signature
+    except OSError:
+        return False
 
 
 def _inception():
@@ -181,13 +204,91 @@ def subset(images, num, seed):
     return images[np.sort(rng.choice(len(images), num, replace=False))]
 
 
-def held_out_images(source, image_size, channels, num, seed, split="test"):
-    """`num` real images of `split` (the test split unless told), a fixed draw per seed."""
-    images = input_pipeline.load_images(source, image_size, channels, split=split, seed=seed)
+# Which real images the samples were compared with, as eval.json records it.
+TEST_SPLIT = "test split"
+HOLDOUT = "held out (data.holdout)"
+TRAINING = "training images"
+
+
+def has_test_split(source):
+    """Whether `source` keeps test images apart from its training images. A folder or a
+    single-array .npz has none: its "test" split is the training images again."""
+    scheme, _, rest = source.partition(":")
+    if scheme == "folder":
+        return False
+    if scheme == "npz":
+        try:
+            with np.load(rest, allow_pickle=False) as archive:
+                return "x_test" in archive.files
+        except Exception:  # noqa: BLE001 - loading the images will say what is wrong
+            return True
+    return True
+
+
+def split_images(data, seed, with_labels=False, need_training=True):
+    """The images a run learned from and those its samples are compared with.
+
+    The reference images are the source's test split when it has one; else the data.holdout
+    images training kept out (the same seeded `input_pipeline.select_images` draw); else the
+    training images themselves, which says nothing about memorising.
+
+    Args:
+        data: the run's data config (source, image_size, channels, holdout, cache_dir).
+        seed: the run's seed.
+        with_labels: also return the labels.
+        need_training: False when only the reference images are wanted.
+
+    Returns:
+        (training part, reference part, kind): each part (images, labels or None), the
+        training part None when not needed; kind is TEST_SPLIT, HOLDOUT or TRAINING.
+    """
+    source, holdout = data["source"], data.get("holdout") or 0
+
+    def load(split):
+        loaded = input_pipeline.load_images(
+            source, data["image_size"], data["channels"], split=split, seed=seed,
+            with_labels=with_labels, cache_dir=data.get("cache_dir") or "")
+        return loaded if with_labels else (loaded, None)
+
+    if has_test_split(source):
+        return load("train") if need_training else None, load("test"), TEST_SPLIT
+    images, labels = load("train")
+    if not holdout:
+        return (images, labels), (images, labels), TRAINING
+    # max_images only thins the training part; the held-out draw is the same without it.
+    kept, kept_labels, held, held_labels = input_pipeline.select_images(
+        images, seed, 0, holdout, labels)
+    return (kept, kept_labels), (held, held_labels), HOLDOUT
+
+
+def describe_reference(kind, count):
+    """'2000 held-out images (the test split)', or a plain warning for training images."""
+    if kind == TRAINING:
+        return (f"{count} training images (the source has no test split and data.holdout=0, "
+                "so nothing was held out; train with data.holdout=N to score on unseen images)")
+    where = "the test split" if kind == TEST_SPLIT else "data.holdout, never trained on"
+    return f"{count} held-out images ({where})"
+
+
+def reference_images(data, num, seed):
+    """(`num` real images to compare samples with, a fixed draw per seed; their kind)."""
+    _, (images, _), kind = split_images(data, seed, need_training=False)
+    _warn_if_fewer(data["source"], images, kind, num)
+    return subset(images, num, seed), kind
+
+
+def baseline_images(data, num, seed):
+    """`num` training images, another draw than the reference one: what a perfect
+    generator's samples would score."""
+    (images, _), _, kind = split_images(data, seed)
+    _warn_if_fewer(data["source"], images, TRAINING, num)
+    return subset(images, num, seed + 1)
+
+
+def _warn_if_fewer(source, images, kind, num):
     if len(images) < num:
-        log.warning("%s has %d %s images, fewer than the %d samples scored; comparing with "
-                    "all of them", source, len(images), split, num)
-    return subset(images, num, seed)
+        log.warning("%s has %d images (%s), fewer than the %d samples scored; comparing with "
+                    "all of them", source, len(images), kind, num)
 
 
 def quality_metrics(real, fake):
@@ -227,14 +328,14 @@ class Scorer:
         # The number of samples is config_check's (or the --num_samples flag's) to check; how
         # many real images the data set holds only shows now.
         if len(real_images) < config_check.MIN_SCORING_SAMPLES:
-            raise UserError(f"scoring needs at least {config_check.MIN_SCORING_SAMPLES} held-out "
-                            f"real images, the data set has {len(real_images)}")
+            raise UserError(f"scoring needs at least {config_check.MIN_SCORING_SAMPLES} real "
+                            f"images to compare with, the data set has {len(real_images)}")
         self.extractor = extractor
         self.num_samples, self.noise_dim, self.seed = num_samples, noise_dim, seed
         self.batch_size, self.show_progress = batch_size, show_progress
         self.num_real = len(real_images)
         self.class_names = list(class_names or ())
-        self.real = self.features_of_images(real_images, "held-out real images")
+        self.real = self.features_of_images(real_images, "real images")
         self.scores_classes = False
         if self.class_names:
             classifier_classes = self.real[1].shape[-1]
@@ -264,7 +365,7 @@ class Scorer:
                        "generated images" if self.show_progress else None)
 
     def score(self, generator):
-        """The metrics of `generator`'s samples against the held-out real images."""
+        """The metrics of `generator`'s samples against the real images."""
         return self.score_with_classes(generator)[0]
 
     def score_with_classes(self, generator):
@@ -296,7 +397,6 @@ def run_scorer(config, class_names=None):
     `class_names` those of a conditional run."""
     t, data = config.training, config.data
     extractor = load_extractor(t.eval_features, data.image_size, data.channels)
-    real = held_out_images(data.source, data.image_size, data.channels, t.eval_num_samples,
-                           config.seed)
+    real, _ = reference_images(data, t.eval_num_samples, config.seed)
     return Scorer(extractor, real, t.eval_num_samples, config.model.noise_dim, config.seed,
                   class_names=class_names)

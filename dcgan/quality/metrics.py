@@ -123,6 +123,10 @@ def kernel_distance(feats_a, feats_b, num_subsets: int = 100, subset_size: int =
     size = min(subset_size, len(a), len(b))
     if size < 2:
         raise ValueError(f"subset_size must be at least 2, got {subset_size}")
+    if size == len(a) == len(b):
+        # Every subset is the whole of both sets, in another order: the same value each time,
+        # so it is computed once, and its spread is 0 (not the 1e-17 that rounding would give).
+        return _unbiased_mmd2(a, b), 0.0
     rng = np.random.default_rng(seed)
     values = np.array([
         _unbiased_mmd2(a[rng.choice(len(a), size, replace=False)],

@@ -31,6 +31,8 @@ GIF_FRAME_SECONDS = 0.1
 # Names of the files a folder output is made of: its images and their temporary names.
 _IMAGE_NAME = re.compile(r"\d{6,}\.png")
 _TEMPORARY_NAME = files.temporary_names(_IMAGE_NAME.pattern)
+# What cannot be in a folder name (a class "T-shirt/top" becomes the folder "T-shirt_top").
+_UNSAFE_IN_NAME = re.compile(r"[/\\\x00]")
 
 
 def output_kind(path, interpolate):
@@ -66,14 +68,17 @@ def check_writable(path, is_folder, flag="output"):
             from None
 
 
-def check_folder_is_free(folder, overwrite):
-    """Refuses a folder that already holds files, unless --overwrite allows replacing them."""
+def check_folder_is_free(folder, overwrite, flag="output", replaced="its numbered PNGs"):
+    """Refuses a folder that already holds files, unless --overwrite allows replacing them.
+
+    `flag` names the folder's flag and `replaced` what --overwrite replaces in it.
+    """
     if overwrite or not os.path.isdir(folder):
         return
     count = len(os.listdir(folder))
     if count:
-        raise UserError(f"--output={folder} already holds {count} files; choose a new or empty "
-                        "folder, or add --overwrite to replace its numbered PNGs")
+        raise UserError(f"--{flag}={folder} already holds {count} files; choose a new or empty "
+                        f"folder, or add --overwrite to replace {replaced}")
 
 
 def check_grid_size(num_images, image_size):
@@ -112,24 +117,60 @@ def interrupt_between_writes():
     check()  # a signal that arrived after the last check
 
 
-def write_folder(batches, folder, total):
+def class_folders(class_names):
+    """A folder name per class: its name, made safe as one path component and unique."""
+    names = []
+    for k, name in enumerate(class_names):
+        safe = _UNSAFE_IN_NAME.sub("_", name).strip()
+        if safe in ("", ".", ".."):
+            safe = f"class_{k}"
+        if safe in names:
+            safe = f"{k}_{safe}"
+        names.append(safe)
+    return names
+
+
+def write_folder(batches, folder, total, labels=None, class_names=None):
     """One PNG per image, 000000.png, 000001.png, ..., each complete before it gets its name.
+
+    A conditional sample puts image i in the sub-folder of its class, FOLDER/<class>/i.png, so
+    the folder reads back as a labelled data set (data.source=folder:FOLDER). A write that
+    fails (a full disk) removes every image this call wrote: a set cut short at an arbitrary
+    image is no use. Ctrl-C keeps them: they are whole, and the user chose to stop.
 
     Args:
         batches: (index of the first image, uint8 images) pairs, as `sample.generate` yields.
         folder: the output folder; its numbered PNGs from an earlier sample are removed first.
         total: the number of images, which sets the width of the names.
+        labels: the class of each image, with `class_names` the run's names; None: no classes.
     """
+    subfolders = [""] if labels is None else class_folders(class_names)
+    for sub in subfolders:
+        _remove_numbered_pngs(os.path.join(folder, sub))
+    width = max(6, len(str(total - 1)))
+    written = []
+    try:
+        with interrupt_between_writes() as check:
+            for start, images in batches:
+                for i, image in enumerate(images, start):
+                    sub = "" if labels is None else subfolders[labels[i]]
+                    path = os.path.join(folder, sub, f"{i:0{width}d}.png")
+                    files.write_bytes_atomically(path, visualize.png_bytes(image))
+                    written.append(path)
+                    check()
+    except OSError:
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        raise
+
+
+def _remove_numbered_pngs(folder):
+    if not os.path.isdir(folder):
+        return
     for name in os.listdir(folder):
         if _IMAGE_NAME.fullmatch(name) or _TEMPORARY_NAME.fullmatch(name):
             os.remove(os.path.join(folder, name))
-    width = max(6, len(str(total - 1)))
-    with interrupt_between_writes() as check:
-        for start, images in batches:
-            for i, image in enumerate(images, start):
-                files.write_bytes_atomically(os.path.join(folder, f"{i:0{width}d}.png"),
-                                           visualize.png_bytes(image))
-                check()
 
 
 def write_npz(path, arrays):
