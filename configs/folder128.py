@@ -1,7 +1,7 @@
 """A folder of RGB pictures at 128x128: a small data set, so D sees augmented images (ADA).
 
 Point data.source at your own folder (any PNG mode, JPEG, BMP, GIF, WebP; see
-dcgan/image_folder.py). The default is the Oxygen icon theme's 128 px icons, about 830 RGBA
+dcgan/data/image_folder.py). The default is the Oxygen icon theme's 128 px icons, about 830 RGBA
 pictures composited on white, which many Linux machines have.
 """
 

@@ -1,8 +1,9 @@
 """A small folder of your own RGB pictures (a few dozen to a few thousand) at 64x64.
 
-`folder128.py` for 64 px and small folders: nothing held out (data.holdout=N, well below the
-folder's count, logs D's output on N pictures kept out of training), batches of 16, and
-adaptive augmentation (ADA), without which D memorises a few hundred pictures in minutes.
+`folder128.py` made for 64 px and small folders: batches of 16, adaptive augmentation (ADA),
+without which D memorises a few hundred pictures in minutes, and nothing held out, so a folder
+of any size trains (--config.data.holdout=N, well below the folder's count, keeps N pictures
+out of training and logs D's output on them beside D(x)).
 Point data.source at your folder: --config.data.source=folder:~/Pictures/cats
 """
 

@@ -406,25 +406,28 @@ def _classes(config, num_classes):
 def generator_from_config(config, dtype=None, num_classes=0):
     """The generator a run's config describes (a ConfigDict, or the dict in config.json);
     `num_classes` (the run's classes) only counts when model.conditional."""
-    model, data = config["model"], config["data"]
+    model = config["model"]
     return build_generator(
-        image_size=data["image_size"], channels=data["channels"], noise_dim=model["noise_dim"],
-        filters=model["gen_filters"], kernel_size=model["kernel_size"],
-        upsample=model["upsample"], init=model["init"], dtype=dtype,
-        # Its batch norm sees only a replica's slice of the batch unless synchronized, like the
-        # discriminator's.
-        sync_batch_norm=config["runtime"]["sync_batch_norm"],
-        num_classes=_classes(config, num_classes))
+        noise_dim=model["noise_dim"], filters=model["gen_filters"], upsample=model["upsample"],
+        **_shared_settings(config, dtype, num_classes))
 
 
 def discriminator_from_config(config, dtype=None, num_classes=0):
-    model, data = config["model"], config["data"]
+    model = config["model"]
     return build_discriminator(
-        image_size=data["image_size"], channels=data["channels"], filters=model["disc_filters"],
-        kernel_size=model["kernel_size"], dropout=model["dropout"],
-        spectral_norm=model["spectral_norm"], init=model["init"], dtype=dtype,
-        sync_batch_norm=config["runtime"]["sync_batch_norm"],
-        minibatch_stddev=model["minibatch_stddev"], num_classes=_classes(config, num_classes))
+        filters=model["disc_filters"], dropout=model["dropout"],
+        spectral_norm=model["spectral_norm"], minibatch_stddev=model["minibatch_stddev"],
+        **_shared_settings(config, dtype, num_classes))
+
+
+def _shared_settings(config, dtype, num_classes):
+    """What both networks take from the config alike."""
+    model, data = config["model"], config["data"]
+    return dict(image_size=data["image_size"], channels=data["channels"],
+                kernel_size=model["kernel_size"], init=model["init"], dtype=dtype,
+                # Batch norm sees only a replica's slice of the batch unless synchronized.
+                sync_batch_norm=config["runtime"]["sync_batch_norm"],
+                num_classes=_classes(config, num_classes))
 
 
 def model_inputs(first, labels):

@@ -245,10 +245,11 @@ def split_images(data, seed, with_labels=False, need_training=True):
     source, holdout = data["source"], data.get("holdout") or 0
 
     def load(split):
-        loaded = input_pipeline.load_images(
-            source, data["image_size"], data["channels"], split=split, seed=seed,
-            with_labels=with_labels, cache_dir=data.get("cache_dir") or "")
-        return loaded if with_labels else (loaded, None)
+        args = (source, data["image_size"], data["channels"])
+        options = {"split": split, "seed": seed, "cache_dir": data.get("cache_dir") or ""}
+        if with_labels:
+            return input_pipeline.load_labelled_images(*args, **options)[:2]
+        return input_pipeline.load_images(*args, **options), None
 
     if has_test_split(source):
         return load("train") if need_training else None, load("test"), TEST_SPLIT
