@@ -74,11 +74,23 @@ def run_app(main):
         print(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --name=value",
               file=sys.stderr)
         sys.exit(2)
+    _expand_home_in_paths()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr, force=True)
     if not flags.FLAGS[VERBOSE_FLAG].value:
         _quiet_tensorflow()
     sys.exit(_exit_on_user_error(main)(argv))
+
+
+# Flags that name files or folders. A shell leaves `~` alone after `=`, so `--workdir=~/runs`
+# arrives as typed; expanded here once, every module sees the same folder.
+PATH_FLAGS = ("workdir", "output", "export", "features")
+
+
+def _expand_home_in_paths():
+    for name in PATH_FLAGS:
+        if name in flags.FLAGS and isinstance(flags.FLAGS[name].value, str):
+            flags.FLAGS[name].value = os.path.expanduser(flags.FLAGS[name].value)
 
 
 def _flag_problem(error):

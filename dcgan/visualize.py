@@ -119,20 +119,17 @@ def write_gif(png_paths: Sequence, gif_path, duration: float = 0.2) -> None:
         gif_path: output file; parent directories are created.
         duration: seconds each frame is shown.
 
+    Frames of another size than the last one (a picture someone saved under a grid's name)
+    are left out: a GIF has one size.
+
     Raises:
-        ValueError: no images, or images of different sizes.
+        ValueError: no images.
     """
     png_paths = list(png_paths)
     if not png_paths:
         raise ValueError("write_gif needs at least one image")
     frames = [np.asarray(iio.imread(p)) for p in png_paths]
-    first_size = frames[0].shape[:2]
-    for path, frame in zip(png_paths, frames, strict=True):
-        if frame.shape[:2] != first_size:
-            raise ValueError(
-                f"all GIF frames must have the same size: {png_paths[0]} is "
-                f"{first_size[1]}x{first_size[0]} but {path} is {frame.shape[1]}x{frame.shape[0]}"
-            )
+    frames = [frame for frame in frames if frame.shape[:2] == frames[-1].shape[:2]]
     if any(frame.ndim == 3 for frame in frames):
         frames = [_as_rgb(frame) for frame in frames]
     stack = np.stack(frames).astype(np.uint8)

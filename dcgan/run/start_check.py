@@ -48,6 +48,7 @@ def check_before_start(config, root, allow_new_data):
         if problem:
             raise UserError(problem)
     directory = image_folder.folder_of(data.source)
+    _check_run_folder_outside(root, directory)
     paths = image_folder.scan(directory, data.source)[0]
     if not paths:
         raise UserError(f"data.source {data.source}: no image files "
@@ -96,3 +97,11 @@ def _has_checkpoint(root):
     TensorFlow."""
     return bool(root) and bool(glob.glob(os.path.join(glob.escape(root), "checkpoints",
                                                       "ckpt-*.index")))
+
+
+def _check_run_folder_outside(root, directory):
+    """A run folder inside the picture folder would add its own sample grids to the data."""
+    run, pictures = os.path.realpath(root), os.path.realpath(directory)
+    if run == pictures or run.startswith(pictures.rstrip(os.sep) + os.sep):
+        raise UserError(f"--workdir={root} is inside the picture folder {directory}: the run's "
+                        "sample grids would become training data; put the run folder elsewhere")

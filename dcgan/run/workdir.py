@@ -204,6 +204,8 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     old, new = _leaves(_recorded(saved)), _leaves(config_dict)
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
                if old.get(name) != new.get(name)}
+    if "data.source" in changes and same_source(*changes["data.source"]):
+        del changes["data.source"]  # one folder or file, spelt another way
     # A field in none of these lists (a group added later) is refused too: it may shape the model.
     refused = [name for name in changes if _under(name, MODEL_FIELDS)
                or not _under(name, DATA_FIELDS + RESUMABLE_FIELDS)]
@@ -223,6 +225,17 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     with open(RunDir(root).config_history, "a") as f:
         f.write(json.dumps({"step": resumed_step, "changes": changes}, sort_keys=True) + "\n")
     files.write_json_atomically(path, config_dict)
+
+
+def same_source(a, b):
+    """Whether two data.source values name the same data: file and folder sources compare by
+    the real path (`~`, a trailing slash, a relative path or a link name it alike)."""
+    def real(source):
+        scheme, _, path = str(source).partition(":")
+        if scheme not in ("folder", "idx", "npz"):
+            return source
+        return f"{scheme}:{os.path.realpath(os.path.expanduser(path))}"
+    return real(a) == real(b)
 
 
 def _recorded(config_dict):

@@ -1,0 +1,61 @@
+"""Paths as users type them: `~`, trailing slashes, and a run folder among the pictures."""
+
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from dcgan import visualize
+from dcgan.errors import UserError
+from dcgan.run import start_check, workdir
+from tests import helpers
+
+
+def test_a_home_relative_workdir_is_expanded_by_every_command(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    result = helpers.run_cli("dcgan.report", "--workdir=~/no_run_here",
+                             env={"HOME": str(home)})
+    helpers.assert_one_line_error(result, f"workdir {home}/no_run_here does not exist")
+
+
+def test_a_run_folder_inside_the_picture_folder_is_refused_before_anything(tmp_path):
+    pictures = tmp_path / "pictures"
+    helpers.write_folder(str(pictures))
+    config = helpers.tiny_config(f"folder:{pictures}")
+    for root in (pictures / "run", pictures):
+        with pytest.raises(UserError, match="inside the picture folder"):
+            start_check.check_before_start(config, str(root), False)
+    assert not (pictures / "run").exists()
+    start_check.check_before_start(config, str(tmp_path / "run"), False)  # beside it: fine
+
+
+def test_the_same_folder_spelt_another_way_is_the_same_data(tmp_path, monkeypatch):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    monkeypatch.chdir(tmp_path)
+    root = str(tmp_path / "run")
+    os.makedirs(root)
+    recorded = json.loads(helpers.tiny_config(f"folder:{pictures}").to_json_best_effort())
+    workdir.record_config(root, recorded, None, True)
+    for spelt in (f"folder:{pictures}/", "folder:pictures", "folder:./pictures/"):
+        again = json.loads(helpers.tiny_config(spelt).to_json_best_effort())
+        workdir.record_config(root, again, 2, True)  # no refusal, nothing to record
+    assert not os.path.exists(workdir.RunDir(root).config_history)
+    other = json.loads(helpers.tiny_config(f"folder:{tmp_path}").to_json_best_effort())
+    with pytest.raises(UserError, match="other data"):
+        workdir.record_config(root, other, 2, True)
+
+
+def test_the_progress_gif_leaves_out_a_picture_of_another_size(tmp_path):
+    """A picture saved under a grid's name must not stop the run's end with a traceback."""
+    grids = [tmp_path / f"step_{s:06d}.png" for s in (10, 20, 30)]
+    iio.imwrite(grids[0], np.zeros((34, 34, 3), np.uint8))
+    iio.imwrite(grids[1], np.full((66, 66, 3), 255, np.uint8))  # the stranger
+    iio.imwrite(grids[2], np.full((34, 34, 3), 128, np.uint8))
+    gif = tmp_path / "progress.gif"
+    visualize.write_gif(grids, gif)
+    frames = iio.imread(gif, index=None)
+    assert frames.shape[1:3] == (34, 34)
