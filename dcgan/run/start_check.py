@@ -95,8 +95,8 @@ def _check_class_folders(source, directory, paths):
 def _has_checkpoint(root):
     """Whether the run folder holds a checkpoint (its index is written last), found without
     TensorFlow."""
-    return bool(root) and bool(glob.glob(os.path.join(glob.escape(root), "checkpoints",
-                                                      "ckpt-*.index")))
+    return bool(root) and bool(glob.glob(os.path.join(
+        glob.escape(workdir.RunDir(root).checkpoints), "ckpt-*.index")))
 
 
 def _check_run_folder_outside(root, directory):
