@@ -3,11 +3,8 @@
 import json
 import os
 
-import imageio.v3 as iio
-import numpy as np
 import pytest
 
-from dcgan import visualize
 from dcgan.errors import UserError
 from dcgan.run import start_check, workdir
 from tests import helpers
@@ -47,15 +44,3 @@ def test_the_same_folder_spelt_another_way_is_the_same_data(tmp_path, monkeypatc
     other = json.loads(helpers.tiny_config(f"folder:{tmp_path}").to_json_best_effort())
     with pytest.raises(UserError, match="other data"):
         workdir.record_config(root, other, 2, True)
-
-
-def test_the_progress_gif_leaves_out_a_picture_of_another_size(tmp_path):
-    """A picture saved under a grid's name must not stop the run's end with a traceback."""
-    grids = [tmp_path / f"step_{s:06d}.png" for s in (10, 20, 30)]
-    iio.imwrite(grids[0], np.zeros((34, 34, 3), np.uint8))
-    iio.imwrite(grids[1], np.full((66, 66, 3), 255, np.uint8))  # the stranger
-    iio.imwrite(grids[2], np.full((34, 34, 3), 128, np.uint8))
-    gif = tmp_path / "progress.gif"
-    visualize.write_gif(grids, gif)
-    frames = iio.imread(gif, index=None)
-    assert frames.shape[1:3] == (34, 34)
