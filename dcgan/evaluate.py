@@ -63,11 +63,16 @@ def _checked_flags():
         raise cli.UserError("--workdir is required: the run folder to score")
     config = workdir.read_trained_config(root)
     training = config["training"]
-    num_samples = FLAGS.num_samples or training["eval_num_samples"]
+    asked = FLAGS.num_samples is not None  # 0 is a value to refuse, not "the default"
+    num_samples = FLAGS.num_samples if asked else training["eval_num_samples"]
     spec = FLAGS.features if FLAGS.features is not None else training["eval_features"]
-    if num_samples < config_check.MIN_SCORING_SAMPLES or FLAGS.batch_size < 1:
-        raise cli.UserError(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES} "
-                            "and --batch_size positive")
+    if num_samples < config_check.MIN_SCORING_SAMPLES:
+        where = f"--num_samples={num_samples}" if asked else \
+            f"the run's training.eval_num_samples={num_samples}"
+        raise cli.UserError(f"{where} is too few to score; give --num_samples of at least "
+                            f"{config_check.MIN_SCORING_SAMPLES}")
+    if FLAGS.batch_size < 1:
+        raise cli.UserError(f"--batch_size={FLAGS.batch_size} must be positive")
     problem = spec and config_check.missing_features(spec)
     if problem:
         raise cli.UserError(problem)

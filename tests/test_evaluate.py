@@ -120,6 +120,7 @@ def test_training_without_features_is_refused_before_training(run, tmp_path):
     (["--features={tmp}/junk.keras"], ["junk.keras", "not a readable Keras model file"]),
     (["--step=3"], ["no checkpoint of step 3", "2, 4"]),
     (["--features=inception"], ["InceptionV3", "inception_v3_weights"]),
+    (["--num_samples=0"], ["--num_samples=0 is too few", "at least"]),
 ])
 def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     # No network: the inception weights are neither cached nor downloadable.
