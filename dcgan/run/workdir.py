@@ -301,14 +301,11 @@ def data_change(root, identity, allow_new_data, conditional):
     return described
 
 
-def record_data_files(root, identity, resumed_step, will_train, allow_new_data, conditional):
-    """Keep RunDir.data_files the folder the run trains on; a change (after data_change's
-    checks) is appended to the config history as the field "data.files" when steps are left."""
-    if identity is None:
-        return
-    change = data_change(root, identity, allow_new_data, conditional) \
-        if resumed_step is not None else None
-    if resumed_step is not None and not will_train:
+def record_data_files(root, identity, change, resumed_step, will_train):
+    """Keep RunDir.data_files the folder the run trains on; `change`, what data_change found
+    (None for a new run or the same files), is appended to the config history as the field
+    "data.files" when steps are left."""
+    if identity is None or (resumed_step is not None and not will_train):
         return
     if change:
         with open(RunDir(root).config_history, "a") as f:

@@ -131,17 +131,15 @@ def _record_config(config, root, policy, resume_from, class_names, allow_new_dat
     config_dict = json.loads(config.to_json_best_effort())
     config_dict["resolved_precision"] = policy
     resumed = checkpoints.step_of(resume_from)
-    files = image_folder.source_identity(config.data.source)
-    if resume_from:  # another folder is refused before another number of classes
-        workdir.data_change(root, files, allow_new_data, config.model.conditional)
+    will_train = resumed is None or resumed < config.training.num_steps
+    identity = image_folder.source_identity(config.data.source)
+    # Another folder is refused before another number of classes.
+    change = workdir.data_change(root, identity, allow_new_data, config.model.conditional) \
+        if resume_from else None
     if class_names and resume_from:
         workdir.check_classes(root, class_names)
-    workdir.record_config(root, config_dict, resumed,
-                          resumed is None or resumed < config.training.num_steps,
-                          allow_new_data)
-    workdir.record_data_files(root, files, resumed,
-                              resumed is None or resumed < config.training.num_steps,
-                              allow_new_data, config.model.conditional)
+    workdir.record_config(root, config_dict, resumed, will_train, allow_new_data)
+    workdir.record_data_files(root, identity, change, resumed, will_train)
     if class_names:
         workdir.record_classes(root, class_names)
 
