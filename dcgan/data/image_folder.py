@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from dcgan.errors import UserError
-from dcgan.files import write_json_atomically
+from dcgan.files import replaced_atomically, write_json_atomically
 
 log = logging.getLogger("dcgan")
 
@@ -340,16 +340,15 @@ def cached_images(directory, paths, source, image_size, channels, cache_dir, bui
 
 def _write_cache(path, images):
     """Writes the .npy whole or not at all: a partial file is removed before the error."""
-    tmp = f"{path}.{os.getpid()}.tmp"
+    # Named with the writer's pid, so that remove_stale_partial_files knows a killed build's.
+    temporary = f"{os.path.basename(path)}.{os.getpid()}.tmp"
+    started = False
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
+        # The data first: a sidecar never vouches for a missing file.
+        with replaced_atomically(path, temporary) as tmp, open(tmp, "wb") as f:
+            started = True  # from here a failure leaves a partial file, which is removed
             np.save(f, np.ascontiguousarray(images))
-        os.replace(tmp, path)  # the data first: a sidecar never vouches for a missing file
     except OSError as e:
-        removed = os.path.lexists(tmp)
-        if removed:
-            os.remove(tmp)
         free = shutil.disk_usage(os.path.dirname(path)).free \
             if os.path.isdir(os.path.dirname(path)) else None
         if free is not None and free < images.nbytes + 2**20:
@@ -357,7 +356,7 @@ def _write_cache(path, images):
                    "disk; free space there")
         else:
             why = e.strerror or str(e)
-        removed = "; the partial file was removed" if removed else ""
+        removed = "; the partial file was removed" if started else ""
         raise UserError(f"cannot write the image cache {path} ({why}{removed}); set "
                         "data.cache_dir to a folder with room, or '' to turn the cache off") \
             from None
