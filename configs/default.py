@@ -40,6 +40,11 @@ def get_config():
     # Class-conditional: the generator takes a class with the noise, the discriminator is a
     # projection discriminator (Miyato & Koyama, 2018); needs a source with labels.
     model.conditional = False
+    # Conditional runs: the minibatch standard deviation within each class of the batch
+    # rather than over the whole batch, and a class-dependent scale and shift after each of
+    # the generator's batch norms.
+    model.stddev_by_class = False
+    model.class_norm = False
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.g_learning_rate = 1e-4

@@ -114,6 +114,8 @@ RULES = {
                                "-1 (off), 0 (whole batch) or a group size"),
     "model.ema_decay": _fraction(0, 1, "a decay (0: off)"),
     "model.conditional": _bool(),
+    "model.stddev_by_class": _bool(),
+    "model.class_norm": _bool(),
     "optim.g_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.d_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.beta1": _fraction(0, 1),
@@ -200,6 +202,15 @@ def check_config(config, origin="the config"):
         if twice:
             problems.append(f"training.augment={augment!r} names {', '.join(twice)} more than "
                             "once, which would apply it again; name each policy once")
+    conditional = leaves.get("model.conditional")
+    for name in ("model.stddev_by_class", "model.class_norm"):
+        if conditional is False and leaves.get(name) is True:
+            problems.append(f"{name}=True needs classes; set model.conditional=True or "
+                            f"leave {name} False")
+    if conditional is True and leaves.get("model.stddev_by_class") is True and \
+            leaves.get("model.minibatch_stddev") == -1:
+        problems.append("model.stddev_by_class=True groups the minibatch standard deviation "
+                        "by class, but model.minibatch_stddev is -1 (off); set it to 0")
     max_seconds = leaves.get("training.max_seconds")
     if _is_number(max_seconds) and max_seconds > 0 and \
             leaves.get("runtime.distribute") == "multi_worker":

@@ -141,19 +141,29 @@ class MinibatchStdDev(keras.layers.Layer):
     Args:
         group_size: images per group (consecutive in the batch; the last group may be
             smaller); 0 makes the whole batch one group.
+        num_classes: > 0 groups the images by class instead: called as
+            `layer(inputs, labels)`, each image gets the spread of the images of its own class
+            in the batch. A batch of ten classes looks varied even when every class is one
+            picture; within a class, a collapse shows.
     """
 
-    def __init__(self, group_size=0, **kwargs):
+    def __init__(self, group_size=0, num_classes=0, **kwargs):
         super().__init__(**kwargs)
         self.group_size = int(group_size)
+        self.num_classes = int(num_classes)
 
-    def call(self, inputs):
+    def call(self, inputs, labels=None):
         x = ops.cast(inputs, "float32")  # a variance in bfloat16 loses most of its digits
         batch = ops.shape(x)[0]
-        size = self.group_size or batch
-        groups = ops.arange(batch) // size
-        num_groups = (batch + size - 1) // size
+        if self.num_classes:
+            groups, num_groups = ops.cast(labels, "int32"), self.num_classes
+        else:
+            size = self.group_size or batch
+            groups = ops.arange(batch) // size
+            num_groups = (batch + size - 1) // size
         count = ops.segment_sum(ops.ones((batch, 1, 1, 1)), groups, num_groups)
+        # A class absent from the batch has no images to divide by.
+        count = ops.maximum(count, 1.0)
         mean = ops.segment_sum(x, groups, num_groups) / count
         deviation = x - ops.take(mean, groups, axis=0)
         variance = ops.segment_sum(ops.square(deviation), groups, num_groups) / count
@@ -161,11 +171,46 @@ class MinibatchStdDev(keras.layers.Layer):
         channel = ops.reshape(ops.take(spread, groups), (-1, 1, 1, 1)) * ops.ones_like(x[..., :1])
         return ops.concatenate([inputs, ops.cast(channel, inputs.dtype)], axis=-1)
 
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], input_shape[-1] + 1)
+    def compute_output_shape(self, inputs_shape, labels_shape=None):
+        return (*inputs_shape[:-1], inputs_shape[-1] + 1)
 
     def get_config(self):
-        return {**super().get_config(), "group_size": self.group_size}
+        return {**super().get_config(), "group_size": self.group_size,
+                "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class ClassScaleShift(keras.layers.Layer):
+    """Class-conditional batch norm's second half: x * (1 + gamma[y]) + beta[y], per channel.
+
+    Follows a batch norm, so each class gets its own scale and shift of the normalised
+    features (de Vries et al., 2017; Miyato & Koyama, 2018). Both tables start at zero, so a
+    new model behaves as the unconditional one until the classes pull them apart.
+    """
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    def build(self, inputs_shape, labels_shape=None):
+        channels = inputs_shape[-1]
+        self.gamma = self.add_weight(name="gamma", shape=(self.num_classes, channels),
+                                     initializer="zeros")
+        self.beta = self.add_weight(name="beta", shape=(self.num_classes, channels),
+                                    initializer="zeros")
+
+    def call(self, inputs, labels):
+        labels = ops.cast(labels, "int32")
+        shape = (-1,) + (1,) * (len(inputs.shape) - 2) + (inputs.shape[-1],)
+        gamma = ops.reshape(ops.take(ops.cast(self.gamma, inputs.dtype), labels, axis=0), shape)
+        beta = ops.reshape(ops.take(ops.cast(self.beta, inputs.dtype), labels, axis=0), shape)
+        return inputs * (1 + gamma) + beta
+
+    def compute_output_shape(self, inputs_shape, labels_shape=None):
+        return inputs_shape
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 def _kernel_init(init):
@@ -226,6 +271,7 @@ def build_generator(
     dtype=None,
     sync_batch_norm: bool = False,
     num_classes: int = 0,
+    class_norm: bool = False,
 ) -> keras.Model:
     """The generator: noise (B, noise_dim) float32 -> images (B, S, S, C) float32 in [-1, 1].
 
@@ -244,25 +290,43 @@ def build_generator(
         sync_batch_norm: synchronize batch statistics across replicas.
         num_classes: 0 for an unconditional generator; else it takes [noise, labels] with
             int labels (B,) in [0, num_classes).
+        class_norm: with num_classes, every batch norm is followed by a class-dependent scale
+            and shift (`ClassScaleShift`), beside the class embedding joined to the noise.
 
     The values are those config_check allows; it has checked a run's config before this runs.
     """
-    if num_classes:
-        # The body sees the noise and a class embedding of the same length side by side.
-        body = build_generator(image_size, channels, 2 * noise_dim, filters, kernel_size,
-                               upsample, init, dtype, sync_batch_norm)
-        noise = keras.Input(shape=(noise_dim,), name="noise")
-        labels = keras.Input(shape=(), dtype="int32", name="labels")
-        embedded = keras.layers.Embedding(num_classes, noise_dim, name="class_embedding")(labels)
-        joined = keras.layers.Concatenate(name="noise_and_class")([noise, embedded])
+    layers = _generator_layers(image_size, channels, noise_dim, filters, kernel_size, upsample,
+                               init, dtype, sync_batch_norm, num_classes)
+    if not num_classes:
+        return keras.Sequential(layers, name="generator")
+    # The body sees the noise and a class embedding of the same length side by side.
+    noise = keras.Input(shape=(noise_dim,), name="noise")
+    labels = keras.Input(shape=(), dtype="int32", name="labels")
+    embedded = keras.layers.Embedding(num_classes, noise_dim, name="class_embedding")(labels)
+    joined = keras.layers.Concatenate(name="noise_and_class")([noise, embedded])
+    if not class_norm:
+        body = keras.Sequential(layers, name="generator")
         return keras.Model([noise, labels], body(joined), name="generator")
+    images = joined
+    for layer in layers[1:]:
+        images = layer(images)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            images = ClassScaleShift(num_classes, dtype=dtype)(images, labels)
+    return keras.Model([noise, labels], images, name="generator")
+
+
+def _generator_layers(image_size, channels, noise_dim, filters, kernel_size, upsample, init,
+                      dtype, sync_batch_norm, num_classes):
+    """The generator's input and layers in order; a conditional one's input is the noise
+    joined to a class embedding as long as the noise."""
 
     def dense(units):
         return keras.layers.Dense(
             units, use_bias=False, kernel_initializer=_kernel_init(init), dtype=dtype
         )
 
-    out = [keras.Input(shape=(noise_dim,), name="noise")]
+    joined_dim = 2 * noise_dim if num_classes else noise_dim
+    out = [keras.Input(shape=(joined_dim,), name="noise")]
     if image_size == 28:
         # The tutorial's generator: 7x7 -> 7x7 (stride 1) -> 14x14 -> 28x28, LeakyReLU(0.3).
         def block():
@@ -298,7 +362,7 @@ def build_generator(
             width //= 2
             out += [*_upsample(width, kernel_size, upsample, init, dtype), *block()]
     out += _upsample(channels, kernel_size, upsample, init, dtype, activation="tanh")
-    return keras.Sequential(out, name="generator")
+    return out
 
 
 def build_discriminator(
@@ -313,6 +377,7 @@ def build_discriminator(
     sync_batch_norm: bool = False,
     minibatch_stddev: int = -1,
     num_classes: int = 0,
+    stddev_by_class: bool = False,
 ) -> keras.Model:
     """The discriminator: images (B, S, S, C) in [-1, 1] -> float32 logits (B, 1).
 
@@ -329,6 +394,10 @@ def build_discriminator(
         sync_batch_norm: synchronize batch statistics across replicas.
         minibatch_stddev: group size of a `MinibatchStdDev` channel appended before the last
             layer (0: the whole batch); -1 leaves it out.
+        num_classes: 0 for an unconditional discriminator; else a projection discriminator
+            that takes [images, labels].
+        stddev_by_class: with num_classes and the channel on, the channel measures the spread
+            within each class of the batch instead of over groups of images.
 
     The values are those config_check allows; it has checked a run's config before this runs.
     """
@@ -370,7 +439,8 @@ def build_discriminator(
                 out.append(_batch_norm(init, dtype, sync_batch_norm))
             out += activation_dropout(0.2)
     if minibatch_stddev >= 0:
-        out.append(MinibatchStdDev(minibatch_stddev, dtype=dtype))
+        by_class = num_classes if stddev_by_class else 0
+        out.append(MinibatchStdDev(minibatch_stddev, by_class, dtype=dtype))
     out.append(keras.layers.Flatten(dtype=dtype))
     # float32 logits: the loss then never sees a 16-bit value, whatever the policy.
     logits = keras.layers.Dense(1, kernel_initializer=_kernel_init(init), dtype="float32")
@@ -383,10 +453,11 @@ def build_discriminator(
 def _projection_discriminator(trunk, logits, num_classes):
     """logit(x, y) = w . h(x) + b + embed(y) . h(x), h the trunk's flattened features."""
     images = trunk[0]
+    labels = keras.Input(shape=(), dtype="int32", name="labels")
     features = images
     for layer in trunk[1:]:
-        features = layer(features)
-    labels = keras.Input(shape=(), dtype="int32", name="labels")
+        by_class = isinstance(layer, MinibatchStdDev) and layer.num_classes
+        features = layer(features, labels) if by_class else layer(features)
     # float32 like the logits: the inner product sums thousands of terms.
     embedded = keras.layers.Embedding(num_classes, features.shape[-1], dtype="float32",
                                       name="class_projection")(labels)
@@ -409,7 +480,7 @@ def generator_from_config(config, dtype=None, num_classes=0):
     model = config["model"]
     return build_generator(
         noise_dim=model["noise_dim"], filters=model["gen_filters"], upsample=model["upsample"],
-        **_shared_settings(config, dtype, num_classes))
+        class_norm=model["class_norm"], **_shared_settings(config, dtype, num_classes))
 
 
 def discriminator_from_config(config, dtype=None, num_classes=0):
@@ -417,7 +488,7 @@ def discriminator_from_config(config, dtype=None, num_classes=0):
     return build_discriminator(
         filters=model["disc_filters"], dropout=model["dropout"],
         spectral_norm=model["spectral_norm"], minibatch_stddev=model["minibatch_stddev"],
-        **_shared_settings(config, dtype, num_classes))
+        stddev_by_class=model["stddev_by_class"], **_shared_settings(config, dtype, num_classes))
 
 
 def _shared_settings(config, dtype, num_classes):

@@ -103,6 +103,33 @@ def test_conditional_training_resumes_bit_for_bit(tmp_path):
     assert grid.shape[1] > 28 * no_labels.training.num_grid_images
 
 
+def test_class_variety_layers_train_and_resume_bit_for_bit(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+
+    def variety_config(num_steps):
+        config = conditional_config(num_steps=num_steps, checkpoint_every_steps=3)
+        config.model.minibatch_stddev = 0
+        config.model.stddev_by_class = True
+        config.model.class_norm = True
+        return config
+
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    train.train_and_evaluate(variety_config(6), straight)
+    train.train_and_evaluate(variety_config(3), stopped)
+    train.train_and_evaluate(variety_config(6), stopped)
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
+    # The generator's trained tables with a row per class: the class embedding, and a scale
+    # and a shift for each of its three batch norms, which moved away from the zeros they
+    # start at.
+    class_rows = [a[name] for name in a if name.startswith("g_optimizer/_trainable_variables/")
+                  and a[name].ndim == 2 and a[name].shape[0] == 10]
+    assert len(class_rows) == 7
+    assert all(np.abs(table).max() > 0 for table in class_rows)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
 def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
     images = helpers.random_digits(16)
     labels = np.arange(16) % 4

@@ -102,6 +102,10 @@ def test_dry_run_lists_every_problem_and_exits_2():
     ("model.upsample=bilinear", ["model.upsample='bilinear'", "transpose or resize"]),
     ("model.init=he", ["model.init='he'", "glorot_uniform or dcgan"]),
     ("model.minibatch_stddev=-2", ["model.minibatch_stddev=-2", "-1 (off)"]),
+    ("model.class_norm=True", ["model.class_norm=True needs classes",
+                               "model.conditional=True"]),
+    ("model.stddev_by_class=True", ["model.stddev_by_class=True needs classes",
+                                    "model.conditional=True"]),
     ("model.dropout=1.0", ["model.dropout=1.0", "[0, 1)"]),
     ("training.precision=float8", ["training.precision='float8'", "mixed_bfloat16"]),
     ("training.on_nan=ignore", ["training.on_nan='ignore'", "stop or rollback"]),
@@ -121,6 +125,13 @@ def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, wor
     result = dry_run(f"--config.{override}")
     assert result.returncode == 2
     helpers.assert_one_line_error(result, *words)
+
+
+def test_stddev_by_class_needs_the_stddev_channel_on():
+    result = dry_run("--config.model.conditional=True", "--config.model.stddev_by_class=True")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "model.stddev_by_class=True",
+                                  "model.minibatch_stddev is -1", "set it to 0")
 
 
 def test_every_preset_passes_the_check():

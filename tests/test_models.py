@@ -279,6 +279,33 @@ def test_minibatch_stddev_groups_see_only_their_own_images():
     np.testing.assert_allclose(spread[4:], 1e-4, rtol=1e-3)
 
 
+def test_minibatch_stddev_by_class_sees_a_class_collapsed_in_a_varied_batch():
+    # Two classes, each a copy of one picture: the batch varies, no class does.
+    pictures = tf.random.stateless_normal((2, 7, 7, 8), seed=(7, 8))
+    images = tf.repeat(pictures, 4, axis=0)
+    labels = tf.constant([0, 0, 0, 0, 1, 1, 1, 1])
+
+    whole_batch = models.MinibatchStdDev(0)(images)[:, 0, 0, 8].numpy()
+    by_class = models.MinibatchStdDev(0, num_classes=3)(images, labels)[:, 0, 0, 8].numpy()
+
+    assert whole_batch.min() > 0.5
+    np.testing.assert_allclose(by_class, 1e-4, rtol=1e-3)
+
+
+def test_class_scale_shift_starts_as_identity_and_is_per_class():
+    layer = models.ClassScaleShift(3)
+    features = tf.random.stateless_normal((4, 5, 5, 2), seed=(1, 1))
+    labels = tf.constant([0, 1, 2, 1])
+    np.testing.assert_array_equal(layer(features, labels), features)
+
+    layer.gamma.assign([[0.0, 0.0], [1.0, -1.0], [0.0, 0.0]])
+    layer.beta.assign([[0.0, 0.0], [0.5, 0.5], [0.0, 0.0]])
+    out = layer(features, labels).numpy()
+
+    np.testing.assert_allclose(out[1], features[1] * [2.0, 0.0] + 0.5)
+    np.testing.assert_allclose(out[[0, 2]], tf.gather(features, [0, 2]))
+
+
 def test_discriminator_with_minibatch_stddev_saves_and_loads(tmp_path):
     discriminator = models.build_discriminator(28, 1, 4, 4, dropout=0.0, minibatch_stddev=4)
     images = tf.random.stateless_uniform((6, 28, 28, 1), seed=(5, 6), minval=-1, maxval=1)

@@ -12,6 +12,7 @@ import time
 def step_runner(config, images, batch_size, precision_name, jit_compile, steps_per_call):
     """A function running N steps of this project's real GAN state, input pipeline and train
     function (with the config's augmentation, if any). `config` is left as it was."""
+    import numpy as np
     import tensorflow as tf
 
     from dcgan.training import augment, precision, step
@@ -23,8 +24,15 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
     config.training.jit_compile = jit_compile
     policy = precision.resolve_precision(precision_name)
     strategy = tf.distribute.get_strategy()
-    gan = TrainingState(config, policy)
-    dataset = step.make_input(images, batch_size, config.model.noise_dim, 0, 0)
+    # A conditional preset is timed with its classes (or ten) drawn at random: the cost of a
+    # step does not depend on which classes the batch holds.
+    num_classes = (len(config.data.class_names) or 10) if config.model.conditional else 0
+    labels = None
+    if num_classes:
+        labels = np.random.default_rng(0).integers(0, num_classes, len(images), dtype=np.int32)
+    gan = TrainingState(config, policy, num_classes)
+    dataset = step.make_input(images, batch_size, config.model.noise_dim, 0, 0, labels,
+                              num_classes)
     iterator = iter(dataset)
     step_fn = step.make_train_fn(gan, strategy, config.training, steps_per_call,
                                  augment.Augmentation.from_config(config.training, config.seed))
