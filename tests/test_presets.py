@@ -49,11 +49,10 @@ def test_the_conditional_presets_differ_only_in_being_conditional_and_as_measure
         assert not plain.model.conditional and conditional.model.conditional
         # One grid column per class: a grid of whole rows of the ten classes.
         assert conditional.training.num_grid_images % 10 == 0
-        # Measured (README) with the earlier default's batches of 256 and discriminator.
-        assert conditional.training.batch_size == 256
-        assert (conditional.model.disc_filters, plain.model.disc_filters) == (128, 96)
+        # Measured (README): the default's batches and widths, plus the two class-variety layers.
+        assert conditional.model.stddev_by_class and conditional.model.class_norm
+        assert conditional.model.minibatch_stddev != -1
         conditional.model.conditional = False
-        conditional.model.disc_filters = plain.model.disc_filters
-        for field in ("num_grid_images", "batch_size", "num_steps"):
-            conditional.training[field] = plain.training[field]
+        conditional.model.stddev_by_class = conditional.model.class_norm = False
+        conditional.training.num_grid_images = plain.training.num_grid_images
         assert conditional.to_dict() == plain.to_dict()
