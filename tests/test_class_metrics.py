@@ -131,6 +131,17 @@ def test_the_labelled_real_images_are_the_ones_the_mixed_set_is_compared_with():
         assert set(every_label[at]) == {label}
 
 
+def test_real_images_without_labels_leave_the_classes_unscored_with_a_warning(tmp_path, caplog):
+    images = np.arange(12 * 28 * 28, dtype=np.int64).reshape(12, 28, 28) % 256
+    path = tmp_path / "no_test_labels.npz"  # labelled training images, unlabelled test images
+    np.savez(path, x_train=images, y_train=np.arange(12) % 2, x_test=images[:6])
+    data = {"source": f"npz:{path}", "image_size": 28, "channels": 1}
+    with caplog.at_level(logging.WARNING, logger="dcgan"):
+        real, labels, kind = features.reference_images(data, 6, seed=0, with_labels=True)
+    assert labels is None and len(real) == 6 and kind == features.TEST_SPLIT
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["no per-class metrics"]
+
+
 def test_the_quality_score_of_a_generator_of_one_image_per_class_warns_once_per_evaluation(
         tmp_path, caplog):
     data = {"source": "synthetic:digits", "image_size": 28, "channels": 1}
