@@ -9,9 +9,12 @@ data.holdout=0 the training images, which the printed line and eval.json's "real
 say. `--real_baseline` also scores M real training images the same way: the values a perfect
 generator would reach with M samples, since every metric is biased at finite M.
 
-A conditional run is asked for every class in turn; the metrics are those of the mixed set, and
-with a classifier's features the conditional accuracy is added: the fraction of samples the
-classifier assigns to the class they were generated for, overall and per class.
+A conditional run is asked for every class in turn. Its metrics are those of the mixed set, and
+of each class's samples against the real images of that class (dcgan/quality/per_class:
+precision, recall, Frechet distance and spread per class, and their means class_precision,
+class_recall, class_fid and class_spread); with a classifier's features the conditional
+accuracy is added: the fraction of samples the classifier assigns to the class they were
+generated for, overall and per class.
 """
 
 import functools
@@ -21,6 +24,7 @@ import sys
 from absl import flags
 
 from dcgan import cli, config_check, errors, files
+from dcgan.quality import per_class
 from dcgan.run import workdir
 
 FLAGS = flags.FLAGS
@@ -43,16 +47,30 @@ log = logging.getLogger("dcgan")
 
 def format_table(scores, baseline=None):
     """The metrics as aligned text, with the real baseline as a second column."""
-    header = f"{'metric':<18}{'generator':>14}"
+    width = max(18, *(len(name) + 2 for name in scores))
+    header = f"{'metric':<{width}}{'generator':>14}"
     if baseline is not None:
         header += f"{'real baseline':>16}"
     lines = [header, "-" * len(header)]
     for name, value in scores.items():
-        line = f"{name:<18}{value:>14.5g}"
+        line = f"{name:<{width}}{value:>14.5g}"
         # Real images have no class asked of them: no conditional accuracy in that column.
         if baseline is not None and name in baseline:
             line += f"{baseline[name]:>16.5g}"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def format_class_table(classes):
+    """Each class's metrics (per_class.score_classes) as aligned text, a line per class."""
+    width = max(len("class"), *(len(str(name)) for name in classes)) + 2
+    header = (f"{'class':<{width}}{'precision':>10}{'recall':>10}{'fid':>12}{'spread':>10}"
+              f"{'real':>7}{'generated':>11}")
+    lines = [header, "-" * len(header)]
+    for name, m in classes.items():
+        lines.append(f"{name:<{width}}{m['precision']:>10.3f}{m['recall']:>10.3f}"
+                     f"{m['fid']:>12.5g}{m['spread']:>10.3f}{m['num_real']:>7d}"
+                     f"{m['num_generated']:>11d}")
     return "\n".join(lines)
 
 
@@ -92,22 +110,27 @@ def score_run(root, config, num_samples, spec):
                                                    num_classes=len(class_names or ()))
     log.info("scoring %s (%s, step %d) with %d samples; features: %s", path, key, step,
              num_samples, extractor.description)
-    real, kind = features.reference_images(data, num_samples, seed)
+    real, labels, kind = features.reference_images(data, num_samples, seed,
+                                                   with_labels=bool(class_names))
     scorer = features.Scorer(extractor, real, num_samples, config["model"]["noise_dim"], seed,
-                             FLAGS.batch_size, show_progress=True, class_names=class_names)
-    scores, per_class = scorer.score_with_classes(generator)
+                             FLAGS.batch_size, show_progress=True, class_names=class_names,
+                             real_labels=labels)
+    scores, class_results = scorer.score_with_classes(generator)
+    collapsed = per_class.collapse_warning(scores)
+    if collapsed:
+        log.warning("%s", collapsed)
     result = {"checkpoint": path, "step": step, "weights": key, "num_samples": num_samples,
               "num_real": scorer.num_real, "real_images": kind, "features": extractor.name,
-              "metrics": scores}
-    if per_class:
-        result["conditional_accuracy_per_class"] = per_class
+              "metrics": scores, **class_results}
     if extractor.name != features.INCEPTION:
         info = features.classifier_info(extractor.name)
         if "test_accuracy" in info:
             result["classifier_test_accuracy"] = info["test_accuracy"]
     if FLAGS.real_baseline:
-        train = features.baseline_images(data, num_samples, seed)
-        result["real_baseline"] = scorer.score_images(train, "real training images")
+        train, train_labels = features.baseline_images(data, num_samples, seed,
+                                                       with_labels=labels is not None)
+        result["real_baseline"] = scorer.score_images(train, "real training images",
+                                                      train_labels)
     compared = features.describe_reference(kind, scorer.num_real)
     print(f"{path} ({key}, step {step}): {num_samples} samples vs {compared}; "
           f"features: {extractor.description}")
@@ -131,10 +154,12 @@ def main(argv):
     config, num_samples, spec = _checked_flags()
     result = score_run(FLAGS.workdir, config, num_samples, spec)
     print(format_table(result["metrics"], result.get("real_baseline")))
-    per_class = result.get("conditional_accuracy_per_class")
-    if per_class:
+    if "metrics_per_class" in result:
+        print(format_class_table(result["metrics_per_class"]))
+    accuracies = result.get("conditional_accuracy_per_class")
+    if accuracies:
         print("conditional accuracy per class: " + ", ".join(
-            f"{name} {accuracy:.3f}" for name, accuracy in per_class.items()))
+            f"{name} {accuracy:.3f}" for name, accuracy in accuracies.items()))
     write_result(FLAGS.workdir, result)
     return 0
 

@@ -19,6 +19,14 @@ from dcgan import files, pixels
 # log-scaled axis, fractions in [0, 1] get an axis of their own.
 _DISTANCE_KEYS = ("fid", "kid")
 _FRACTION_KEYS = ("precision", "recall")
+# A conditional run's means within classes, dashed in the colour of the mixed set's metric:
+# within-class recall far under the mixed set's is each class collapsing onto a few images.
+# (class_fid is left to metrics.jsonl and TensorBoard: a fifth line on the distance axis would
+# hide the FID it resembles.)
+_WITHIN_CLASSES = {"precision": "class_precision", "recall": "class_recall"}
+# The within-class spread shares the fractions' axis: 1 is as varied as the real images; it is
+# not capped at 1, so the axis grows to show it.
+_SPREAD_KEY = "class_spread"
 
 
 def to_uint8(images) -> np.ndarray:
@@ -197,11 +205,21 @@ def _plot_quality(ax, records) -> None:
             # FID (tens) and KID (hundredths) are only both readable on a log scale.
             ax.set_yscale("log")
         target = ax.twinx() if distances and fractions else ax
+        top = 1.02
         for i, key in enumerate(fractions, start=len(distances)):
             steps, values = _series(records, key)
             handles += target.plot(steps, values, marker="s", color=f"C{i}", label=key)
+            steps, values = _series(records, _WITHIN_CLASSES[key])
+            if steps:
+                handles += target.plot(steps, values, marker="s", linestyle="--",
+                                       color=f"C{i}", label=f"{key} within classes")
+        steps, values = _series(records, _SPREAD_KEY)
+        if steps and fractions:
+            handles += target.plot(steps, values, marker="^", linestyle=":", color="C4",
+                                   label="spread within classes")
+            top = max(top, max(values) + 0.02)
         if fractions:
-            target.set_ylim(-0.02, 1.02)
+            target.set_ylim(-0.02, top)
         ax.legend(handles=handles, fontsize="small")
         ax.set_title("Sample quality")
         ax.set_xlabel("step")
@@ -234,7 +252,8 @@ def plot_report(records: Sequence[Mapping], path, equilibrium_d: float, equilibr
     """Writes a four-panel PNG summarising a run.
 
     Panels: losses against their equilibrium values; D(x) and D(G(z)) against 0.5; sample
-    quality (fid, kid, precision, recall) if logged, else the discriminator's cross-entropy
+    quality (fid, kid, precision, recall, and a conditional run's precision, recall and spread
+    within classes) if logged, else the discriminator's cross-entropy
     split into d_entropy and d_kl; the last sample grid.
 
     Args:

@@ -15,6 +15,7 @@ from dcgan.training import train
 from tests import helpers, unwritable
 
 QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}
+CLASS_MEANS = {"class_precision", "class_recall", "class_fid", "class_spread"}
 
 
 def tiny_eval_config(data, clf, **training):
@@ -38,6 +39,15 @@ def read_records(workdir):
         return [json.loads(line) for line in f]
 
 
+def tensorboard_tags(workdir):
+    tags = set()
+    for name in os.listdir(os.path.join(workdir, "tensorboard")):
+        for event in tf.compat.v1.train.summary_iterator(
+                os.path.join(workdir, "tensorboard", name)):
+            tags |= {value.tag for value in event.summary.value}
+    return tags
+
+
 def read_best(workdir):
     with open(os.path.join(workdir, "checkpoints", "best", "best.json")) as f:
         return json.load(f)
@@ -55,12 +65,7 @@ def test_training_logs_quality_and_keeps_the_best_checkpoint(run):
     assert best == {"step": lowest["step"], "fid": lowest["fid"]}
     kept = tf.train.latest_checkpoint(os.path.join(run["workdir"], "checkpoints", "best"))
     assert kept.endswith(f"ckpt-{best['step']}")
-    tags = set()
-    for name in os.listdir(os.path.join(run["workdir"], "tensorboard")):
-        for event in tf.compat.v1.train.summary_iterator(
-                os.path.join(run["workdir"], "tensorboard", name)):
-            tags |= {value.tag for value in event.summary.value}
-    assert {"quality/fid", "quality/recall"} <= tags
+    assert {"quality/fid", "quality/recall"} <= tensorboard_tags(run["workdir"])
 
 
 def test_a_resumed_run_keeps_an_earlier_better_best(run, tmp_path):
@@ -136,13 +141,25 @@ def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     assert all(word in errors[0] for word in words), errors[0]
 
 
-def test_conditional_run_scores_the_class_asked_for(run, tmp_path):
+def scorable_classes(data, num_samples, seed):
+    """{class: real images} of the classes the per-class metrics can score: the labels of the
+    real images the samples are compared with, and samples cycling through the 10 classes."""
+    _, labels, _ = features.reference_images(data, num_samples, seed, with_labels=True)
+    real = np.bincount(labels, minlength=10)
+    generated = np.bincount(features.sample_labels(num_samples, 10), minlength=10)
+    return {str(k): int(real[k]) for k in range(10) if min(real[k], generated[k]) >= 2}
+
+
+def test_conditional_run_scores_the_class_asked_for_and_each_class(run, tmp_path):
     config = tiny_eval_config(run["data"], run["clf"], num_steps=2)
     config.model.conditional = True
     workdir = str(tmp_path / "cond")
     train.train_and_evaluate(config, workdir)
     record = read_records(workdir)[-1]
     assert QUALITY <= set(record) and 0.0 <= record["conditional_accuracy"] <= 1.0
+    assert scorable_classes(config.data, 16, config.seed)  # else there is no class mean
+    assert CLASS_MEANS <= set(record) and 0.0 <= record["class_recall"] <= 1.0
+    assert "quality/class_recall" in tensorboard_tags(workdir)
 
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}", "--num_samples=20")
     assert result.returncode == 0, result.stderr
@@ -154,6 +171,30 @@ def test_conditional_run_scores_the_class_asked_for(run, tmp_path):
     # 20 samples, two of each class: the overall accuracy is the mean of the classes'.
     assert scores["metrics"]["conditional_accuracy"] == pytest.approx(
         sum(per_class.values()) / 10)
+
+    # Each class against the real images of that class among the 20 the mixed set is compared
+    # with (the test split has 2 or 3 of each class; a class left with 1 is not scored).
+    expected = scorable_classes(config.data, 20, config.seed)
+    classes = scores["metrics_per_class"]
+    assert {name: c["num_real"] for name, c in classes.items()} == expected
+    for c in classes.values():
+        assert c["num_generated"] == 2 and c["k"] == 1
+        assert 0.0 <= c["recall"] <= 1.0 and c["fid"] >= 0.0 and c["spread"] >= 0.0
+    for metric in ("precision", "recall", "fid", "spread"):
+        assert scores["metrics"][f"class_{metric}"] == pytest.approx(
+            np.mean([c[metric] for c in classes.values()]))
+    lines = result.stdout.splitlines()
+    assert CLASS_MEANS <= {line.split()[0] for line in lines if line.strip()}
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == [
+        "class", "precision", "recall"])
+    rows = lines[header + 2:header + 2 + len(classes)]
+    assert [row.split()[0] for row in rows] == list(classes)
+    assert [float(row.split()[2]) for row in rows] == pytest.approx(
+        [c["recall"] for c in classes.values()], abs=5e-4)
+    skipped = [line for line in result.stderr.splitlines() if "no per-class metrics" in line]
+    assert len(skipped) == (len(expected) < 10), result.stderr
+    if skipped:
+        assert f"{10 - len(expected)} of 10 classes" in skipped[0]
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +214,9 @@ def test_a_folder_run_is_scored_against_the_images_it_held_out(folder_run):
     data, seed = folder_run["config"].data, folder_run["config"].seed
     images = input_pipeline.load_images(data.source, data.image_size, data.channels)
     _, _, held_out, _ = input_pipeline.select_images(images, seed, 0, data.holdout)
-    compared, kind = features.reference_images(data, 100, seed)
+    compared, labels, kind = features.reference_images(data, 100, seed)
     np.testing.assert_array_equal(compared, held_out)
+    assert labels is None
 
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={folder_run['workdir']}")
     assert result.returncode == 0, result.stderr

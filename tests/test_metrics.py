@@ -85,6 +85,21 @@ def test_frechet_rank_deficient_embedding_keeps_low_dim_value():
     assert metrics.frechet_distance(a2 @ embed, b2 @ embed) == pytest.approx(expected, rel=1e-7)
 
 
+def test_frechet_with_fewer_rows_than_dims_matches_the_covariance_formula():
+    """Fewer samples than features (a class's samples in Inception features) take the path
+    through the rows; it must give the formula's value computed from the covariances."""
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(12, 40)) @ rng.normal(size=(40, 40)) / 6
+    b = rng.normal(loc=0.2, size=(9, 40)) * 1.3
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # The eigenvalues of C_a C_b (real and >= 0 up to rounding) straight from NumPy.
+    eigenvalues = np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0.0, None)
+    expected = (np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) + np.trace(cov_a)
+                + np.trace(cov_b) - 2.0 * np.sum(np.sqrt(eigenvalues)))
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
 def test_frechet_rejects_bad_shapes():
     with pytest.raises(ValueError, match="at least 2 rows"):
         metrics.frechet_distance(np.zeros((1, 3)), np.zeros((4, 3)))
@@ -221,3 +236,28 @@ def test_precision_recall_batching_does_not_change_result():
 def test_precision_recall_needs_more_points_than_k():
     with pytest.raises(ValueError, match="at least 4 rows"):
         metrics.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)), k=3)
+
+
+def test_relative_spread_is_one_for_the_same_spread_and_zero_for_copies():
+    rng = np.random.default_rng(14)
+    real = rng.normal(size=(30, 4))
+    assert metrics.relative_spread(real, real[::-1] + 5.0) == pytest.approx(1.0)
+    assert metrics.relative_spread(real, np.repeat(real[:1], 10, axis=0)) == 0.0
+
+
+def test_relative_spread_is_the_ratio_of_summed_variances_uncapped():
+    rng = np.random.default_rng(15)
+    real = rng.normal(size=(50, 3))
+    fake = rng.normal(size=(40, 3)) * [1.0, 2.0, 3.0]
+    expected = sum(np.var(fake[:, j], ddof=1) for j in range(3)) / \
+        sum(np.var(real[:, j], ddof=1) for j in range(3))
+    assert metrics.relative_spread(real, fake) == pytest.approx(expected, rel=1e-12)
+    # Twice the scale is four times the variance: nothing is capped at 1.
+    assert metrics.relative_spread(real, 2.0 * real) == pytest.approx(4.0)
+
+
+def test_relative_spread_refuses_real_rows_all_equal():
+    with pytest.raises(ValueError, match="every row equal"):
+        metrics.relative_spread(np.ones((5, 3)), np.zeros((5, 3)) + np.arange(5)[:, None])
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        metrics.relative_spread(np.zeros((4, 3)) + np.arange(4)[:, None], np.zeros((1, 3)))

@@ -135,3 +135,25 @@ def test_the_outputs_panel_shows_the_overfitting_signals():
     plain = Figure().subplots()
     visualize._plot_outputs(plain, [{"step": 1, "d_real": 0.5, "d_fake": 0.5}])
     assert "augmentation p" not in {line.get_label() for line in plain.get_lines()}
+
+
+def test_the_quality_panel_shows_a_conditional_runs_means_within_classes():
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    records = [{"step": s, "fid": 40.0, "kid": 0.02, "precision": 0.9, "recall": 0.4,
+                "class_precision": 0.8, "class_recall": 0.01, "class_spread": 1.3}
+               for s in (1, 2)]
+    visualize._plot_quality(ax, records)
+    fractions = ax.figure.axes[1]  # the twin axis of the fractions
+    lines = {line.get_label(): line for line in fractions.get_lines()}
+    assert {"recall", "recall within classes", "precision within classes",
+            "spread within classes"} <= set(lines)
+    assert lines["recall within classes"].get_color() == lines["recall"].get_color()
+    assert lines["recall within classes"].get_linestyle() == "--"
+    assert fractions.get_ylim()[1] >= 1.3  # a spread above 1 stays in view
+    plain = Figure().subplots()
+    visualize._plot_quality(plain, [{"step": 1, "fid": 40.0, "precision": 0.9, "recall": 0.4}])
+    labels = {line.get_label() for axis in plain.figure.axes for line in axis.get_lines()}
+    assert labels == {"FID", "precision", "recall"}
+    assert plain.figure.axes[1].get_ylim() == (-0.02, 1.02)

@@ -20,7 +20,7 @@ import tensorflow as tf
 from dcgan import config_check, pixels, progress
 from dcgan.data import input_pipeline
 from dcgan.errors import UserError, first_line
-from dcgan.quality import metrics
+from dcgan.quality import metrics, per_class
 
 log = logging.getLogger("dcgan")
 
@@ -196,12 +196,13 @@ def conditional_accuracy(logits, labels, class_names):
     return float(right.mean()), per_class
 
 
-def subset(images, num, seed):
-    """`num` images drawn without replacement by `seed` (all if there are fewer)."""
-    if len(images) <= num:
-        return images
+def subset_positions(count, num, seed):
+    """Positions of `num` of `count` images drawn without replacement by `seed`, in order
+    (all if there are fewer): an index for the images and their labels alike."""
+    if count <= num:
+        return slice(None)
     rng = np.random.default_rng(seed)
-    return images[np.sort(rng.choice(len(images), num, replace=False))]
+    return np.sort(rng.choice(count, num, replace=False))
 
 
 # Which real images the samples were compared with, as eval.json records it.
@@ -271,19 +272,32 @@ def describe_reference(kind, count):
     return f"{count} held-out images ({where})"
 
 
-def reference_images(data, num, seed):
-    """(`num` real images to compare samples with, a fixed draw per seed; their kind)."""
-    _, (images, _), kind = split_images(data, seed, need_training=False)
+def reference_images(data, num, seed, with_labels=False):
+    """`num` real images to compare samples with, a fixed draw per seed.
+
+    Returns:
+        (images, labels, kind): the labels, when asked for, of the same images (None when
+        not asked for, or when the reference images have none: their per-class metrics are
+        then left out, with a warning).
+    """
+    try:
+        _, (images, labels), kind = split_images(data, seed, with_labels, need_training=False)
+    except input_pipeline.NoLabels as e:
+        log.warning("no per-class metrics: the real images to compare with have no labels "
+                    "(%s)", e)
+        _, (images, labels), kind = split_images(data, seed, need_training=False)
     _warn_if_fewer(data["source"], images, kind, num)
-    return subset(images, num, seed), kind
+    chosen = subset_positions(len(images), num, seed)
+    return images[chosen], None if labels is None else labels[chosen], kind
 
 
-def baseline_images(data, num, seed):
-    """`num` training images, another draw than the reference one: what a perfect
-    generator's samples would score."""
-    (images, _), _, kind = split_images(data, seed)
+def baseline_images(data, num, seed, with_labels=False):
+    """(`num` training images, their labels or None): another draw than the reference one,
+    what a perfect generator's samples would score."""
+    (images, labels), _, kind = split_images(data, seed, with_labels)
     _warn_if_fewer(data["source"], images, TRAINING, num)
-    return subset(images, num, seed + 1)
+    chosen = subset_positions(len(images), num, seed + 1)
+    return images[chosen], None if labels is None else labels[chosen]
 
 
 def _warn_if_fewer(source, images, kind, num):
@@ -322,10 +336,13 @@ class Scorer:
         class_names: the classes of a conditional generator, None for an unconditional one.
             Their conditional accuracy is scored when the extractor is a classifier of as
             many classes.
+        real_labels: the classes of `real_images`; with class_names, each class's samples
+            are also scored against the real images of their class (per_class), with any
+            extractor.
     """
 
     def __init__(self, extractor, real_images, num_samples, noise_dim, seed, batch_size=250,
-                 show_progress=False, class_names=None):
+                 show_progress=False, class_names=None, real_labels=None):
         # The number of samples is config_check's (or the --num_samples flag's) to check; how
         # many real images the data set holds only shows now.
         if len(real_images) < config_check.MIN_SCORING_SAMPLES:
@@ -337,6 +354,10 @@ class Scorer:
         self.num_real = len(real_images)
         self.class_names = list(class_names or ())
         self.real = self.features_of_images(real_images, "real images")
+        self.real_labels = real_labels if self.class_names else None
+        self.sample_labels = sample_labels(num_samples, len(self.class_names)) \
+            if self.class_names else None
+        self._skips_told = set()  # each set of classes left out is warned about once
         self.scores_classes = False
         if self.class_names:
             classifier_classes = self.real[1].shape[-1]
@@ -370,21 +391,37 @@ class Scorer:
         return self.score_with_classes(generator)[0]
 
     def score_with_classes(self, generator):
-        """(metrics, {class name: conditional accuracy}); with conditional accuracy (the
-        fraction of samples the classifier gives the class they were generated for) among the
-        metrics when it is scored, else an empty dict of classes."""
+        """(metrics, per-class results) of a generator.
+
+        For a conditional generator the metrics hold the per_class means (class_precision,
+        class_recall, class_fid, class_spread) when the real images have labels, and the
+        conditional accuracy (the fraction of samples the classifier gives the class they
+        were generated for) when the features are a classifier's of the run's classes. The
+        per-class results, as eval.json holds them: "metrics_per_class" {class name: its
+        per_class metrics} and "conditional_accuracy_per_class" {class name: accuracy}, each
+        only when scored.
+        """
         fake = self.features_of_generator(generator)
         scores = self._metrics(fake)
-        if not self.scores_classes:
-            return scores, {}
-        labels = sample_labels(self.num_samples, len(self.class_names))
-        overall, per_class = conditional_accuracy(fake[1], labels, self.class_names)
-        scores["conditional_accuracy"] = overall
-        return scores, per_class
+        classes = {}
+        if self.real_labels is not None:
+            means, classes["metrics_per_class"] = self._class_metrics(fake[0],
+                                                                      self.sample_labels)
+            scores.update(means)
+        if self.scores_classes:
+            overall, classes["conditional_accuracy_per_class"] = conditional_accuracy(
+                fake[1], self.sample_labels, self.class_names)
+            scores["conditional_accuracy"] = overall
+        return scores, {name: value for name, value in classes.items() if value}
 
-    def score_images(self, images, label="real images"):
-        """The metrics of other real images: the floor a perfect generator would reach."""
-        return self._metrics(self.features_of_images(images, label))
+    def score_images(self, images, label="real images", labels=None):
+        """The metrics of other real images: the floor a perfect generator would reach; with
+        their `labels`, the per-class means too."""
+        fake = self.features_of_images(images, label)
+        scores = self._metrics(fake)
+        if labels is not None and self.real_labels is not None:
+            scores.update(self._class_metrics(fake[0], labels)[0])
+        return scores
 
     def _metrics(self, fake):
         if self.show_progress:  # KID and precision/recall take a while at 10,000 images
@@ -392,12 +429,23 @@ class Scorer:
                      self.num_real)
         return quality_metrics(self.real, fake)
 
+    def _class_metrics(self, fake_feats, fake_labels):
+        """(means, {class name: metrics}) of per_class.score_classes; the classes it leaves
+        out are warned about the first time."""
+        means, scores, skipped = per_class.score_classes(
+            self.real[0], self.real_labels, fake_feats, fake_labels, self.class_names)
+        if skipped and frozenset(skipped) not in self._skips_told:
+            self._skips_told.add(frozenset(skipped))
+            log.warning("%s", per_class.skip_warning(skipped, len(self.class_names)))
+        return means, scores
+
 
 def run_scorer(config, class_names=None):
     """The Scorer of a training run: training.eval_* and the data set's held-out images;
     `class_names` those of a conditional run."""
     t, data = config.training, config.data
     extractor = load_extractor(t.eval_features, data.image_size, data.channels)
-    real, _ = reference_images(data, t.eval_num_samples, config.seed)
+    real, labels, _ = reference_images(data, t.eval_num_samples, config.seed,
+                                       with_labels=bool(class_names))
     return Scorer(extractor, real, t.eval_num_samples, config.model.noise_dim, config.seed,
-                  class_names=class_names)
+                  class_names=class_names, real_labels=labels)

@@ -8,9 +8,13 @@ two sets of vectors, one row per image:
 - `classifier_score`: the Inception Score recipe applied to any classifier's logits.
 - `precision_recall`: how much of the fakes looks real, and how much of the real data is
   covered by the fakes (Kynkaanniemi et al., 2019).
+- `relative_spread`: how varied the fakes are next to the real images (1: as varied, 0: copies).
 """
 
 import numpy as np
+
+# The neighbour whose distance sets each ball's radius in `precision_recall`.
+PRECISION_RECALL_K = 3
 
 
 def _as_features(x, name: str, min_rows: int = 2) -> np.ndarray:
@@ -54,6 +58,29 @@ def _trace_sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray) -> float:
     return float(np.sum(np.sqrt(np.clip(eigenvalues, 0.0, None))))
 
 
+def _trace_sqrt_product_of_rows(a: np.ndarray, b: np.ndarray) -> float:
+    """Tr sqrt(C_a C_b) of the unbiased covariances of the rows of a and b, from the rows.
+
+    With centred rows A, B, C_a C_b = A^T (A B^T B) / s has the non-zero eigenvalues of
+    (A B^T)(A B^T)^T / s, s = (N_a - 1)(N_b - 1): the trace of the root is the sum of the
+    singular values of the N_a x N_b matrix A B^T over sqrt(s). With fewer rows than
+    dimensions (a class's few samples in 2048 Inception features) that is far cheaper than
+    two D x D eigendecompositions.
+    """
+    centred_a, centred_b = a - a.mean(axis=0), b - b.mean(axis=0)
+    singular_values = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)
+    return float(singular_values.sum() / np.sqrt((len(a) - 1) * (len(b) - 1)))
+
+
+def _total_variance(x: np.ndarray) -> float:
+    """Tr of the unbiased covariance of the rows: the sum of the features' variances.
+
+    Taken about the first row, which changes no variance: copies of one row then give exactly
+    0 rather than the rounding of their mean.
+    """
+    return float((x - x[0]).var(axis=0, ddof=1).sum())
+
+
 def frechet_distance(feats_a, feats_b) -> float:
     """Frechet distance between Gaussians fitted to two feature sets.
 
@@ -71,14 +98,15 @@ def frechet_distance(feats_a, feats_b) -> float:
     b = _as_features(feats_b, "feats_b")
     _check_same_dim(a, b)
     mean_diff = a.mean(axis=0) - b.mean(axis=0)
-    cov_a = np.atleast_2d(np.cov(a, rowvar=False))
-    cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-    distance = (
-        mean_diff @ mean_diff
-        + np.trace(cov_a)
-        + np.trace(cov_b)
-        - 2.0 * _trace_sqrt_product(cov_a, cov_b)
-    )
+    if max(len(a), len(b)) < a.shape[1]:
+        trace_a, trace_b = _total_variance(a), _total_variance(b)
+        trace_root = _trace_sqrt_product_of_rows(a, b)
+    else:
+        cov_a = np.atleast_2d(np.cov(a, rowvar=False))
+        cov_b = np.atleast_2d(np.cov(b, rowvar=False))
+        trace_a, trace_b = np.trace(cov_a), np.trace(cov_b)
+        trace_root = _trace_sqrt_product(cov_a, cov_b)
+    distance = mean_diff @ mean_diff + trace_a + trace_b - 2.0 * trace_root
     # Rounding can leave a tiny negative value when the two sets (nearly) coincide.
     return float(max(distance, 0.0))
 
@@ -192,7 +220,7 @@ def _fraction_covered(points: np.ndarray, centres: np.ndarray, radii_sq: np.ndar
     return inside / len(points)
 
 
-def precision_recall(real_feats, fake_feats, k: int = 3,
+def precision_recall(real_feats, fake_feats, k: int = PRECISION_RECALL_K,
                      batch_size: int = 256) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al., 2019).
 
@@ -223,3 +251,30 @@ def precision_recall(real_feats, fake_feats, k: int = 3,
     precision = _fraction_covered(fake, real, real_radii, batch_size)
     recall = _fraction_covered(real, fake, fake_radii, batch_size)
     return precision, recall
+
+
+def relative_spread(real_feats, fake_feats) -> float:
+    """How varied the fakes are, as a fraction of how varied the real images are.
+
+    Tr(C_fake) / Tr(C_real): the summed variance of the fake features over that of the real
+    ones. 1 for fakes as spread out as the real images, 0 for copies of one image; above 1
+    for fakes more scattered than the data (noise, or several classes mixed). Nothing is
+    capped: a class whose samples are all alike shows as a number near 0, whatever its
+    precision.
+
+    Args:
+        real_feats: (N_r, D) features of real images, N_r >= 2, not all rows equal.
+        fake_feats: (N_f, D) features of generated images, N_f >= 2.
+
+    Returns:
+        A float >= 0.
+
+    Raises:
+        ValueError: bad shapes, or real rows that are all equal (the ratio has no meaning).
+    """
+    real = _as_features(real_feats, "real_feats")
+    fake = _as_features(fake_feats, "fake_feats")
+    _check_same_dim(real, fake)
+    if not np.any(real != real[0]):
+        raise ValueError("real_feats has every row equal: there is no spread to compare with")
+    return _total_variance(fake) / _total_variance(real)

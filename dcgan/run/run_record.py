@@ -20,9 +20,10 @@ from dcgan.run import workdir
 # The losses when D outputs 1/2 everywhere: every BCE term is then ln 2.
 
 # Quality metrics of in-training evaluation (features.quality_metrics, and a conditional run's
-# conditional accuracy), under quality/.
+# conditional accuracy and means over its classes, quality/per_class), under quality/.
 QUALITY_METRICS = ("fid", "kid", "kid_stderr", "classifier_score", "precision", "recall",
-                   "conditional_accuracy")
+                   "conditional_accuracy", "class_precision", "class_recall", "class_fid",
+                   "class_spread")
 # metrics.jsonl keys (flat, read by other tools) -> TensorBoard tags, grouped into sections.
 TENSORBOARD_TAGS = {
     "d_loss": "loss/d", "g_loss": "loss/g",
@@ -77,6 +78,8 @@ def custom_scalars_layout():
               "augment/p"),
         chart("discriminator BCE = H(q) + KL(q || p)", "loss/d", "cross_entropy/d_entropy",
               "cross_entropy/d_kl"),
+        chart("collapse within classes: recall of all samples and within each class, spread",
+              "quality/recall", "quality/class_recall", "quality/class_spread"),
     ])])
 
 

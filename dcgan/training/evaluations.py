@@ -4,13 +4,19 @@ of metrics that joins the step's record.
 - `HeldOutComparison` (data.holdout > 0), with every record: D's mean output on the held-out
   images and on as many training images. D scoring the training images higher is D memorising.
 - `QualityScore` (training.eval_every_steps > 0): FID and the other quality metrics of the
-  generator; the best state so far is kept by the checkpoint writer.
+  generator (a conditional one's within each class too, with a warning when its classes have
+  collapsed); the best state so far is kept by the checkpoint writer.
 """
+
+import logging
 
 import numpy as np
 import tensorflow as tf
 
 from dcgan import models, pixels
+from dcgan.quality import per_class
+
+log = logging.getLogger("dcgan")
 
 
 def build(config, data, scorer, writer):
@@ -65,6 +71,9 @@ class QualityScore:
     def __call__(self, gan, step):
         scores = self.scorer.score(gan.sampling_generator())
         self.writer.offer_best(step, scores["fid"])
+        collapsed = per_class.collapse_warning(scores)
+        if collapsed:
+            log.warning("step %d: %s", step, collapsed)
         return scores
 
 
