@@ -92,8 +92,8 @@ def _random():
     def model(images, training=False):
         return network(images, training), None
 
-    return Extractor(RANDOM, model, None, "fixed random network (block means, weights "
-                     f"{network.digest[:12]})", kind=RANDOM)
+    return Extractor(RANDOM, model, None, "fixed random network (means and spreads of its "
+                     f"blocks, weights {network.digest[:12]})", kind=RANDOM)
 
 
 def _classifier(path, image_size, channels):
