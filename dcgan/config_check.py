@@ -6,6 +6,7 @@ fast. What only running can tell (data found on disk, batch_size over the replic
 where it is found.
 """
 
+import hashlib
 import math
 import os
 
@@ -22,8 +23,16 @@ LR_SCHEDULES = ("constant", "linear_decay")
 DISTRIBUTE_STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # training.augment: comma-separated names of dcgan/augment.py's differentiable augmentations.
 AUGMENT_POLICIES = ("translation", "cutout", "color")
-# The one feature extractor named rather than found on disk (dcgan/features.py).
+# Feature extractors named rather than found on disk (dcgan/quality/features.py): InceptionV3,
+# with Keras' ImageNet weights or, as "inception:PATH", a local copy of them; and the
+# fixed random network that needs no weights at all.
 INCEPTION = "inception"
+RANDOM = "random"
+INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+# The MD5 that keras.applications.inception_v3 checks that file against when downloading it.
+INCEPTION_WEIGHTS_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
+FEATURE_SPECS = (f"a classifier from `python -m dcgan.classifier`, '{RANDOM}', '{INCEPTION}' "
+                 f"or '{INCEPTION}:PATH' (a local {INCEPTION_WEIGHTS})")
 # The kernel distance's unbiased estimate needs 4 feature rows; fewer gives no score at all.
 MIN_SCORING_SAMPLES = 4
 # Real targets become 1 - s: from s = 0.5 on, a real image's target would be no more "real"
@@ -35,13 +44,57 @@ SEED_LIMIT = 2**32
 RECORDED_EXTRAS = ("resolved_precision",)
 
 
+def inception_weights(spec):
+    """The local weights file of an 'inception:PATH' spec ('' for 'inception'), or None when
+    `spec` names no InceptionV3 features."""
+    if spec == INCEPTION:
+        return ""
+    if spec.startswith(INCEPTION + ":"):
+        return os.path.expanduser(spec[len(INCEPTION) + 1:])
+    return None
+
+
 def missing_features(spec):
-    """Why the feature extractor `spec` (a classifier's path or INCEPTION) cannot load, found
-    before TensorFlow starts; None if it is there."""
-    if spec == INCEPTION or os.path.isfile(spec):
+    """Why the feature extractor `spec` (see FEATURE_SPECS) cannot load, found before
+    TensorFlow starts; None if it is there."""
+    weights = inception_weights(spec)
+    if weights:
+        return inception_weights_problem(weights)
+    if weights == "" and spec != INCEPTION:
+        return (f"features {spec!r} name no weights file; give '{INCEPTION}:PATH' with the "
+                f"path of a local {INCEPTION_WEIGHTS}, or '{INCEPTION}'")
+    if spec in (INCEPTION, RANDOM) or os.path.isfile(spec):
         return None
     return (f"feature classifier {spec} not found; train one with `python -m dcgan.classifier "
-            f"--config=<the run's config> --output={spec}`, or use '{INCEPTION}'")
+            f"--config=<the run's config> --output={spec}`, or use '{RANDOM}' (no download), "
+            f"'{INCEPTION}' or '{INCEPTION}:PATH'")
+
+
+def inception_weights_problem(path):
+    """Why `path` is not the InceptionV3 ImageNet weights file Keras publishes, or None.
+
+    Reads the whole file (about 92 MB) to hash it: a truncated or other file would otherwise
+    load into the network, or fail deep inside Keras, and give scores that mean nothing.
+    """
+    if not os.path.isfile(path):
+        return (f"inception weights {path} not found; give the path of a local "
+                f"{INCEPTION_WEIGHTS}")
+    if not path.lower().endswith((".h5", ".hdf5")):
+        return (f"inception weights {path}: Keras reads weights from files named *.h5 only; "
+                f"keep the name {INCEPTION_WEIGHTS}")
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        return f"inception weights {path} cannot be read ({e.strerror or e})"
+    found = digest.hexdigest()
+    if found != INCEPTION_WEIGHTS_MD5:
+        return (f"inception weights {path} have MD5 {found}, not {INCEPTION_WEIGHTS_MD5} of "
+                f"Keras' {INCEPTION_WEIGHTS}; copy that file whole (the ImageNet weights "
+                "with the classifier top), or use --features=random")
+    return None
 
 
 def _is_int(value):
@@ -143,7 +196,7 @@ RULES = {
     "training.eval_num_samples": (lambda v: _is_int(v) and v >= MIN_SCORING_SAMPLES,
                                   f"an integer >= {MIN_SCORING_SAMPLES}"),
     "training.eval_features": (lambda v: isinstance(v, str),
-                               "a path from `python -m dcgan.classifier`, 'inception' or ''"),
+                               "'' (off) or " + FEATURE_SPECS),
     "training.augment": (_augment_policies, "'' (off) or a comma-separated list of " +
                          _listed(AUGMENT_POLICIES)),
     "training.augment_p": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability in [0, 1]"),

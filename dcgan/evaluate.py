@@ -35,8 +35,12 @@ flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
                   "training (training.eval_every_steps > 0).")
 flags.DEFINE_integer("num_samples", None, "Generated and real images compared (default: the "
                      "run's training.eval_num_samples).")
-flags.DEFINE_string("features", None, "A classifier from `python -m dcgan.classifier`, or "
-                    "'inception' (default: the run's training.eval_features).")
+flags.DEFINE_string("features", None, "A classifier from `python -m dcgan.classifier`, "
+                    "'random' (a fixed random network, no download), 'inception' or "
+                    "'inception:PATH' (default: the run's training.eval_features).")
+flags.DEFINE_string("inception_weights", None, "A local copy of Keras' "
+                    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (checked by its MD5) "
+                    "for InceptionV3 features: the same as --features=inception:PATH.")
 flags.DEFINE_bool("real_baseline", False, "Also score real training images against the "
                   "held-out ones: the floor a perfect generator would reach.")
 flags.DEFINE_bool("no_ema", False, "Score the trained generator even if the run kept an EMA one.")
@@ -84,6 +88,8 @@ def _checked_flags():
     asked = FLAGS.num_samples is not None  # 0 is a value to refuse, not "the default"
     num_samples = FLAGS.num_samples if asked else training["eval_num_samples"]
     spec = FLAGS.features if FLAGS.features is not None else training["eval_features"]
+    if FLAGS.inception_weights is not None:
+        spec = _with_inception_weights(FLAGS.features, FLAGS.inception_weights)
     if num_samples < config_check.MIN_SCORING_SAMPLES:
         where = f"--num_samples={num_samples}" if asked else \
             f"the run's training.eval_num_samples={num_samples}"
@@ -95,6 +101,18 @@ def _checked_flags():
     if problem:
         raise cli.UserError(problem)
     return config, num_samples, spec
+
+
+def _with_inception_weights(features, weights):
+    """The features spec of --inception_weights: InceptionV3 with that file, whatever the run's
+    training.eval_features, as long as --features asks for nothing else."""
+    if not weights:
+        raise cli.UserError("--inception_weights is empty; give the path of a local "
+                            f"{config_check.INCEPTION_WEIGHTS}")
+    if features not in (None, config_check.INCEPTION):
+        raise cli.UserError(f"--inception_weights is for InceptionV3 features, but --features="
+                            f"{features}; drop one of them")
+    return f"{config_check.INCEPTION}:{weights}"
 
 
 def score_run(root, config, num_samples, spec):
@@ -122,7 +140,7 @@ def score_run(root, config, num_samples, spec):
     result = {"checkpoint": path, "step": step, "weights": key, "num_samples": num_samples,
               "num_real": scorer.num_real, "real_images": kind, "features": extractor.name,
               "metrics": scores, **class_results}
-    if extractor.name != features.INCEPTION:
+    if extractor.kind == features.CLASSIFIER:
         info = features.classifier_info(extractor.name)
         if "test_accuracy" in info:
             result["classifier_test_accuracy"] = info["test_accuracy"]

@@ -43,7 +43,8 @@ def define_flags():
     flags.DEFINE_integer("num_samples", 10_000, "Generated images scored per run (and as many "
                          "held-out real images, if the test split has them).")
     flags.DEFINE_string("features", None, "Classifier from `python -m dcgan.classifier` (or "
-                        "'inception') whose features score the samples.")
+                        "'random', 'inception', 'inception:PATH') whose features score the "
+                        "samples.")
     flags.DEFINE_string("workdir", "runs/compare", "Folder of the runs and the results.")
     flags.DEFINE_integer("grid_images", 64, "Images in each run's sample grid.")
     flags.DEFINE_integer("grid_scale", 2, "Pixel repetition of the side-by-side grid picture.")
@@ -51,9 +52,14 @@ def define_flags():
     flags.DEFINE_string("json", None, "Results JSON (default WORKDIR/compare.json).")
 
 
-# evaluate.json metric -> table heading
+# evaluate.json metric -> table heading; features without classes ("random") give no
+# classifier score, so a table shows those of COLUMNS that every run has.
 COLUMNS = {"fid": "FID", "kid": "KID", "classifier_score": "clf score",
            "precision": "precision", "recall": "recall"}
+
+
+def columns_of(results):
+    return [name for name in COLUMNS if all(name in r["metrics"] for r in results)]
 
 
 def run_folder(label, seed):
@@ -76,22 +82,23 @@ def score_run(run_dir, steps, num_samples, features):
 
 def summarize(results, labels):
     """Mean of each metric over seeds per preset, and B's mean over A's."""
-    means = {}
+    means, names = {}, columns_of(results)
     for label in labels:
         rows = [r["metrics"] for r in results if r["preset"] == label]
-        means[label] = {name: statistics.fmean(row[name] for row in rows) for name in COLUMNS}
+        means[label] = {name: statistics.fmean(row[name] for row in rows) for name in names}
     a, b = (means[label] for label in labels)
-    ratio = {name: b[name] / a[name] if a[name] else float("nan") for name in COLUMNS}
+    ratio = {name: b[name] / a[name] if a[name] else float("nan") for name in names}
     return means, ratio
 
 
 def format_table(results, means, ratio, labels):
     width = max(12, *(len(label) + 2 for label in labels))
-    header = f"{'preset':<{width}}{'seed':>6}" + "".join(f"{h:>12}" for h in COLUMNS.values())
+    names = columns_of(results)
+    header = f"{'preset':<{width}}{'seed':>6}" + "".join(f"{COLUMNS[k]:>12}" for k in names)
     lines = [header, "-" * len(header)]
 
     def row(name, seed, values):
-        return f"{name:<{width}}{seed:>6}" + "".join(f"{values[k]:>12.4g}" for k in COLUMNS)
+        return f"{name:<{width}}{seed:>6}" + "".join(f"{values[k]:>12.4g}" for k in names)
 
     for r in results:
         lines.append(row(r["preset"], str(r["seed"]), r["metrics"]))
@@ -128,7 +135,8 @@ def main(argv):
                 results.append({"preset": label, "config": preset, "overrides": overrides,
                                 "seed": seed, "workdir": run_dir, "weights": scored["weights"],
                                 "num_real": scored["num_real"],
-                                "metrics": {k: scored["metrics"][k] for k in COLUMNS}})
+                                "metrics": {k: v for k, v in scored["metrics"].items()
+                                            if k in COLUMNS}})
     except comparison.Failed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -64,7 +64,8 @@ def define_flags():
     flags.DEFINE_integer("num_samples", 10_000, "Generated images scored per checkpoint (and as "
                          "many held-out real images, if the test split has them).")
     flags.DEFINE_string("features", None, "Classifier from `python -m dcgan.classifier` (or "
-                        "'inception') whose features score the samples.")
+                        "'random', 'inception', 'inception:PATH') whose features score the "
+                        "samples.")
     flags.DEFINE_string("workdir", "runs/time_to_quality", "Folder of the runs and the results.")
     flags.DEFINE_integer("rounds", 5, "Alternating timed rounds per preset.")
     flags.DEFINE_integer("steps_per_round", 10, "Training steps per timed round.")

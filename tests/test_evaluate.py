@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dcgan import config_check
 from dcgan.data import input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
@@ -126,6 +127,11 @@ def test_training_without_features_is_refused_before_training(run, tmp_path):
     (["--step=3"], ["no checkpoint of step 3", "2, 4"]),
     (["--features=inception"], ["InceptionV3", "inception_v3_weights"]),
     (["--num_samples=0"], ["--num_samples=0 is too few", "at least"]),
+    (["--inception_weights={tmp}/junk.h5"], ["junk.h5 have MD5", "copy that file whole",
+                                             config_check.INCEPTION_WEIGHTS_MD5]),
+    (["--inception_weights={tmp}/junk.h5", "--features=random"],
+     ["--inception_weights is for InceptionV3", "--features=random"]),
+    (["--features=inception:"], ["name no weights file", "inception:PATH"]),
 ])
 def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     # No network: the inception weights are neither cached nor downloadable.
@@ -133,6 +139,7 @@ def test_evaluate_errors_are_one_line(run, tmp_path, monkeypatch, args, words):
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     (tmp_path / "junk.keras").write_text("not a model")
+    (tmp_path / "junk.h5").write_text("not InceptionV3's weights")
     args = [a.format(tmp=tmp_path) for a in args]
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={run['workdir']}", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr

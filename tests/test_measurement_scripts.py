@@ -46,10 +46,26 @@ def test_validate_features_scores_every_degradation_and_exits_by_the_ranking(tmp
     assert report["images_per_half"] == 24
     assert list(report["scores"]) == ["real", "light noise", "blur", "heavy blur", "collapse"]
     for name, scores in report["scores"].items():
+        assert set(scores) == {"fid", "kid", "precision", "recall"}
         assert np.isfinite(scores["fid"]) and name in result.stdout
-    right = report["in_order"]["fid"]
+    right = report["ranks_right"]["fid"]
+    assert right == (report["broken_rules"]["fid"] == [])
     assert result.returncode == (0 if right else 1), result.stderr
-    assert ("NOT in the right order" in result.stdout) != right
+    assert ("FID does NOT rank them right" in result.stdout) != right
+
+
+def test_the_rules_are_real_lowest_and_collapse_twice_the_blur():
+    script = helpers.load_script(VALIDATE)
+
+    def scores(*fids):
+        return {name: {"fid": fid} for name, fid in zip(script.DEGRADATIONS, fids, strict=True)}
+
+    # Light noise above the blur is no fault: the rule is about the real half and the collapse.
+    assert script.broken_rules(scores(1, 5, 3, 9, 6), "fid") == []
+    assert script.broken_rules(scores(1, 2, 3, 9, 5.9), "fid") == [
+        "collapse (5.9) is not 2x the blur (3)"]
+    broken = script.broken_rules(scores(2, 1.5, 3, 9, 8), "fid")
+    assert broken == ["light noise (1.5) does not score above the real half (2)"]
 
 
 def test_validate_features_without_a_source_is_one_line():

@@ -121,7 +121,7 @@ def flag_problems(flag_values):
     features = flag_values.features
     missing = features and config_check.missing_features(features)
     if not features:
-        problems.append("--features is required: a classifier from `python -m dcgan.classifier`")
+        problems.append(f"--features is required: {config_check.FEATURE_SPECS}")
     elif missing:
         problems.append(f"--features: {missing}")
     seeds = flag_values.seeds

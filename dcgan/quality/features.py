@@ -1,12 +1,16 @@
 """Feature extractors for the sample-quality metrics, and the scoring that training and
 `dcgan.evaluate` share.
 
-An extractor maps float32 images in [-1, 1] (the generator's range) to (features, logits):
+An extractor maps float32 images in [-1, 1] (the generator's range) to (features, logits),
+logits None where there are no classes:
 
 - a classifier saved by `python -m dcgan.classifier`: the output of its layer named
   "features" and its logits. It knows the data set, so it suits MNIST-like grey images.
+- "random": a fixed random convolutional network (quality/random_features), the same on every
+  machine, needing no download: a yardstick for one's own RGB pictures. No logits.
 - "inception": Keras' InceptionV3 with ImageNet weights (downloaded once to
-  $KERAS_HOME/models): the 2048 pool features (FID proper) and the ImageNet logits.
+  $KERAS_HOME/models), or "inception:PATH" with a local copy of the same file, checked by its
+  MD5: the 2048 pool features and the ImageNet logits.
 """
 
 import json
@@ -20,13 +24,15 @@ import tensorflow as tf
 from dcgan import config_check, pixels, progress
 from dcgan.data import input_pipeline
 from dcgan.errors import UserError, first_line
-from dcgan.quality import metrics, per_class
+from dcgan.quality import metrics, per_class, random_features
 
 log = logging.getLogger("dcgan")
 
 INCEPTION = config_check.INCEPTION
+RANDOM = config_check.RANDOM
+CLASSIFIER = "classifier"
 FEATURE_LAYER = "features"
-INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+INCEPTION_WEIGHTS = config_check.INCEPTION_WEIGHTS
 INCEPTION_SIZE = 299
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Evaluation noise has a seed stream of its own, beyond any training step, so every
@@ -36,17 +42,19 @@ EVAL_NOISE_SEED = 2**40 + 17
 
 
 class Extractor:
-    """Calls a Keras model in batches; `name` says which features these are."""
+    """Calls a Keras model in batches; `name` says which features these are (the spec that
+    loaded them), `kind` what made them: CLASSIFIER, RANDOM or INCEPTION."""
 
-    def __init__(self, name, model, input_shape, description):
+    def __init__(self, name, model, input_shape, description, kind=None):
         self.name = name
+        self.kind = kind or CLASSIFIER
         self.input_shape = input_shape  # (H, W, C) the images must have, or None for any
         self.description = description
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def __call__(self, images):
         feats, logits = self._call(tf.convert_to_tensor(images, tf.float32))
-        return feats.numpy(), logits.numpy()
+        return feats.numpy(), None if logits is None else logits.numpy()
 
 
 def classifier_info(path):
@@ -59,19 +67,33 @@ def classifier_info(path):
 
 
 def load_extractor(spec, image_size, channels):
-    """The extractor named by `spec`: a saved classifier's path or "inception".
+    """The extractor named by `spec`: a saved classifier's path, "random", "inception" or
+    "inception:PATH" (config_check.FEATURE_SPECS).
 
     Raises:
         UserError: empty spec, missing or unreadable file, a model without a "features"
-            layer or made for other images, inception weights that cannot be had.
+            layer or made for other images, inception weights that cannot be had or a local
+            weights file that is not Keras' InceptionV3 ImageNet file.
     """
     if not spec:
-        raise UserError("no feature extractor: set training.eval_features (or --features) to a "
-                        "classifier from `python -m dcgan.classifier --config=... "
-                        "--output=PATH.keras`, or to 'inception' for RGB data")
-    if spec == INCEPTION:
-        return _inception()
+        raise UserError("no feature extractor: set training.eval_features (or --features) to "
+                        f"{config_check.FEATURE_SPECS}")
+    if spec == RANDOM:
+        return _random()
+    weights = config_check.inception_weights(spec)
+    if weights is not None:
+        return _inception(weights, spec)
     return _classifier(spec, image_size, channels)
+
+
+def _random():
+    network = random_features.RandomFeatures()
+
+    def model(images, training=False):
+        return network(images, training), None
+
+    return Extractor(RANDOM, model, None, "fixed random network (means and spreads of its "
+                     f"blocks, weights {network.digest[:12]})", kind=RANDOM)
 
 
 def _classifier(path, image_size, channels):
@@ -124,18 +146,28 @@ def _starts_with(path, signature):
         return False
 
 
-def _inception():
+def _inception(weights_path="", name=INCEPTION):
+    """InceptionV3 with Keras' ImageNet weights: downloaded (or Keras' cached copy) when
+    `weights_path` is empty, else that local file once its MD5 is the published one."""
     import keras
 
+    if weights_path:
+        problem = config_check.inception_weights_problem(weights_path)
+        if problem:
+            raise UserError(problem)
     try:
-        base = keras.applications.InceptionV3(include_top=True, weights="imagenet")
+        base = keras.applications.InceptionV3(include_top=True,
+                                              weights=weights_path or "imagenet")
     except Exception as e:  # noqa: BLE001 - urllib, hash and h5 errors all mean "no weights"
+        if weights_path:
+            raise UserError(f"inception weights {weights_path} do not load into InceptionV3 "
+                            f"({first_line(e)}); give Keras' {INCEPTION_WEIGHTS}") from None
         where = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
                              "models")
         raise UserError(
             f"cannot get the InceptionV3 ImageNet weights ({first_line(e)}); run once where "
-            f"the network allows, or copy {INCEPTION_WEIGHTS} into {where}; or use a "
-            "classifier from `python -m dcgan.classifier` as --features") from None
+            f"the network allows, or copy {INCEPTION_WEIGHTS} into {where}, or give its path "
+            f"as '{INCEPTION}:PATH'; or use --features={RANDOM} (no download)") from None
     pool = base.get_layer("avg_pool").output
     top = base.get_layer("predictions")
     trunk = keras.Model(base.inputs, pool)
@@ -149,7 +181,9 @@ def _inception():
         # Logits before the softmax: log-probabilities would underflow to -inf.
         return feats, tf.matmul(feats, top.kernel) + top.bias
 
-    return Extractor(INCEPTION, model, None, "InceptionV3 (ImageNet) pool features")
+    where = f", weights {weights_path}" if weights_path else ""
+    return Extractor(name, model, None, f"InceptionV3 (ImageNet{where}) pool features",
+                     kind=INCEPTION)
 
 
 def extract(extractor, batches, total, label=None):
@@ -161,7 +195,7 @@ def extract(extractor, batches, total, label=None):
             feats.append(f)
             logits.append(lg)
             counter.update(len(batch))
-    return np.concatenate(feats), np.concatenate(logits)
+    return np.concatenate(feats), None if logits[0] is None else np.concatenate(logits)
 
 
 def image_batches(images, batch_size):
@@ -307,19 +341,18 @@ def _warn_if_fewer(source, images, kind, num):
 
 
 def quality_metrics(real, fake):
-    """Every metric of `fake` (features, logits) against `real` (features, logits)."""
+    """Every metric of `fake` (features, logits) against `real` (features, logits); the
+    classifier score only where the extractor has logits."""
     real_feats, _ = real
     fake_feats, fake_logits = fake
     kid, kid_stderr = metrics.kernel_distance(real_feats, fake_feats)
     precision, recall = metrics.precision_recall(real_feats, fake_feats)
-    return {
-        "fid": metrics.frechet_distance(real_feats, fake_feats),
-        "kid": kid,
-        "kid_stderr": kid_stderr,
-        "classifier_score": metrics.classifier_score(fake_logits),
-        "precision": precision,
-        "recall": recall,
-    }
+    scores = {"fid": metrics.frechet_distance(real_feats, fake_feats), "kid": kid,
+              "kid_stderr": kid_stderr}
+    if fake_logits is not None:
+        scores["classifier_score"] = metrics.classifier_score(fake_logits)
+    scores.update(precision=precision, recall=recall)
+    return scores
 
 
 class Scorer:
@@ -360,9 +393,8 @@ class Scorer:
         self._skips_told = set()  # each set of classes left out is warned about once
         self.scores_classes = False
         if self.class_names:
-            classifier_classes = self.real[1].shape[-1]
-            self.scores_classes = (extractor.name != INCEPTION
-                                   and classifier_classes == len(self.class_names))
+            self.scores_classes = (extractor.kind == CLASSIFIER
+                                   and self.real[1].shape[-1] == len(self.class_names))
             if not self.scores_classes:
                 log.warning("no conditional accuracy: the features are not those of a "
                             "classifier of the run's %d classes (%s)", len(self.class_names),

@@ -31,8 +31,8 @@ def check_before_start(config, root, allow_new_data):
     if training.eval_every_steps:
         if not training.eval_features:
             raise UserError("training.eval_every_steps is set but training.eval_features is "
-                            "''; set it to a classifier from `python -m dcgan.classifier` or "
-                            "to 'inception', or set training.eval_every_steps=0")
+                            f"''; set it to {config_check.FEATURE_SPECS}, or set "
+                            "training.eval_every_steps=0")
         problem = config_check.missing_features(training.eval_features)
         if problem:
             raise UserError(problem)
