@@ -84,6 +84,39 @@ def _run(command, cwd, timeout, env):
                           timeout=timeout)
 
 
+# Trains the pickled (config, workdir) pairs in turn, as the tests' new process.
+_TRAIN_RUNS = """
+import pickle, sys
+import tensorflow as tf
+from dcgan.training import train
+tf.config.experimental.enable_op_determinism()
+with open(sys.argv[1], "rb") as f:
+    runs = pickle.load(f)
+for config, workdir in runs:
+    train.train_and_evaluate(config, workdir)
+"""
+
+
+def train_in_new_process(*runs, timeout=600):
+    """Trains each (config, workdir) in turn in one new Python process, op determinism on.
+
+    For the bit-for-bit resume tests: a run and its resumed twin add in the same order only
+    from the same starting state of TensorFlow's runtime. A test worker that ran other tests
+    first can leave it otherwise (seen as differences in the 7th digit), while every command a
+    user runs starts a new process.
+    """
+    import pickle
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as f:
+        pickle.dump(list(runs), f)
+    try:
+        result = _run([sys.executable, "-c", _TRAIN_RUNS, f.name], ROOT, timeout, None)
+    finally:
+        os.remove(f.name)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def load_script(path):
     """One of scripts/ imported as a module, to call its functions in-process."""
     name = os.path.splitext(os.path.basename(path))[0]

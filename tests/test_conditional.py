@@ -82,12 +82,10 @@ def test_labels_by_index_and_name():
 
 
 def test_conditional_training_resumes_bit_for_bit(tmp_path):
-    tf.config.experimental.enable_op_determinism()
     config = conditional_config(num_steps=6, checkpoint_every_steps=3)
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    train.train_and_evaluate(config, straight)
-    train.train_and_evaluate(conditional_config(num_steps=3, checkpoint_every_steps=3), stopped)
-    train.train_and_evaluate(config, stopped)
+    half = conditional_config(num_steps=3, checkpoint_every_steps=3)
+    helpers.train_in_new_process((config, straight), (half, stopped), (config, stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     # The generator's class embedding (one noise-sized row per class) and the discriminator's
     # projection (a row of its 7x7x8 features per class).
@@ -104,8 +102,6 @@ def test_conditional_training_resumes_bit_for_bit(tmp_path):
 
 
 def test_class_variety_layers_train_and_resume_bit_for_bit(tmp_path):
-    tf.config.experimental.enable_op_determinism()
-
     def variety_config(num_steps):
         config = conditional_config(num_steps=num_steps, checkpoint_every_steps=3)
         config.model.minibatch_stddev = 0
@@ -114,9 +110,8 @@ def test_class_variety_layers_train_and_resume_bit_for_bit(tmp_path):
         return config
 
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    train.train_and_evaluate(variety_config(6), straight)
-    train.train_and_evaluate(variety_config(3), stopped)
-    train.train_and_evaluate(variety_config(6), stopped)
+    helpers.train_in_new_process((variety_config(6), straight), (variety_config(3), stopped),
+                                 (variety_config(6), stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     # The generator's trained tables with a row per class: the class embedding, and a scale
     # and a shift for each of its three batch norms, which moved away from the zeros they
