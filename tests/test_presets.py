@@ -56,3 +56,17 @@ def test_the_conditional_presets_differ_only_in_being_conditional_and_as_measure
         conditional.model.stddev_by_class = conditional.model.class_norm = False
         conditional.training.num_grid_images = plain.training.num_grid_images
         assert conditional.to_dict() == plain.to_dict()
+
+
+def test_the_folder_presets_draw_their_size_in_colour_and_cost_by_it():
+    from configs import folder32, folder64
+    from dcgan import models
+
+    small, large = folder32.get_config(), folder64.get_config()
+    generator = models.generator_from_config(small.to_dict())
+    assert generator.output_shape == (None, 32, 32, 3)
+    assert models.discriminator_from_config(small.to_dict()).input_shape == (None, 32, 32, 3)
+    # The same settings on a quarter of the pixels: the quick look costs far less a step.
+    assert small.to_dict() | {"data": None} == large.to_dict() | {"data": None}
+    assert step_macs(folder32.get_config()) < step_macs(large) / 4
+    assert folder32.get_config().training.augment and folder32.get_config().training.ada_target
