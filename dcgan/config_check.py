@@ -77,8 +77,8 @@ def inception_weights_problem(path):
     load into the network, or fail deep inside Keras, and give scores that mean nothing.
     """
     if not os.path.isfile(path):
-        return (f"inception weights {path} not found; give the path of a local "
-                f"{INCEPTION_WEIGHTS}")
+        what = "is a folder, not the weights file" if os.path.isdir(path) else "not found"
+        return f"inception weights {path} {what}; give the path of a local {INCEPTION_WEIGHTS}"
     if not path.lower().endswith((".h5", ".hdf5")):
         return (f"inception weights {path}: Keras reads weights from files named *.h5 only; "
                 f"keep the name {INCEPTION_WEIGHTS}")

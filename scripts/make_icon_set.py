@@ -214,7 +214,8 @@ def make_set(theme, size, output, max_per_class=0, seed=0, rasteriser="auto",
         Problem: a bad theme folder, size or output folder, or SVGs with no rasteriser.
     """
     if not os.path.isdir(theme):
-        raise Problem(f"--theme={theme}: no such directory; give an icon theme's folder, e.g. "
+        what = "is a file, not a folder" if os.path.exists(theme) else "no such folder"
+        raise Problem(f"--theme={theme}: {what}; give an icon theme's folder, e.g. "
                       "/usr/share/icons/Papirus")
     if size not in SIZES:
         raise Problem(f"--size={size} is not one of {', '.join(map(str, SIZES))}")
@@ -276,9 +277,11 @@ def write_png(image, path):
 
 
 def main(argv):
-    if len(argv) > 1 or not FLAGS.theme or not FLAGS.output:
-        print("error: give --theme=THEME_DIR and --output=DIR (and no other arguments)",
-              file=sys.stderr)
+    missing = [f"--{name}" for name in ("theme", "output") if not FLAGS[name].value]
+    if missing or len(argv) > 1:
+        problem = (f"missing {' and '.join(missing)}" if missing
+                   else f"unexpected argument(s) {' '.join(argv[1:])}")
+        print(f"error: {problem}; give --theme=THEME_DIR and --output=DIR", file=sys.stderr)
         return 2
     try:
         make_set(os.path.expanduser(FLAGS.theme), FLAGS.size, os.path.expanduser(FLAGS.output),

@@ -22,6 +22,7 @@ def md5_of(path):
     ("inception:", ["name no weights file", "inception:PATH"]),
     ("inception:{tmp}/none.h5", ["none.h5 not found", config_check.INCEPTION_WEIGHTS]),
     ("inception:{tmp}/weights.bin", ["*.h5 only", config_check.INCEPTION_WEIGHTS]),
+    ("inception:{tmp}", ["is a folder, not the weights file", config_check.INCEPTION_WEIGHTS]),
     ("{tmp}/clf.keras", ["clf.keras not found", "dcgan.classifier", "'random'"]),
     ("random:3", ["random:3 not found", "'random'"]),
 ])

@@ -112,12 +112,13 @@ def test_no_rasteriser_for_svgs_is_one_line(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--theme={tmp}/nowhere", "--output={tmp}/set"], ["nowhere", "no such directory"]),
+    (["--theme={tmp}/nowhere", "--output={tmp}/set"], ["nowhere", "no such folder"]),
     (["--theme={tmp}", "--output={tmp}/set", "--size=48"], ["--size=48", "32, 64, 128"]),
     (["--theme={tmp}", "--output={tmp}/set"], ["holds no icons"]),
     (["--theme={tmp}", "--output={tmp}", "--size=32"], ["already holds files"]),
     (["--theme={tmp}", "--output={tmp}/set", "--background=white"], ["RRGGBB"]),
-    (["--output={tmp}/set"], ["--theme"]),
+    (["--output={tmp}/set", "--size=32"], ["missing --theme"]),
+    (["--theme={tmp}/readme.txt", "--output={tmp}/set"], ["is a file, not a folder"]),
 ])
 def test_bad_input_is_one_line(tmp_path, args, words):
     (tmp_path / "readme.txt").write_text("no icons here")

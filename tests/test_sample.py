@@ -265,7 +265,7 @@ def test_used_folder_is_refused_unless_overwrite(run, tmp_path):
 
     refused = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", "--num_images=3",
                               "--seed=2", f"--output={folder}")
-    helpers.assert_one_line_error(refused, f"--output={folder} already holds 6 files",
+    helpers.assert_one_line_error(refused, f"--output={folder} already holds 6 files or folders",
                                   "--overwrite")
     assert helpers.files_under(str(folder)) == before
 
@@ -296,7 +296,7 @@ def test_used_export_folder_is_refused_unless_overwrite(run, tmp_path):
     (export / "notes.txt").write_text("mine")
     before = helpers.files_under(str(export))
     refused = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", f"--export={export}")
-    helpers.assert_one_line_error(refused, f"--export={export} already holds 2 files",
+    helpers.assert_one_line_error(refused, f"--export={export} already holds 2 files or folders",
                                   "--overwrite")
     assert helpers.files_under(str(export)) == before
 

@@ -77,8 +77,8 @@ def check_folder_is_free(folder, overwrite, flag="output", replaced="its numbere
         return
     count = len(os.listdir(folder))
     if count:
-        raise UserError(f"--{flag}={folder} already holds {count} files; choose a new or empty "
-                        f"folder, or add --overwrite to replace {replaced}")
+        raise UserError(f"--{flag}={folder} already holds {count} files or folders; choose a "
+                        f"new or empty folder, or add --overwrite to replace {replaced}")
 
 
 def check_grid_size(num_images, image_size):
