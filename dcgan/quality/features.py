@@ -225,9 +225,9 @@ def sample_batches(generator, num_samples, noise_dim, batch_size, seed, num_clas
 def conditional_accuracy(logits, labels, class_names):
     """(overall, {class name: accuracy}): how often the classifier sees the class asked for."""
     right = np.argmax(logits, axis=-1) == labels
-    per_class = {name: float(right[labels == k].mean()) for k, name in enumerate(class_names)
-                 if np.any(labels == k)}
-    return float(right.mean()), per_class
+    by_class = {name: float(right[labels == k].mean()) for k, name in enumerate(class_names)
+                if np.any(labels == k)}
+    return float(right.mean()), by_class
 
 
 def subset_positions(count, num, seed):
