@@ -66,6 +66,11 @@ def get_config():
     # computed every r1_every steps only (lazy) and weighted to match.
     training.r1_gamma = 0.0
     training.r1_every = 16
+    # Mode seeking (Mao et al., 2019): the generator's noise comes in pairs asked for the same
+    # class, and this weight times 1 / (how far apart the pair's images are per unit of noise
+    # distance) joins its loss, so two noises drawing one picture cost it (0: off; needs an
+    # even batch).
+    training.mode_seeking = 0.0
     training.log_every_steps = 100
     training.sample_every_steps = 500
     training.checkpoint_every_steps = 1000

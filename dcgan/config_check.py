@@ -183,6 +183,8 @@ RULES = {
                                  f"a number in [0, {MAX_LABEL_SMOOTHING}), e.g. 0.1"),
     "training.r1_gamma": (lambda v: _is_number(v) and v >= 0, "a number >= 0 (0: off), e.g. 0.1"),
     "training.r1_every": _positive_int(),
+    "training.mode_seeking": (lambda v: _is_number(v) and v >= 0,
+                              "a number >= 0 (0: off), e.g. 1"),
     "training.log_every_steps": _positive_int(),
     "training.sample_every_steps": _positive_int(),
     "training.checkpoint_every_steps": _positive_int(),
@@ -264,6 +266,12 @@ def check_config(config, origin="the config"):
             leaves.get("model.minibatch_stddev") == -1:
         problems.append("model.stddev_by_class=True groups the minibatch standard deviation "
                         "by class, but model.minibatch_stddev is -1 (off); set it to 0")
+    mode_seeking, batch_size = leaves.get("training.mode_seeking"), \
+        leaves.get("training.batch_size")
+    if _is_number(mode_seeking) and mode_seeking > 0 and _is_int(batch_size) and batch_size % 2:
+        problems.append(f"training.mode_seeking={mode_seeking!r} pairs the generator's noises, "
+                        f"but training.batch_size={batch_size} is odd; use an even batch, e.g. "
+                        f"{batch_size + 1}")
     max_seconds = leaves.get("training.max_seconds")
     if _is_number(max_seconds) and max_seconds > 0 and \
             leaves.get("runtime.distribute") == "multi_worker":

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
-from dcgan.run import sample_output
+from dcgan.run import run_record, sample_output
 from dcgan.training import step, train
 from tests import helpers
 
@@ -101,12 +101,14 @@ def test_conditional_training_resumes_bit_for_bit(tmp_path):
     assert grid.shape[1] > 28 * no_labels.training.num_grid_images
 
 
-def test_class_variety_layers_train_and_resume_bit_for_bit(tmp_path):
+def test_class_variety_layers_and_mode_seeking_train_and_resume_bit_for_bit(tmp_path):
     def variety_config(num_steps):
-        config = conditional_config(num_steps=num_steps, checkpoint_every_steps=3)
+        config = conditional_config(num_steps=num_steps, checkpoint_every_steps=3,
+                                    log_every_steps=1)
         config.model.minibatch_stddev = 0
         config.model.stddev_by_class = True
         config.model.class_norm = True
+        config.training.mode_seeking = 1.0
         return config
 
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
@@ -123,6 +125,10 @@ def test_class_variety_layers_train_and_resume_bit_for_bit(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    # Mode seeking logs how far apart the generator draws a pair of noises, every step.
+    distances = [record["g_pair_distance"] for record in run_record.read_metrics(straight)
+                 if "g_loss" in record]
+    assert len(distances) == 6 and all(d > 0 for d in distances)
 
 
 def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
@@ -147,6 +153,14 @@ def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
     plain_real, plain_noise = next(iter(step.make_input(images, 8, 3, 1, 2)))
     np.testing.assert_array_equal(plain_real, real)
     np.testing.assert_array_equal(plain_noise, noise)
+    # Mode seeking asks for each class twice in a row, and changes nothing else.
+    paired = next(iter(step.make_input(images, 8, 3, 1, 2, labels, num_classes=4,
+                                       paired=True)))
+    asked = paired[3].numpy()
+    np.testing.assert_array_equal(asked[0::2], asked[1::2])
+    assert len(set(asked)) > 1
+    for part_a, part_b in zip(paired[:3], from_zero[:3], strict=True):
+        np.testing.assert_array_equal(part_a, part_b)
 
 
 def test_resume_refuses_to_switch_conditional(tmp_path):

@@ -119,6 +119,7 @@ def test_dry_run_lists_every_problem_and_exits_2():
     ("data.max_images=-1", ["data.max_images=-1", ">= 0"]),
     ("data.holdout=-3", ["data.holdout=-3", ">= 0"]),
     ("training.max_seconds=-1", ["training.max_seconds=-1", ">= 0"]),
+    ("training.mode_seeking=-1", ["training.mode_seeking=-1", ">= 0"]),
     ("data.class_names=('Bag','Bag')", ["data.class_names=('Bag', 'Bag')", "distinct"]),
 ])
 def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, words):
@@ -132,6 +133,13 @@ def test_stddev_by_class_needs_the_stddev_channel_on():
     assert result.returncode == 2
     helpers.assert_one_line_error(result, "model.stddev_by_class=True",
                                   "model.minibatch_stddev is -1", "set it to 0")
+
+
+def test_mode_seeking_needs_an_even_batch():
+    result = dry_run("--config.training.mode_seeking=1", "--config.training.batch_size=31")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.mode_seeking=1", "batch_size=31 is odd",
+                                  "e.g. 32")
 
 
 def test_every_preset_passes_the_check():

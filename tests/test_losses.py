@@ -175,3 +175,25 @@ def test_r1_penalty_is_the_squared_input_gradient_and_trains_the_discriminator()
         total = tf.reduce_sum(penalty)
     np.testing.assert_allclose(penalty.numpy(), [30.0] * 3, rtol=1e-6)
     np.testing.assert_allclose(tape.gradient(total, w).numpy(), 3 * 2 * w.numpy(), rtol=1e-6)
+
+
+def test_pair_distance_sees_a_collapse_and_mode_seeking_pushes_the_pair_apart():
+    noise = tf.random.stateless_normal([8, 16], seed=[0, 1])
+    varied = tf.random.stateless_uniform([8, 4, 4, 1], seed=[0, 2], minval=-1, maxval=1)
+    collapsed = tf.tile(varied[:1], [8, 1, 1, 1])
+    assert float(losses.pair_distance(collapsed, noise)) == 0.0
+    # Images 2i and 2i + 1 are compared: mean |difference| over mean |noise difference|.
+    expected = np.abs(varied.numpy()[0::2] - varied.numpy()[1::2]).mean() / \
+        np.abs(noise.numpy()[0::2] - noise.numpy()[1::2]).mean()
+    np.testing.assert_allclose(float(losses.pair_distance(varied, noise)), expected, rtol=1e-5)
+    # An odd last image has no partner and is left out.
+    np.testing.assert_allclose(float(losses.pair_distance(varied[:7], noise[:7])),
+                               float(losses.pair_distance(varied[:6], noise[:6])), rtol=1e-6)
+    # The penalty is large for a near collapse, and its gradient moves a pair apart.
+    images = tf.Variable(collapsed + tf.random.stateless_normal([8, 4, 4, 1], [0, 3]) * 1e-3)
+    before = float(losses.pair_distance(images, noise))
+    with tf.GradientTape() as tape:
+        penalty = losses.mode_seeking_penalty(losses.pair_distance(images, noise))
+    assert float(penalty) > 100
+    images.assign_sub(1e-4 * tape.gradient(penalty, images))
+    assert float(losses.pair_distance(images, noise)) > 2 * before

@@ -30,6 +30,7 @@ TENSORBOARD_TAGS = {
     "d_real": "discriminator/d_real", "d_fake": "discriminator/d_fake",
     "d_holdout": "discriminator/d_holdout", "d_trained": "discriminator/d_trained",
     "d_sign_real": "discriminator/d_sign_real", "augment_p": "augment/p",
+    "g_pair_distance": "generator/pair_distance", "d_r1": "discriminator/r1",
     "d_entropy": "cross_entropy/d_entropy", "d_kl": "cross_entropy/d_kl",
     "images_per_sec": "speed/images_per_sec",
     **{name: f"quality/{name}" for name in QUALITY_METRICS},

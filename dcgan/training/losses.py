@@ -76,6 +76,26 @@ def generator_loss(fake_logits):
     return _per_example_bce(1.0, fake_logits)
 
 
+def pair_distance(images, noise):
+    """How far apart the generator draws the images of noise pairs (2i, 2i + 1), per unit of
+    noise distance: mean |G(z1) - G(z2)| / mean |z1 - z2| (Mao et al., 2019), float32 scalar.
+
+    Near 0 when different noises draw the same picture (a collapse); an odd last image is left
+    out.
+    """
+    pairs = tf.shape(images)[0] // 2 * 2
+    images = tf.cast(images[:pairs], tf.float32)
+    noise = tf.cast(noise[:pairs], tf.float32)
+    image_gap = tf.reduce_mean(tf.abs(images[0::2] - images[1::2]))
+    return image_gap / tf.reduce_mean(tf.abs(noise[0::2] - noise[1::2]))
+
+
+def mode_seeking_penalty(distance, epsilon=1e-5):
+    """The generator's mode-seeking term 1 / (pair_distance + epsilon): large when noises
+    collapse onto one image, small once they spread (Mao et al., 2019)."""
+    return 1.0 / (distance + epsilon)
+
+
 def binary_entropy(q):
     """Entropy of a Bernoulli(q) in nats, elementwise, float32; H(0) = H(1) = 0."""
     q = tf.cast(q, tf.float32)

@@ -26,7 +26,8 @@ def make_train_fn(gan, strategy, training, steps_per_call, augmentation=None):
     global_batch = training.batch_size
     replica_step = _make_replica_step(gan, training, augmentation)
     names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl", "d_sign_real") + \
-        (("d_r1",) if training.r1_gamma else ())
+        (("d_r1",) if training.r1_gamma else ()) + \
+        (("g_pair_distance",) if training.mode_seeking else ())
 
     def train_steps(iterator):
         totals = {k: tf.constant(0.0) for k in names + (("augment_p",) if augmentation else ())}
@@ -55,6 +56,7 @@ def _make_replica_step(gan, training, augmentation):
     """One GAN step on one replica's slice of the batch: both updates; returns its metrics."""
     global_batch, label_smoothing = training.batch_size, training.label_smoothing
     r1_gamma, r1_every = training.r1_gamma, training.r1_every
+    mode_seeking = training.mode_seeking
     scaled = isinstance(gan.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
 
     # Plain arithmetic: converting it inside strategy.run only earns an AutoGraph warning.
@@ -78,6 +80,13 @@ def _make_replica_step(gan, training, augmentation):
                                             training=True)
             d_loss = average(losses.discriminator_loss(real_logits, fake_logits, label_smoothing))
             g_loss = average(losses.generator_loss(fake_logits))
+            g_objective = g_loss
+            if mode_seeking:
+                pair_distance = losses.pair_distance(fake, noise)
+                # A scalar per replica: the sum over replicas below makes it their mean.
+                replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+                g_objective += mode_seeking * losses.mode_seeking_penalty(pair_distance) / \
+                    replicas
             d_objective = d_loss
             if r1_gamma:
                 # Lazy (Karras et al., 2020): only every r1_every-th step, weighted r1_every
@@ -89,7 +98,7 @@ def _make_replica_step(gan, training, augmentation):
                     lambda: tf.zeros([tf.shape(images)[0]])))
                 d_objective += 0.5 * r1_gamma * r1
             d_target = gan.d_optimizer.scale_loss(d_objective) if scaled else d_objective
-            g_target = gan.g_optimizer.scale_loss(g_loss) if scaled else g_loss
+            g_target = gan.g_optimizer.scale_loss(g_objective) if scaled else g_objective
         d_vars = gan.discriminator.trainable_variables
         g_vars = gan.generator.trainable_variables
         d_grads = tape.gradient(d_target, d_vars)
@@ -99,6 +108,8 @@ def _make_replica_step(gan, training, augmentation):
         gan.g_optimizer.apply(g_grads, g_vars)
         entropy, kl = losses.discriminator_decomposition(real_logits, fake_logits, label_smoothing)
         penalty = {"d_r1": r1} if r1_gamma else {}
+        if mode_seeking:
+            penalty["g_pair_distance"] = pair_distance / replicas
         return {
             **penalty,
             "g_loss": g_loss,
@@ -117,12 +128,14 @@ def _make_replica_step(gan, training, augmentation):
     return replica_step
 
 
-def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num_classes=0):
+def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num_classes=0,
+               paired=False):
     """Batches of (real images, noise), all pure functions of (seed, step).
 
     With `labels` (a conditional run of `num_classes` classes) the batches are (real images,
     noise, their labels, fake labels): the real images' classes, and the classes the
-    generator is asked for, uniform over the classes.
+    generator is asked for, uniform over the classes. `paired` (mode seeking) asks for each
+    of those classes twice in a row, so noises 2i and 2i + 1 draw the same class.
     """
     real = input_pipeline.make_dataset(images, batch_size, seed, start_step, labels)
     steps = tf.data.Dataset.range(start_step, 2**62)
@@ -131,9 +144,12 @@ def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num
             [batch_size, noise_dim], seed=tf.stack([tf.cast(seed, tf.int64), step])))
     if labels is None:
         return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
+    drawn = (batch_size + 1) // 2 if paired else batch_size
     fake_labels = steps.map(
         lambda step: tf.random.stateless_uniform(
-            [batch_size], seed=tf.stack([tf.cast(seed, tf.int64) + FAKE_LABEL_SEED_OFFSET, step]),
+            [drawn], seed=tf.stack([tf.cast(seed, tf.int64) + FAKE_LABEL_SEED_OFFSET, step]),
             minval=0, maxval=num_classes, dtype=tf.int32))
+    if paired:
+        fake_labels = fake_labels.map(lambda drawn: tf.repeat(drawn, 2)[:batch_size])
     return tf.data.Dataset.zip((real, noise, fake_labels)).map(
         lambda pair, z, fake: (pair[0], z, pair[1], fake)).prefetch(tf.data.AUTOTUNE)

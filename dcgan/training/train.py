@@ -202,7 +202,8 @@ class _Steps:
             images, labels = self.rollback_data
         t = self.config.training
         dataset = step.make_input(images, t.batch_size, self.config.model.noise_dim,
-                                  self.config.seed, at, labels, self.num_classes)
+                                  self.config.seed, at, labels, self.num_classes,
+                                  paired=t.mode_seeking > 0)
         self.iterator = iter(distribute.distribute_dataset(self.strategy, dataset))
         self.pending, self.since, self.at = [], time.perf_counter(), at
 
