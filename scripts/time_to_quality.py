@@ -12,6 +12,8 @@
 4. Prints, per preset and seed, the FID at the end of the budget and the seconds until FID
    first reached --target_fid (default: preset A's mean FID at the end), and writes FID
    against seconds for both presets in one PNG, the final grids side by side and a JSON.
+   Runs with held-out images (data.holdout) also get their held-out gap, D's mean output on
+   trained images minus that on held-out ones, against seconds: the discriminator memorising.
 
     python scripts/time_to_quality.py --a=configs/mnist_tutorial.py \\
         --b=configs/fashion_mnist.py --source=idx:/usr/share/datasets/fashion-mnist \\
@@ -173,6 +175,38 @@ def plot(curves, target, budget, out):
     plt.close(figure)
 
 
+def held_out_gaps(run_dir, rate):
+    """[(seconds, d_trained - d_holdout)] of a run's log; [] when it held nothing out."""
+    from dcgan.run import run_record
+
+    return [(record["step"] / rate, record["d_trained"] - record["d_holdout"])
+            for record in run_record.read_metrics(run_dir)
+            if "d_holdout" in record and "d_trained" in record]
+
+
+def plot_gaps(gaps, out):
+    """The held-out gap of every run against seconds, a colour per preset, in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for (label, runs), colour in zip(gaps.items(), ("tab:red", "tab:blue"), strict=False):
+        for i, (seed, gap) in enumerate(runs.items()):
+            seconds, values = zip(*gap, strict=True)
+            axes.plot(seconds, values, color=colour, alpha=1.0 if i == 0 else 0.55,
+                      label=f"{label}, seed {seed}")
+    axes.axhline(0, color="grey", linestyle="--", linewidth=1)
+    axes.set_xlabel("seconds of training steps on this machine")
+    axes.set_ylabel("D(trained) - D(held out)")
+    axes.set_title("Held-out gap: above 0, the discriminator knows the training images")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+
+
 def check_flags():
     problems, labels = comparison.flag_problems(FLAGS)
     if FLAGS.budget_seconds is not None and FLAGS.budget_seconds <= 0:
@@ -232,6 +266,7 @@ def main(argv):
     seeds = {labels[0]: [int(s) for s in FLAGS.a_seeds or FLAGS.seeds],
              labels[1]: [int(s) for s in FLAGS.seeds]}
     results, curves = [], {label: {} for label in labels}
+    gaps = {label: {} for label in labels}
     try:
         for label, (path, overrides) in presets.items():
             every = math.ceil(steps[label] / FLAGS.points)
@@ -250,6 +285,9 @@ def main(argv):
                                                  f"the budget, step {steps[label]}")
                 curve = [(step / rates[label], scores[step]["fid"]) for step in sorted(scores)]
                 curves[label][seed] = curve
+                gap = held_out_gaps(run_dir, rates[label])
+                if gap:
+                    gaps[label][seed] = gap
                 results.append({"preset": label, "seed": seed, "workdir": run_dir,
                                 "steps": steps[label], "final": scores[steps[label]],
                                 "curve": curve})
@@ -286,9 +324,14 @@ def main(argv):
                "features": FLAGS.features, "source": FLAGS.source, "presets": labels,
                "target_fid": target, "mean_final_fid": final_fid,
                "ratio_b_over_a": ratio, "runs": results, "plot": plot_out, "grids": grid_out}
+    written = [plot_out, grid_out]
+    if any(gaps.values()):
+        summary["gap_plot"] = os.path.join(FLAGS.workdir, "gap_vs_seconds.png")
+        plot_gaps({label: runs for label, runs in gaps.items() if runs}, summary["gap_plot"])
+        written.append(summary["gap_plot"])
     json_out = os.path.join(FLAGS.workdir, "time_to_quality.json")
     files.write_json_atomically(json_out, summary)
-    print(f"wrote {json_out}, {plot_out} and {grid_out}")
+    print(f"wrote {json_out}, {', '.join(written)}")
     return 0
 
 

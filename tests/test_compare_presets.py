@@ -138,7 +138,8 @@ def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_w
     args = [f"--a={presets['plain']}", f"--b={presets['fancy']}",
             f"--source={presets['source']}", "--budget_seconds=1", "--points=2", "--seeds=3",
             "--num_samples=16", "--grid_images=4", "--rounds=2", "--steps_per_round=2",
-            f"--features={presets['features']}", f"--workdir={root / 'ttq'}"]
+            f"--features={presets['features']}", f"--workdir={root / 'ttq'}",
+            "--b_override=data.holdout=8"]
     # Seven processes (the script, two trainings, four scorings): a busy machine needs time.
     result = compare(*args, script=TIME_SCRIPT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -159,10 +160,18 @@ def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_w
     a_fids = [r["final"]["fid"] for r in summary["runs"] if r["preset"] == "plain"]
     assert summary["target_fid"] == pytest.approx(a_fids[0])  # A's own end: A reaches it
     plain = next(r for r in summary["runs"] if r["preset"] == "plain")
+    plain_run = plain["workdir"]
+    fancy_run = next(r for r in summary["runs"] if r["preset"] == "fancy")["workdir"]
     assert plain["seconds_to_target"] is not None
     assert plain["seconds_to_target"] <= plain["curve"][-1][0]
     assert iio.imread(root / "ttq" / "fid_vs_seconds.png").shape[1] > 400
     assert os.path.exists(root / "ttq" / "grids.png")
+    # Only the preset that held images out has a held-out gap to draw.
+    assert iio.imread(summary["gap_plot"]).shape[1] > 400
+    logged = [line for line in open(os.path.join(fancy_run, "metrics.jsonl"))
+              if "d_holdout" in line]
+    assert logged and not any("d_holdout" in line for line in open(
+        os.path.join(plain_run, "metrics.jsonl")))
 
     again = compare(*args, script=TIME_SCRIPT, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
