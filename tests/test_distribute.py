@@ -107,6 +107,17 @@ def test_mirrored_conditional_run_matches_one_device(tmp_path):
     assert_same_training(run, reference)
 
 
+def test_mode_seeking_with_an_odd_batch_per_replica_is_one_line(tmp_path):
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/default.py", f"--workdir={tmp_path / 'run'}",
+        "--config.training.mode_seeking=1", "--config.training.batch_size=18",
+        "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.mode_seeking", "an odd 9",
+                                  "a multiple of 4")
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
 def free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     try:

@@ -83,7 +83,9 @@ def _make_replica_step(gan, training, augmentation):
             g_objective = g_loss
             if mode_seeking:
                 pair_distance = losses.pair_distance(fake, noise)
-                # A scalar per replica: the sum over replicas below makes it their mean.
+                # A term per replica, over its own pairs (dcgan.training.train keeps each pair on
+                # one replica), as the minibatch standard deviation is a replica's own batch;
+                # the sum over replicas below makes it their mean.
                 replicas = tf.distribute.get_replica_context().num_replicas_in_sync
                 g_objective += mode_seeking * losses.mode_seeking_penalty(pair_distance) / \
                     replicas

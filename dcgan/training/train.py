@@ -77,9 +77,15 @@ def train_and_evaluate(config, root, allow_new_data=False):
     """
     strategy = distribute.make_strategy(config.runtime.distribute,
                                         config.runtime.virtual_cpu_devices)
-    if config.training.batch_size % strategy.num_replicas_in_sync:
-        raise UserError(f"training.batch_size={config.training.batch_size} must divide evenly "
-                        f"over {strategy.num_replicas_in_sync} replicas")
+    replicas, batch_size = strategy.num_replicas_in_sync, config.training.batch_size
+    if batch_size % replicas:
+        raise UserError(f"training.batch_size={batch_size} must divide evenly "
+                        f"over {replicas} replicas")
+    if config.training.mode_seeking and (batch_size // replicas) % 2:
+        # A pair of noises must land on one replica to be compared there.
+        raise UserError(f"training.mode_seeking pairs the noises, but training.batch_size="
+                        f"{batch_size} gives each of {replicas} replicas an odd "
+                        f"{batch_size // replicas}; use a multiple of {2 * replicas}")
     policy = precision.resolve_precision(config.training.precision)
     try:
         return _train(config, root, strategy, policy, allow_new_data)
