@@ -49,12 +49,17 @@ def test_the_conditional_presets_differ_only_in_being_conditional_and_as_measure
         assert not plain.model.conditional and conditional.model.conditional
         # One grid column per class: a grid of whole rows of the ten classes.
         assert conditional.training.num_grid_images % 10 == 0
-        # Measured (README): the default's batches and widths, plus the two class-variety layers.
+        # Measured (README): the default's widths, the two class-variety layers, and batches
+        # of 64 for the same 50 epochs of images.
         assert conditional.model.stddev_by_class and conditional.model.class_norm
         assert conditional.model.minibatch_stddev != -1
+        assert conditional.training.batch_size == 64
+        assert conditional.training.num_steps * 64 == plain.training.num_steps * 32
         conditional.model.conditional = False
         conditional.model.stddev_by_class = conditional.model.class_norm = False
         conditional.training.num_grid_images = plain.training.num_grid_images
+        conditional.training.batch_size = plain.training.batch_size
+        conditional.training.num_steps = plain.training.num_steps
         assert conditional.to_dict() == plain.to_dict()
 
 
