@@ -186,3 +186,23 @@ def test_time_to_quality_bad_budget_is_one_line(tmp_path):
                      "--budget_seconds=-1", "--features=inception", script=TIME_SCRIPT)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --budget_seconds must be a positive number of seconds"
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--a_override=data.holdout"], ["data.holdout has no value", "FIELD=VALUE"]),
+    (["--a_override=data.holdout=abc"], ["'abc' is not a int", "as data.holdout is"]),
+    (["--b_override=nope.holdout=3"], ["the config has no field nope.holdout"]),
+])
+def test_time_to_quality_bad_overrides_are_one_line(flags, words):
+    result = compare("--a=configs/mnist_tutorial.py", "--b=configs/fashion_mnist.py",
+                     "--budget_seconds=1", "--features=random", *flags, script=TIME_SCRIPT)
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, *words)
+
+
+def test_time_to_quality_without_a_preset_says_which():
+    result = compare("--b=configs/fashion_mnist.py", "--budget_seconds=1", "--features=random",
+                     script=TIME_SCRIPT)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: --a is required (a preset file, e.g. "
+                                     "configs/mnist.py)")

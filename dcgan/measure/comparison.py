@@ -19,7 +19,7 @@ class Failed(Exception):
 
 
 def preset_label(path, label):
-    return label or os.path.splitext(os.path.basename(path))[0]
+    return label or os.path.splitext(os.path.basename(path or ""))[0]
 
 
 def train_command(preset, run_dir, seed, steps, source, grid_images, overrides):
@@ -91,12 +91,15 @@ def load_preset(path, overrides):
     spec.loader.exec_module(module)
     config = module.get_config()
     for override in overrides:
-        field, _, text = override.partition("=")
+        field, equals, text = override.partition("=")
+        if not equals:
+            raise ValueError(f"override {override} has no value; write FIELD=VALUE, e.g. "
+                             "data.holdout=100")
         *parents, name = field.split(".")
         group = config
         for parent in parents:
-            group = group[parent]
-        if name not in group:
+            group = group.get(parent) if hasattr(group, "get") else None
+        if not hasattr(group, "get") or name not in group:
             raise ValueError(f"override {override}: the config has no field {field}")
         old = group[name]
         if isinstance(old, str):
@@ -104,7 +107,11 @@ def load_preset(path, overrides):
         elif isinstance(old, bool):
             group[name] = text.lower() in ("1", "true", "yes")
         else:
-            group[name] = type(old)(ast.literal_eval(text))
+            try:
+                group[name] = type(old)(ast.literal_eval(text))
+            except (ValueError, TypeError, SyntaxError):
+                raise ValueError(f"override {override}: {text!r} is not a "
+                                 f"{type(old).__name__}, as {field} is") from None
     return config
 
 
