@@ -146,33 +146,44 @@ def seconds_to_reach(curve, target):
     return None
 
 
-def plot(curves, target, budget, out):
+def _plot_runs(runs_by_label, marker, ylabel, out, decorate):
+    """One line per preset and seed against seconds, a colour per preset (its first seed
+    solid, the others paler), `decorate(axes)` adding the rest; saved as a PNG at `out`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     colours = ("tab:red", "tab:blue")
-    for (label, runs), colour in zip(curves.items(), colours, strict=False):
-        for i, (seed, curve) in enumerate(runs.items()):
-            seconds, fids = zip(*curve, strict=True)
-            axes.plot(seconds, fids, "o-", color=colour, alpha=1.0 if i == 0 else 0.55,
+    for (label, runs), colour in zip(runs_by_label.items(), colours, strict=False):
+        for i, (seed, points) in enumerate(runs.items()):
+            seconds, values = zip(*points, strict=True)
+            axes.plot(seconds, values, marker, color=colour, alpha=1.0 if i == 0 else 0.55,
                       label=f"{label}, seed {seed}")
-    axes.axhline(target, color="grey", linestyle="--", linewidth=1,
-                 label=f"target FID {target:.1f}")
-    axes.axvline(budget, color="black", linestyle=":", linewidth=1, label="budget")
-    axes.set_yscale("log")
-    axes.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    axes.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    decorate(axes)
     axes.set_xlabel("seconds of training steps on this machine")
-    axes.set_ylabel("FID (lower is better)")
+    axes.set_ylabel(ylabel)
     axes.legend(fontsize=8)
     figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     figure.savefig(out, dpi=110)
     plt.close(figure)
+
+
+def plot(curves, target, budget, out):
+    """FID against seconds, with the target FID and the budget marked."""
+    import matplotlib.ticker
+
+    def decorate(axes):
+        axes.axhline(target, color="grey", linestyle="--", linewidth=1,
+                     label=f"target FID {target:.1f}")
+        axes.axvline(budget, color="black", linestyle=":", linewidth=1, label="budget")
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axes.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+
+    _plot_runs(curves, "o-", "FID (lower is better)", out, decorate)
 
 
 def held_out_gaps(run_dir, rate):
@@ -185,26 +196,13 @@ def held_out_gaps(run_dir, rate):
 
 
 def plot_gaps(gaps, out):
-    """The held-out gap of every run against seconds, a colour per preset, in one PNG."""
-    import matplotlib
+    """The held-out gap of every run against seconds."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def decorate(axes):
+        axes.axhline(0, color="grey", linestyle="--", linewidth=1)
+        axes.set_title("Held-out gap: above 0, the discriminator knows the training images")
 
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for (label, runs), colour in zip(gaps.items(), ("tab:red", "tab:blue"), strict=False):
-        for i, (seed, gap) in enumerate(runs.items()):
-            seconds, values = zip(*gap, strict=True)
-            axes.plot(seconds, values, color=colour, alpha=1.0 if i == 0 else 0.55,
-                      label=f"{label}, seed {seed}")
-    axes.axhline(0, color="grey", linestyle="--", linewidth=1)
-    axes.set_xlabel("seconds of training steps on this machine")
-    axes.set_ylabel("D(trained) - D(held out)")
-    axes.set_title("Held-out gap: above 0, the discriminator knows the training images")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
+    _plot_runs(gaps, "-", "D(trained) - D(held out)", out, decorate)
 
 
 def check_flags():
