@@ -123,6 +123,15 @@ def main(argv):
         return 2
     seeds = [int(s) for s in FLAGS.seeds]
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
+    from dcgan.errors import UserError
+
+    try:
+        for label, (preset, overrides) in presets.items():
+            comparison.checked_preset(preset, overrides, FLAGS.source,
+                                      [run_folder(label, seed) for seed in seeds])
+    except UserError as e:  # its whole message, as dcgan.main prints it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     results = []
     try:
         for label, (preset, overrides) in presets.items():

@@ -205,6 +205,10 @@ def plot_gaps(gaps, out):
     _plot_runs(gaps, "-", "D(trained) - D(held out)", out, decorate)
 
 
+def run_folder(label, seed):
+    return os.path.join(FLAGS.workdir, label, f"seed{seed}")
+
+
 def check_flags():
     problems, labels = comparison.flag_problems(FLAGS)
     if FLAGS.budget_seconds is not None and FLAGS.budget_seconds <= 0:
@@ -225,24 +229,23 @@ def main(argv):
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    from dcgan import config_check
-    from dcgan.errors import UserError, first_line
+    from dcgan.errors import UserError
 
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
+    seeds = {labels[0]: [int(s) for s in FLAGS.a_seeds or FLAGS.seeds],
+             labels[1]: [int(s) for s in FLAGS.seeds]}
     configs = {}
     try:
         for label, (path, overrides) in presets.items():
-            configs[label] = comparison.load_preset(path, overrides)
-            if FLAGS.source:
-                configs[label].data.source = FLAGS.source
-            config_check.check_config(configs[label], origin=path)
+            configs[label] = comparison.checked_preset(
+                path, overrides, FLAGS.source, [run_folder(label, seed) for seed in seeds[label]])
         to_time = dict(configs)
         if FLAGS.budget_seconds is None:
             to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])
             if os.path.abspath(FLAGS.a) == TUTORIAL and not FLAGS.a_override:
                 del to_time["tutorial"]  # preset A is the tutorial: timed once, as A
-    except (UserError, ValueError, KeyError) as e:
-        print(f"error: {first_line(e)}", file=sys.stderr)
+    except UserError as e:  # its whole message, as dcgan.main prints it
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
     rates = timed_rates(to_time)
@@ -261,8 +264,6 @@ def main(argv):
         print(f"  {label}: {rates[label]:.2f} steps/s -> {steps[label]} steps of "
               f"{configs[label].training.batch_size}")
 
-    seeds = {labels[0]: [int(s) for s in FLAGS.a_seeds or FLAGS.seeds],
-             labels[1]: [int(s) for s in FLAGS.seeds]}
     results, curves = [], {label: {} for label in labels}
     gaps = {label: {} for label in labels}
     try:
@@ -273,7 +274,7 @@ def main(argv):
                      f"training.sample_every_steps={steps[label]}",
                      f"training.log_every_steps={min(every, 100)}"]
             for seed in seeds[label]:
-                run_dir = os.path.join(FLAGS.workdir, label, f"seed{seed}")
+                run_dir = run_folder(label, seed)
                 comparison.run(comparison.train_command(
                     path, run_dir, seed, steps[label], FLAGS.source, FLAGS.grid_images,
                     list(overrides) + extra), "training")

@@ -206,3 +206,33 @@ def test_time_to_quality_without_a_preset_says_which():
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: --a is required (a preset file, e.g. "
                                      "configs/mnist.py)")
+
+
+def test_time_to_quality_refuses_a_hold_out_too_large_before_timing(tmp_path):
+    helpers.write_folder(tmp_path / "pictures", n=20)
+    result = compare("--a=configs/folder32.py", "--b=configs/folder32.py", "--a_label=x",
+                     "--b_label=y", f"--source=folder:{tmp_path / 'pictures'}",
+                     "--b_override=data.holdout=50", "--budget_seconds=1", "--features=random",
+                     f"--workdir={tmp_path / 'ttq'}", script=TIME_SCRIPT)
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "data.holdout=50 leaves no training images",
+                                  "has 20 image files")
+    assert "timing" not in result.stdout and not (tmp_path / "ttq").exists()
+
+
+def test_a_run_begun_on_other_files_is_refused_with_a_fix_the_script_has(tmp_path):
+    from dcgan.training import train
+
+    pictures = tmp_path / "pictures"
+    helpers.write_folder(pictures, n=20)
+    config = helpers.tiny_config(f"folder:{pictures}", num_steps=2)
+    config.data.image_size, config.data.channels = 32, 3
+    train.train_and_evaluate(config, str(tmp_path / "cmp" / "x" / "seed0"))
+    helpers.write_folder(pictures / "more", n=2)
+    result = compare("--a=configs/folder32.py", "--b=configs/folder32.py", "--a_label=x",
+                     "--b_label=y", f"--source=folder:{pictures}", "--steps=2",
+                     "--features=random", f"--workdir={tmp_path / 'cmp'}")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "other files of the folder", "2 added",
+                                  "use a new --workdir")
+    assert "--allow_new_data" not in result.stderr

@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 from dcgan import config_check
+from dcgan.errors import UserError, first_line
+from dcgan.run import start_check, workdir
 from dcgan.run.workdir import RunDir
 
 
@@ -34,6 +36,30 @@ def train_command(preset, run_dir, seed, steps, source, grid_images, overrides):
 def evaluate_command(run_dir, num_samples, features):
     return [sys.executable, "-m", "dcgan.evaluate", f"--workdir={run_dir}",
             f"--num_samples={num_samples}", f"--features={features}"]
+
+
+def checked_preset(path, overrides, source, run_dirs):
+    """The preset with its overrides (and `source`, if given), refused here, before any timing
+    or training, for what dcgan.main would refuse in each of these run folders: a bad field,
+    a hold-out or batch larger than the folder, a run begun on other files.
+
+    Raises:
+        UserError: naming the problem and the fix.
+    """
+    try:
+        config = load_preset(path, overrides)
+    except (ValueError, KeyError) as e:
+        raise UserError(first_line(e)) from None
+    if source:
+        config.data.source = source
+    config_check.check_config(config, origin=path)
+    for run_dir in run_dirs:
+        try:
+            start_check.check_before_start(config, run_dir, allow_new_data=False)
+        except UserError as e:
+            # A comparison continues its runs only on the data they began with.
+            raise UserError(str(e).replace(workdir.ALLOW_NEW_DATA, "")) from None
+    return config
 
 
 def run(command, what):

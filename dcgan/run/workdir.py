@@ -77,6 +77,9 @@ MODEL_FIELDS = ("data.image_size", "data.channels", "model")
 # Fields that fix which images the run learns from and in what order (the seed draws the
 # order): changing them on resume makes it another run, so it takes --allow_new_data.
 DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "seed")
+# How a refused change of data can still be continued; a tool that cannot pass the flag (a
+# comparison continues its runs only on the data they began with) leaves this part out.
+ALLOW_NEW_DATA = "pass --allow_new_data to continue it on these, or "
 # Fields that split the CPU for tests and dry runs: how this process runs, not what the run is,
 # so config.json never holds them (a resume takes the default).
 NOT_RECORDED_FIELDS = ("runtime.virtual_cpu_devices",)
@@ -218,8 +221,8 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     if new_data and not allow_new_data:
         described = "; ".join(f"{name}: {changes[name][0]!r} -> {changes[name][1]!r}"
                               for name in new_data)
-        raise UserError(f"workdir {root} was trained on other data ({described}); pass "
-                        "--allow_new_data to continue it on these, or use a new --workdir")
+        raise UserError(f"workdir {root} was trained on other data ({described}); "
+                        f"{ALLOW_NEW_DATA}use a new --workdir")
     if not changes or not will_train:
         return
     with open(RunDir(root).config_history, "a") as f:
@@ -297,7 +300,7 @@ def data_change(root, identity, allow_new_data, conditional):
     described = f"{len(old_files)} -> {len(new_files)} files: {'; '.join(parts)}"
     if not allow_new_data:
         raise UserError(f"workdir {root} was trained on other files of the folder ({described}); "
-                        "pass --allow_new_data to continue it on these, or use a new --workdir")
+                        f"{ALLOW_NEW_DATA}use a new --workdir")
     return described
 
 
