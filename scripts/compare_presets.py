@@ -126,9 +126,10 @@ def main(argv):
     from dcgan.errors import UserError
 
     try:
-        for label, (preset, overrides) in presets.items():
+        for (label, (preset, overrides)), arm in zip(presets.items(), "ab", strict=True):
             comparison.checked_preset(preset, overrides, FLAGS.source,
-                                      [run_folder(label, seed) for seed in seeds])
+                                      [run_folder(label, seed) for seed in seeds],
+                                      f"--{arm}_override=")
     except UserError as e:  # its whole message, as dcgan.main prints it
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -236,9 +236,10 @@ def main(argv):
              labels[1]: [int(s) for s in FLAGS.seeds]}
     configs = {}
     try:
-        for label, (path, overrides) in presets.items():
+        for (label, (path, overrides)), arm in zip(presets.items(), "ab", strict=True):
             configs[label] = comparison.checked_preset(
-                path, overrides, FLAGS.source, [run_folder(label, seed) for seed in seeds[label]])
+                path, overrides, FLAGS.source, [run_folder(label, seed) for seed in seeds[label]],
+                f"--{arm}_override=")
         to_time = dict(configs)
         if FLAGS.budget_seconds is None:
             to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])

@@ -38,27 +38,31 @@ def evaluate_command(run_dir, num_samples, features):
             f"--num_samples={num_samples}", f"--features={features}"]
 
 
-def checked_preset(path, overrides, source, run_dirs):
+def checked_preset(path, overrides, source, run_dirs, override_flag):
     """The preset with its overrides (and `source`, if given), refused here, before any timing
     or training, for what dcgan.main would refuse in each of these run folders: a bad field,
     a hold-out or batch larger than the folder, a run begun on other files.
+
+    Args:
+        override_flag: how this script sets a field of the preset, e.g. "--b_override=": the
+            fix a message suggests is written with it instead of dcgan.main's "--config.".
 
     Raises:
         UserError: naming the problem and the fix.
     """
     try:
         config = load_preset(path, overrides)
+        if source:
+            config.data.source = source
+        config_check.check_config(config, origin=path)
+        for run_dir in run_dirs:
+            start_check.check_before_start(config, run_dir, allow_new_data=False)
+    except UserError as e:
+        # A comparison continues its runs only on the data they began with.
+        fix = str(e).replace(workdir.ALLOW_NEW_DATA, "").replace("--config.", override_flag)
+        raise UserError(fix) from None
     except (ValueError, KeyError) as e:
         raise UserError(first_line(e)) from None
-    if source:
-        config.data.source = source
-    config_check.check_config(config, origin=path)
-    for run_dir in run_dirs:
-        try:
-            start_check.check_before_start(config, run_dir, allow_new_data=False)
-        except UserError as e:
-            # A comparison continues its runs only on the data they began with.
-            raise UserError(str(e).replace(workdir.ALLOW_NEW_DATA, "")) from None
     return config
 
 
