@@ -20,13 +20,17 @@ import os
 import statistics
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from dcgan import files
+from dcgan import cli, files
+from dcgan.errors import UserError
 from dcgan.measure import comparison
 from dcgan.run import workdir
 
 FLAGS = flags.FLAGS
+# Fields each run gets from this script's flags: an override of one is refused.
+SCRIPT_FIELDS = {"seed": "--seeds", "training.num_steps": "--steps",
+                 "training.num_grid_images": "--grid_images"}
 
 
 def define_flags():
@@ -112,27 +116,22 @@ def check_flags():
     problems, labels = comparison.flag_problems(FLAGS)
     if FLAGS.steps is None or FLAGS.steps < 1:
         problems.append("--steps must be a positive number of training steps")
+    if FLAGS.grid_scale < 1:
+        problems.append("--grid_scale must be at least 1")
     return problems, labels
 
 
 def main(argv):
+    del argv  # run_app has refused stray arguments
     problems, labels = check_flags()
-    refusal = comparison.refusal(argv, problems)
-    if refusal:
-        print(refusal, file=sys.stderr)
-        return 2
+    if problems:
+        raise UserError(problems[0])
     seeds = [int(s) for s in FLAGS.seeds]
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
-    from dcgan.errors import UserError
-
-    try:
-        for (label, (preset, overrides)), arm in zip(presets.items(), "ab", strict=True):
-            comparison.checked_preset(preset, overrides, FLAGS.source,
-                                      [run_folder(label, seed) for seed in seeds],
-                                      f"--{arm}_override=")
-    except UserError as e:  # its whole message, as dcgan.main prints it
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    for (label, (preset, overrides)), arm in zip(presets.items(), "ab", strict=True):
+        comparison.checked_preset(preset, overrides, source=FLAGS.source,
+                                  runs={run_folder(label, seed): seed for seed in seeds},
+                                  override_flag=f"--{arm}_override=", script_fields=SCRIPT_FIELDS)
     results = []
     try:
         for label, (preset, overrides) in presets.items():
@@ -182,4 +181,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run_app(main)

@@ -31,17 +31,25 @@ import os
 import statistics
 import sys
 
-from absl import app, flags
+from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # configs/ and dcgan/ when run from anywhere
-from dcgan import files  # noqa: E402
+from dcgan import cli, files  # noqa: E402
+from dcgan.errors import UserError  # noqa: E402
 from dcgan.measure import comparison  # noqa: E402
 from dcgan.run.workdir import RunDir  # noqa: E402
 
 FLAGS = flags.FLAGS
 TUTORIAL = os.path.join(ROOT, "configs", "mnist_tutorial.py")
 TUTORIAL_EPOCH_IMAGES = 60_000
+# Fields each run gets from this script's flags: an override of one is refused.
+SCRIPT_FIELDS = {"seed": "--seeds, --a_seeds", "training.num_steps": "--budget_seconds",
+                 "training.num_grid_images": "--grid_images",
+                 "training.checkpoint_every_steps": "--points",
+                 "training.keep_checkpoints": "--points",
+                 "training.sample_every_steps": "one grid, at the end of the budget",
+                 "training.log_every_steps": "at each checkpoint, at most 100 steps apart"}
 
 
 def define_flags():
@@ -217,37 +225,32 @@ def check_flags():
         problems.append("--tutorial_epochs must be positive")
     if FLAGS.points < 1:
         problems.append("--points must be at least 1")
-    if FLAGS.a_seeds is not None and not (FLAGS.a_seeds and all(
-            s.strip().isdigit() for s in FLAGS.a_seeds)):
-        problems.append(f"--a_seeds={','.join(FLAGS.a_seeds)} must be non-negative integers")
+    if FLAGS.a_seeds is not None:
+        problems += comparison.seed_problems("a_seeds", FLAGS.a_seeds)
+    if FLAGS.rounds < 1 or FLAGS.steps_per_round < 1:
+        problems.append("--rounds and --steps_per_round must be at least 1")
     return problems, labels
 
 
 def main(argv):
+    del argv  # run_app has refused stray arguments
     problems, labels = check_flags()
-    refusal = comparison.refusal(argv, problems)
-    if refusal:
-        print(refusal, file=sys.stderr)
-        return 2
-    from dcgan.errors import UserError
-
+    if problems:
+        raise UserError(problems[0])
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
     seeds = {labels[0]: [int(s) for s in FLAGS.a_seeds or FLAGS.seeds],
              labels[1]: [int(s) for s in FLAGS.seeds]}
     configs = {}
-    try:
-        for (label, (path, overrides)), arm in zip(presets.items(), "ab", strict=True):
-            configs[label] = comparison.checked_preset(
-                path, overrides, FLAGS.source, [run_folder(label, seed) for seed in seeds[label]],
-                f"--{arm}_override=")
-        to_time = dict(configs)
-        if FLAGS.budget_seconds is None:
-            to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])
-            if os.path.abspath(FLAGS.a) == TUTORIAL and not FLAGS.a_override:
-                del to_time["tutorial"]  # preset A is the tutorial: timed once, as A
-    except UserError as e:  # its whole message, as dcgan.main prints it
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    for (label, (path, overrides)), arm in zip(presets.items(), "ab", strict=True):
+        configs[label] = comparison.checked_preset(
+            path, overrides, source=FLAGS.source,
+            runs={run_folder(label, seed): seed for seed in seeds[label]},
+            override_flag=f"--{arm}_override=", script_fields=SCRIPT_FIELDS)
+    to_time = dict(configs)
+    if FLAGS.budget_seconds is None:
+        to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])
+        if os.path.abspath(FLAGS.a) == TUTORIAL and not FLAGS.a_override:
+            del to_time["tutorial"]  # preset A is the tutorial: timed once, as A
 
     rates = timed_rates(to_time)
     if FLAGS.budget_seconds is None:
@@ -338,4 +341,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run_app(main)

@@ -190,7 +190,21 @@ def test_time_to_quality_bad_budget_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("flags, words", [
     (["--a_override=data.holdout"], ["data.holdout has no value", "FIELD=VALUE"]),
-    (["--a_override=data.holdout=abc"], ["'abc' is not a int", "as data.holdout is"]),
+    (["--a_override=data.holdout=abc"], ["'abc' is not an int", "as data.holdout is"]),
+    (["--a_override=data.holdout=2.7"], ["'2.7' is not an int"]),
+    (["--a_override=model.conditional=ture"], ["'ture' is not true or false"]),
+    (["--a_override=training=5"], ["training is a group of fields"]),
+    (["--a_override=seed=5"], ["seed is set by this script", "--seeds"]),
+    (["--b_override=training.num_steps=3"], ["training.num_steps is set by this script",
+                                             "--budget_seconds"]),
+    (["--seeds=²"], ["--seeds=² must be non-negative integers"]),
+    (["--seeds=4294967296"], ["a seed must be below 2**32"]),
+    (["--seeds=0,0"], ["names a seed twice"]),
+    (["--a_label=.."], ["--a_label=.. names the runs' folder"]),
+    (["--rounds=0"], ["--rounds and --steps_per_round must be at least 1"]),
+    (["--grid_images=0"], ["--grid_images must be at least 1"]),
+    (["--budget_seconds=one"], ["--budget_seconds", "see --help"]),
+    (["stray"], ["unexpected arguments stray"]),
     (["--b_override=nope.holdout=3"], ["the config has no field nope.holdout"]),
 ])
 def test_time_to_quality_bad_overrides_are_one_line(flags, words):
@@ -198,6 +212,22 @@ def test_time_to_quality_bad_overrides_are_one_line(flags, words):
                      "--budget_seconds=1", "--features=random", *flags, script=TIME_SCRIPT)
     assert result.returncode == 2
     helpers.assert_one_line_error(result, *words)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("this is not python(", ["cannot load", "SyntaxError"]),
+    ("x = 1\n", ["defines no get_config()"]),
+    ("def get_config():\n    return None\n", ["get_config() returned a NoneType"]),
+])
+def test_a_file_that_is_no_preset_is_one_line(tmp_path, text, words):
+    (tmp_path / "bad.py").write_text(text)
+    (tmp_path / "notes.md").write_text("# notes")
+    for path in (tmp_path / "bad.py", tmp_path / "notes.md"):
+        result = compare(f"--a={path}", "--b=configs/mnist.py", "--steps=3",
+                         "--features=random", f"--workdir={tmp_path / 'cmp'}")
+        helpers.assert_one_line_error(result, *(words if path.suffix == ".py" else
+                                                ["not a Python file"]))
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_time_to_quality_without_a_preset_says_which():
@@ -220,19 +250,42 @@ def test_time_to_quality_refuses_a_hold_out_too_large_before_timing(tmp_path):
     assert "timing" not in result.stdout and not (tmp_path / "ttq").exists()
 
 
+TINY_FOLDER_PRESET = """
+from configs import folder32
+
+
+def get_config():
+    config = folder32.get_config()
+    config.model.gen_filters = config.model.disc_filters = 4
+    config.training.batch_size = 8
+    config.training.precision = "float32"
+    return config
+"""
+
+
 def test_a_run_begun_on_other_files_is_refused_with_a_fix_the_script_has(tmp_path):
+    from dcgan.measure import comparison
     from dcgan.training import train
 
-    pictures = tmp_path / "pictures"
+    pictures, preset = tmp_path / "pictures", tmp_path / "tiny.py"
     helpers.write_folder(pictures, n=20)
-    config = helpers.tiny_config(f"folder:{pictures}", num_steps=2)
-    config.data.image_size, config.data.channels = 32, 3
+    preset.write_text(TINY_FOLDER_PRESET)
+    config = comparison.load_preset(str(preset), [f"data.source=folder:{pictures}",
+                                                  "training.num_steps=2"])
     train.train_and_evaluate(config, str(tmp_path / "cmp" / "x" / "seed0"))
     helpers.write_folder(pictures / "more", n=2)
-    result = compare("--a=configs/folder32.py", "--b=configs/folder32.py", "--a_label=x",
+    result = compare(f"--a={preset}", f"--b={preset}", "--a_label=x",
                      "--b_label=y", f"--source=folder:{pictures}", "--steps=2",
                      "--features=random", f"--workdir={tmp_path / 'cmp'}")
     assert result.returncode == 2
     helpers.assert_one_line_error(result, "other files of the folder", "2 added",
                                   "use a new --workdir")
     assert "--allow_new_data" not in result.stderr
+    (pictures / "more" / "class0" / "img0.png").unlink()
+    (pictures / "more" / "class1" / "img1.png").unlink()
+    result = compare(f"--a={preset}", f"--b={preset}", "--a_label=x",
+                     "--b_label=y", f"--source=folder:{pictures}", "--steps=2",
+                     "--features=random", f"--workdir={tmp_path / 'cmp'}",
+                     "--a_override=data.holdout=2")
+    helpers.assert_one_line_error(result, "other data (data.holdout: 0 -> 2)",
+                                  "use a new --workdir")

@@ -7,6 +7,7 @@ would run them, so a comparison measures what users get.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -38,31 +39,38 @@ def evaluate_command(run_dir, num_samples, features):
             f"--num_samples={num_samples}", f"--features={features}"]
 
 
-def checked_preset(path, overrides, source, run_dirs, override_flag):
-    """The preset with its overrides (and `source`, if given), refused here, before any timing
-    or training, for what dcgan.main would refuse in each of these run folders: a bad field,
-    a hold-out or batch larger than the folder, a run begun on other files.
+def checked_preset(path, overrides, *, source, runs, override_flag, script_fields):
+    """The preset with `source` (if given) and its overrides, refused here, before any timing
+    or training, for what dcgan.main would refuse in each run folder: a bad field, a hold-out or
+    batch larger than the folder, a run begun on other files, with another model or other data.
 
     Args:
+        runs: {run folder: its seed}.
         override_flag: how this script sets a field of the preset, e.g. "--b_override=": the
             fix a message suggests is written with it instead of dcgan.main's "--config.".
+        script_fields: {field: how this script sets it, e.g. "--seeds"}: an override of one of
+            them would be overridden in turn, so it is refused.
 
     Raises:
         UserError: naming the problem and the fix.
     """
+    for override in overrides:
+        field = override.partition("=")[0]
+        if field in script_fields:
+            raise UserError(f"{override_flag}{override}: {field} is set by this script "
+                            f"({script_fields[field]})")
+    # Both go to dcgan.main in this order (train_command): an override of data.source wins.
+    overrides = [f"data.source={source}"] * bool(source) + list(overrides)
     try:
         config = load_preset(path, overrides)
-        if source:
-            config.data.source = source
         config_check.check_config(config, origin=path)
-        for run_dir in run_dirs:
+        for run_dir, seed in runs.items():
+            config.seed = seed
             start_check.check_before_start(config, run_dir, allow_new_data=False)
     except UserError as e:
         # A comparison continues its runs only on the data they began with.
         fix = str(e).replace(workdir.ALLOW_NEW_DATA, "").replace("--config.", override_flag)
         raise UserError(fix) from None
-    except (ValueError, KeyError) as e:
-        raise UserError(first_line(e)) from None
     return config
 
 
@@ -112,37 +120,78 @@ def side_by_side(grid_paths, titles, out, scale):
 
 
 def load_preset(path, overrides):
-    """The preset with its FIELD=VALUE overrides, each value read as its field's type."""
-    import ast
+    """The preset with its FIELD=VALUE overrides, each value read as dcgan.main reads it.
+
+    Raises:
+        UserError: the file is no preset, or an override names no field of it or has a value
+            of another type than the field's.
+    """
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("preset", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    import ml_collections
+
+    try:
+        spec = importlib.util.spec_from_file_location("preset", path)
+        if spec is None or spec.loader is None:
+            raise UserError(f"cannot load {path}: not a Python file; the presets are in configs/")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not callable(getattr(module, "get_config", None)):
+            raise UserError(f"cannot load {path}: it defines no get_config(); see "
+                            "configs/default.py")
+        config = module.get_config()
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a preset file can raise anything while it loads
+        raise UserError(f"cannot load {path}: {type(e).__name__}: {first_line(e)}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise UserError(f"{path}: get_config() returned a {type(config).__name__}, not a "
+                        "ConfigDict; see configs/default.py")
     for override in overrides:
         field, equals, text = override.partition("=")
         if not equals:
-            raise ValueError(f"override {override} has no value; write FIELD=VALUE, e.g. "
-                             "data.holdout=100")
+            raise UserError(f"override {override} has no value; write FIELD=VALUE, e.g. "
+                            "data.holdout=100")
         *parents, name = field.split(".")
         group = config
         for parent in parents:
-            group = group.get(parent) if hasattr(group, "get") else None
-        if not hasattr(group, "get") or name not in group:
-            raise ValueError(f"override {override}: the config has no field {field}")
-        old = group[name]
-        if isinstance(old, str):
-            group[name] = text
-        elif isinstance(old, bool):
-            group[name] = text.lower() in ("1", "true", "yes")
-        else:
-            try:
-                group[name] = type(old)(ast.literal_eval(text))
-            except (ValueError, TypeError, SyntaxError):
-                raise ValueError(f"override {override}: {text!r} is not a "
-                                 f"{type(old).__name__}, as {field} is") from None
+            group = group.get(parent) if isinstance(group, ml_collections.ConfigDict) else None
+        if not isinstance(group, ml_collections.ConfigDict) or name not in group:
+            raise UserError(f"override {override}: the config has no field {field}")
+        if isinstance(group[name], ml_collections.ConfigDict):
+            raise UserError(f"override {override}: {field} is a group of fields; set one of "
+                            f"them, e.g. {field}.{next(iter(group[name]))}=...")
+        group[name] = _override_value(override, field, group[name], text)
     return config
+
+
+# What absl's boolean flags, which dcgan.main's --config.FIELD overrides are, take.
+_TRUE, _FALSE = ("true", "t", "1"), ("false", "f", "0")
+
+
+def _override_value(override, field, old, text):
+    """`text` read as the type of the field's value `old`, or UserError."""
+    import ast
+
+    if isinstance(old, str):
+        return text
+    if isinstance(old, bool):
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise UserError(f"override {override}: {text!r} is not true or false, as {field} is")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if isinstance(old, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(old, int) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(old, tuple) and isinstance(value, tuple | list):
+        return tuple(value)
+    kind = type(old).__name__
+    raise UserError(f"override {override}: {text!r} is not {'an' if kind[0] in 'aeiou' else 'a'} "
+                    f"{kind}, as {field} is")
 
 
 def flag_problems(flag_values):
@@ -161,21 +210,30 @@ def flag_problems(flag_values):
         problems.append(f"--features is required: {config_check.FEATURE_SPECS}")
     elif missing:
         problems.append(f"--features: {missing}")
-    seeds = flag_values.seeds
-    if not seeds or not all(s.strip().isdigit() for s in seeds):
-        problems.append(f"--seeds={','.join(seeds)} must be non-negative integers")
+    problems += seed_problems("seeds", flag_values.seeds)
+    if flag_values.grid_images < 1:
+        problems.append("--grid_images must be at least 1")
     if flag_values.num_samples < config_check.MIN_SCORING_SAMPLES:
         problems.append(f"--num_samples must be at least {config_check.MIN_SCORING_SAMPLES}")
     labels = [preset_label(flag_values.a, flag_values.a_label),
               preset_label(flag_values.b, flag_values.b_label)]
+    for name, label in zip(("a_label", "b_label"), labels, strict=True):
+        if not re.fullmatch(r"[\w.-]+", label) or label in (".", ".."):
+            problems.append(f"--{name}={label} names the runs' folder: use letters, digits, "
+                            "'.', '-' and '_'")
     if not problems and labels[0] == labels[1]:
         problems.append(f"both presets are called {labels[0]!r}; tell them apart with "
                         "--a_label/--b_label")
     return problems, labels
 
 
-def refusal(argv, problems):
-    """The one error line for stray arguments or the first flag problem, else None."""
-    if len(argv) > 1:
-        return f"error: unexpected arguments {' '.join(argv[1:])}"
-    return f"error: {problems[0]}" if problems else None
+def seed_problems(name, seeds):
+    """What is wrong with --NAME, a list of seeds: each once, an integer in [0, 2**32)."""
+    if not seeds or not all(re.fullmatch(r"[0-9]+", s.strip()) for s in seeds):
+        return [f"--{name}={','.join(seeds)} must be non-negative integers"]
+    values = [int(s) for s in seeds]
+    if max(values) >= 2**32:
+        return [f"--{name}={','.join(seeds)}: a seed must be below 2**32"]
+    if len(set(values)) < len(values):
+        return [f"--{name}={','.join(seeds)} names a seed twice; each run once"]
+    return []

@@ -2,12 +2,14 @@
 
 A listing of a folder source tells its number of files and its class folders without decoding
 one: enough to refuse a hold-out or a batch larger than the folder, a conditional run whose
-files are not all in class folders, a resume on other files, and an unusable cache folder, in
+files are not all in class folders, a resume on other files, and an unusable cache folder; the
+run folder's config.json tells a resume of another model or on other data. All in
 a fraction of a second instead of after TensorFlow's start and the decoding. What only
 decoding tells (unreadable files) is checked again where it is found.
 """
 
 import glob
+import json
 import os
 
 from dcgan import config_check
@@ -36,6 +38,11 @@ def check_before_start(config, root, allow_new_data):
         problem = config_check.missing_features(training.eval_features)
         if problem:
             raise UserError(problem)
+    if _has_checkpoint(root):
+        saved = workdir.read_config(root)
+        if saved is not None:  # another model, other data: refused before TensorFlow loads
+            workdir.check_change(root, saved, json.loads(config.to_json_best_effort()),
+                                 allow_new_data)
     scheme, _, path = data.source.partition(":")
     if scheme in ("idx", "npz"):
         if not (os.path.isdir(path) if scheme == "idx" else os.path.isfile(path)):

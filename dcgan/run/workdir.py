@@ -204,7 +204,22 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
     if saved is None:
         files.write_json_atomically(path, config_dict)
         return
-    old, new = _leaves(_recorded(saved)), _leaves(config_dict)
+    changes = check_change(root, saved, config_dict, allow_new_data)
+    if not changes or not will_train:
+        return
+    with open(RunDir(root).config_history, "a") as f:
+        f.write(json.dumps({"step": resumed_step, "changes": changes}, sort_keys=True) + "\n")
+    files.write_json_atomically(path, config_dict)
+
+
+def check_change(root, saved, config_dict, allow_new_data):
+    """The changes from `saved`, the run's config.json, to `config_dict`, {field: [old, new]}.
+
+    Raises:
+        UserError: a change the run's checkpoint cannot take: another model, or other data
+            without `allow_new_data`.
+    """
+    old, new = _leaves(_recorded(saved)), _leaves(_recorded(config_dict))
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
                if old.get(name) != new.get(name)}
     if "data.source" in changes and same_source(*changes["data.source"]):
@@ -223,11 +238,7 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
                               for name in new_data)
         raise UserError(f"workdir {root} was trained on other data ({described}); "
                         f"{ALLOW_NEW_DATA}use a new --workdir")
-    if not changes or not will_train:
-        return
-    with open(RunDir(root).config_history, "a") as f:
-        f.write(json.dumps({"step": resumed_step, "changes": changes}, sort_keys=True) + "\n")
-    files.write_json_atomically(path, config_dict)
+    return changes
 
 
 def same_source(a, b):
