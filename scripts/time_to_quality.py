@@ -102,7 +102,8 @@ def measure_rates(configs, rounds, steps_per_round):
 
 def timed_rates(configs):
     """measure_rates, kept in WORKDIR/steps_per_sec.json: a rerun continues the same runs with
-    the same budget instead of timing again (delete the file to time again)."""
+    the same budget instead of timing again (delete the file to time again), and a rerun with
+    a new preset times it against one timed before (merged_rates)."""
     path = os.path.join(FLAGS.workdir, "steps_per_sec.json")
     try:
         with open(path) as f:
@@ -113,9 +114,24 @@ def timed_rates(configs):
         print(f"steps/s as timed before, from {path}", flush=True)
         return kept
     print(f"timing the training steps of {', '.join(configs)} side by side ...", flush=True)
-    kept.update(measure_rates(configs, FLAGS.rounds, FLAGS.steps_per_round))
+    kept = merged_rates(kept, measure_rates(configs, FLAGS.rounds, FLAGS.steps_per_round))
     files.write_json_atomically(path, kept, sort_keys=False)
     return kept
+
+
+def merged_rates(kept, measured):
+    """The rates kept from before with the newly measured ones added.
+
+    A preset timed before keeps its rate, so its finished runs keep their budget. A new one
+    gets its ratio to the first of those measured beside it, times that one's kept rate: one
+    reference, trained once, against a series of variants timed on different days.
+    """
+    merged = dict(kept)
+    known = [name for name in measured if name in kept]
+    scale = kept[known[0]] / measured[known[0]] if known else 1.0
+    for name, rate in measured.items():
+        merged.setdefault(name, rate * scale)
+    return merged
 
 
 def scored_checkpoints(run_dir, num_samples, features):

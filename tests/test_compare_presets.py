@@ -181,6 +181,15 @@ def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_w
         assert json.load(f)["runs"] == summary["runs"]
 
 
+def test_a_new_preset_is_timed_against_one_timed_before():
+    script = helpers.load_script(TIME_SCRIPT)
+    # First run: both as measured. Later, on a machine twice as busy, a variant measured at
+    # 0.9x the reference gets 0.9x the reference's kept rate; the kept rates do not move.
+    assert script.merged_rates({}, {"ref": 10.0, "b": 8.0}) == {"ref": 10.0, "b": 8.0}
+    assert script.merged_rates({"ref": 10.0, "b": 8.0}, {"ref": 5.0, "c": 4.5}) == {
+        "ref": 10.0, "b": 8.0, "c": 9.0}
+
+
 def test_time_to_quality_bad_budget_is_one_line(tmp_path):
     result = compare("--a=configs/mnist_tutorial.py", "--b=configs/fashion_mnist.py",
                      "--budget_seconds=-1", "--features=inception", script=TIME_SCRIPT)
