@@ -5,7 +5,9 @@
    scripts/benchmark.py does, so that a busy machine slows them alike.
 2. Turns the budget into each preset's number of steps: budget seconds x its steps/s. The
    runs then train by steps, so they can run while the machine does other work (even side by
-   side) and still get exactly the budget a quiet machine would give them.
+   side) and still get exactly the budget a quiet machine would give them. The rates are
+   kept in the workdir: a preset timed there before keeps its rate (and its runs), and a new
+   one gets its ratio to it, timed side by side, times that kept rate.
 3. Trains each preset and seed through the real `dcgan.main` (a run already trained is
    resumed, so a finished one costs nothing), keeping --points checkpoints along the way,
    and scores every one of them with `dcgan.evaluate`.
