@@ -66,10 +66,6 @@ def columns_of(results):
     return [name for name in COLUMNS if all(name in r["metrics"] for r in results)]
 
 
-def run_folder(label, seed):
-    return os.path.join(FLAGS.workdir, label, f"seed{seed}")
-
-
 def score_run(run_dir, steps, num_samples, features):
     """The run's eval.json, evaluating again unless it already scored this very checkpoint."""
     previous = comparison.read_eval(run_dir)
@@ -128,15 +124,13 @@ def main(argv):
         raise UserError(problems[0])
     seeds = [int(s) for s in FLAGS.seeds]
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
-    for (label, (preset, overrides)), arm in zip(presets.items(), "ab", strict=True):
-        comparison.checked_preset(preset, overrides, source=FLAGS.source,
-                                  runs={run_folder(label, seed): seed for seed in seeds},
-                                  override_flag=f"--{arm}_override=", script_fields=SCRIPT_FIELDS)
+    comparison.checked_presets(presets, {label: seeds for label in labels}, source=FLAGS.source,
+                               root=FLAGS.workdir, script_fields=SCRIPT_FIELDS)
     results = []
     try:
         for label, (preset, overrides) in presets.items():
             for seed in seeds:
-                run_dir = run_folder(label, seed)
+                run_dir = comparison.run_folder(FLAGS.workdir, label, seed)
                 comparison.run(comparison.train_command(preset, run_dir, seed, FLAGS.steps,
                                                         FLAGS.source, FLAGS.grid_images,
                                                         overrides), "training")
@@ -164,8 +158,8 @@ def main(argv):
           f"({macs[labels[1]] / macs[labels[0]]:.2f}x)")
 
     grid_out = FLAGS.grid_out or os.path.join(FLAGS.workdir, "grids.png")
-    grid_paths = [workdir.RunDir(run_folder(label, seeds[0])).sample_grid(FLAGS.steps)
-                  for label in labels]
+    grid_paths = [workdir.RunDir(comparison.run_folder(FLAGS.workdir, label, seeds[0]))
+                  .sample_grid(FLAGS.steps) for label in labels]
     titles = [f"{label}: FID {means[label]['fid']:.1f}" for label in labels]
     comparison.side_by_side(grid_paths, titles, grid_out, FLAGS.grid_scale)
     json_out = FLAGS.json or os.path.join(FLAGS.workdir, "compare.json")

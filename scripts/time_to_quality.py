@@ -231,10 +231,6 @@ def plot_gaps(gaps, out):
     _plot_runs(gaps, "-", "D(trained) - D(held out)", out, decorate)
 
 
-def run_folder(label, seed):
-    return os.path.join(FLAGS.workdir, label, f"seed{seed}")
-
-
 def check_flags():
     problems, labels = comparison.flag_problems(FLAGS)
     if FLAGS.budget_seconds is not None and FLAGS.budget_seconds <= 0:
@@ -258,12 +254,8 @@ def main(argv):
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
     seeds = {labels[0]: [int(s) for s in FLAGS.a_seeds or FLAGS.seeds],
              labels[1]: [int(s) for s in FLAGS.seeds]}
-    configs = {}
-    for (label, (path, overrides)), arm in zip(presets.items(), "ab", strict=True):
-        configs[label] = comparison.checked_preset(
-            path, overrides, source=FLAGS.source,
-            runs={run_folder(label, seed): seed for seed in seeds[label]},
-            override_flag=f"--{arm}_override=", script_fields=SCRIPT_FIELDS)
+    configs = comparison.checked_presets(presets, seeds, source=FLAGS.source,
+                                         root=FLAGS.workdir, script_fields=SCRIPT_FIELDS)
     to_time = dict(configs)
     if FLAGS.budget_seconds is None:
         to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])
@@ -296,7 +288,7 @@ def main(argv):
                      f"training.sample_every_steps={steps[label]}",
                      f"training.log_every_steps={min(every, 100)}"]
             for seed in seeds[label]:
-                run_dir = run_folder(label, seed)
+                run_dir = comparison.run_folder(FLAGS.workdir, label, seed)
                 comparison.run(comparison.train_command(
                     path, run_dir, seed, steps[label], FLAGS.source, FLAGS.grid_images,
                     list(overrides) + extra), "training")
@@ -336,7 +328,7 @@ def main(argv):
     plot_out = os.path.join(FLAGS.workdir, "fid_vs_seconds.png")
     plot(curves, target, budget, plot_out)
     grid_out = os.path.join(FLAGS.workdir, "grids.png")
-    grid_paths = [RunDir(os.path.join(FLAGS.workdir, label, f"seed{seeds[label][0]}"))
+    grid_paths = [RunDir(comparison.run_folder(FLAGS.workdir, label, seeds[label][0]))
                   .sample_grid(steps[label]) for label in labels]
     comparison.side_by_side(grid_paths, [f"{label}: FID {final_fid[label]:.1f}"
                                               for label in labels], grid_out, 2)

@@ -39,39 +39,62 @@ def evaluate_command(run_dir, num_samples, features):
             f"--num_samples={num_samples}", f"--features={features}"]
 
 
-def checked_preset(path, overrides, *, source, runs, override_flag, script_fields):
-    """The preset with `source` (if given) and its overrides, refused here, before any timing
-    or training, for what dcgan.main would refuse in each run folder: a bad field, a hold-out or
-    batch larger than the folder, a run begun on other files, with another model or other data.
+def run_folder(root, label, seed):
+    """Where a comparison keeps the run of one preset and seed."""
+    return os.path.join(root, label, f"seed{seed}")
+
+
+def checked_presets(presets, seeds, *, source, root, script_fields):
+    """Each arm's preset with `source` (if given) and its overrides, refused here, before any
+    timing or training, for what dcgan.main would refuse in its run folders: a bad field, a
+    hold-out or batch larger than the folder, a run begun on other files, with another model or
+    other data; and the comparison's folder `root` made, or refused if it cannot be.
 
     Args:
-        runs: {run folder: its seed}.
-        override_flag: how this script sets a field of the preset, e.g. "--b_override=": the
-            fix a message suggests is written with it instead of dcgan.main's "--config.".
-        script_fields: {field: how this script sets it, e.g. "--seeds"}: an override of one of
+        presets: {label: (preset file, [FIELD=VALUE overrides])} for arms a and b, in order.
+        seeds: {label: [seeds]}.
+        script_fields: {field: how the script sets it, e.g. "--seeds"}: an override of one of
             them would be overridden in turn, so it is refused.
 
+    Returns:
+        {label: the config a run of that arm starts from}.
+
     Raises:
-        UserError: naming the problem and the fix.
+        UserError: naming the problem and the fix, written with the script's own
+            --a_override=/--b_override= rather than dcgan.main's --config.
     """
-    for override in overrides:
-        field = override.partition("=")[0]
-        if field in script_fields:
-            raise UserError(f"{override_flag}{override}: {field} is set by this script "
-                            f"({script_fields[field]})")
-    # Both go to dcgan.main in this order (train_command): an override of data.source wins.
-    overrides = [f"data.source={source}"] * bool(source) + list(overrides)
+    configs = {}
+    for (label, (path, overrides)), arm in zip(presets.items(), "ab", strict=True):
+        override_flag = f"--{arm}_override="
+        for override in overrides:
+            field = override.partition("=")[0]
+            if field in script_fields:
+                raise UserError(f"{override_flag}{override}: {field} is set by this script "
+                                f"({script_fields[field]})")
+        # Both go to dcgan.main in this order (train_command): an override of data.source wins.
+        loaded = [f"data.source={source}"] * bool(source) + list(overrides)
+        try:
+            config = load_preset(path, loaded)
+            config_check.check_config(config, origin=path)
+            for seed in seeds[label]:
+                config.seed = seed
+                start_check.check_before_start(config, run_folder(root, label, seed),
+                                               allow_new_data=False)
+        except UserError as e:
+            # A comparison continues its runs only on the data they began with.
+            fix = str(e).replace(workdir.ALLOW_NEW_DATA, "").replace("--config.", override_flag)
+            if source:  # the folder came from --source, not from the preset
+                fix = fix.replace(f"data.source {source}", f"--source={source}")
+            raise UserError(fix) from None
+        configs[label] = config
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UserError(f"--workdir={root} is a file; choose a folder")
     try:
-        config = load_preset(path, overrides)
-        config_check.check_config(config, origin=path)
-        for run_dir, seed in runs.items():
-            config.seed = seed
-            start_check.check_before_start(config, run_dir, allow_new_data=False)
-    except UserError as e:
-        # A comparison continues its runs only on the data they began with.
-        fix = str(e).replace(workdir.ALLOW_NEW_DATA, "").replace("--config.", override_flag)
-        raise UserError(fix) from None
-    return config
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--workdir={root} cannot be made ({e.strerror}); choose another "
+                        "--workdir") from None
+    return configs
 
 
 def run(command, what):
