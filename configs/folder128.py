@@ -1,5 +1,10 @@
 """A folder of RGB pictures at 128x128: a small data set, so D sees augmented images (ADA).
 
+A starting point, not measured at 128 px: a step costs about four times 64 px's, so the 10-minute
+and 1-hour budgets this project measures by are a few hundred to a few thousand steps on a
+CPU. The settings measured on pictures are those of folder32.py and folder64.py (README, "When
+augmentation pays"); folder64.py, which starts from this file, is the one to begin with.
+
 Point data.source at your own folder (any PNG mode, JPEG, BMP, GIF, WebP; see
 dcgan/data/image_folder.py). The default is the Oxygen icon theme's 128 px icons, about 830 RGBA
 pictures composited on white, which many Linux machines have.
