@@ -4,6 +4,7 @@
 target 0.8 below), without which D memorises a few hundred pictures in minutes, and nothing
 held out, so a folder of any size trains (--config.data.holdout=N, well below the folder's
 count, keeps N pictures out of training and logs D's output on them beside D(x)).
+Its other settings were measured at 32 px (configs/folder32.py says by what).
 Point data.source at your folder: --config.data.source=folder:~/Pictures/cats
 """
 
