@@ -126,6 +126,7 @@ def main(argv):
     presets = {labels[0]: (FLAGS.a, FLAGS.a_override), labels[1]: (FLAGS.b, FLAGS.b_override)}
     comparison.checked_presets(presets, {label: seeds for label in labels}, source=FLAGS.source,
                                root=FLAGS.workdir, script_fields=SCRIPT_FIELDS)
+    comparison.make_workdir(FLAGS.workdir)
     results = []
     try:
         for label, (preset, overrides) in presets.items():

@@ -256,6 +256,7 @@ def main(argv):
              labels[1]: [int(s) for s in FLAGS.seeds]}
     configs = comparison.checked_presets(presets, seeds, source=FLAGS.source,
                                          root=FLAGS.workdir, script_fields=SCRIPT_FIELDS)
+    comparison.make_workdir(FLAGS.workdir)
     to_time = dict(configs)
     if FLAGS.budget_seconds is None:
         to_time["tutorial"] = comparison.load_preset(TUTORIAL, [])

@@ -48,7 +48,7 @@ def checked_presets(presets, seeds, *, source, root, script_fields):
     """Each arm's preset with `source` (if given) and its overrides, refused here, before any
     timing or training, for what dcgan.main would refuse in its run folders: a bad field, a
     hold-out or batch larger than the folder, a run begun on other files, with another model or
-    other data; and the comparison's folder `root` made, or refused if it cannot be.
+    other data.
 
     Args:
         presets: {label: (preset file, [FIELD=VALUE overrides])} for arms a and b, in order.
@@ -87,6 +87,11 @@ def checked_presets(presets, seeds, *, source, root, script_fields):
                 fix = fix.replace(f"data.source {source}", f"--source={source}")
             raise UserError(fix) from None
         configs[label] = config
+    return configs
+
+
+def make_workdir(root):
+    """The comparison's folder `root` (--workdir) made, or UserError saying why it cannot be."""
     if os.path.exists(root) and not os.path.isdir(root):
         raise UserError(f"--workdir={root} is a file; choose a folder")
     try:
@@ -94,7 +99,6 @@ def checked_presets(presets, seeds, *, source, root, script_fields):
     except OSError as e:
         raise UserError(f"--workdir={root} cannot be made ({e.strerror}); choose another "
                         "--workdir") from None
-    return configs
 
 
 def run(command, what):
