@@ -30,7 +30,7 @@ import traceback
 from absl import app, flags
 
 from dcgan import config_check
-from dcgan.errors import UserError, first_line
+from dcgan.errors import UserError, first_line, unwritable_workdir
 
 __all__ = ["UserError", "run_app", "require_config", "log_to_file"]
 
@@ -223,7 +223,6 @@ def log_to_file(path):
         os.makedirs(workdir, exist_ok=True)
         handler = logging.FileHandler(path)
     except OSError as e:
-        raise UserError(f"workdir {workdir} is not writable ({e.strerror}); "
-                        "choose another --workdir") from None
+        raise unwritable_workdir(workdir, e) from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("dcgan").addHandler(handler)

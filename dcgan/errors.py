@@ -11,6 +11,12 @@ class UserError(Exception):
     """Bad input from the user; main entry points print it as one line and exit non-zero."""
 
 
+def unwritable_workdir(workdir, error):
+    """The UserError for a run or comparison folder that cannot be made or written to."""
+    return UserError(f"workdir {workdir} is not writable ({reason(error)}); "
+                     "choose another --workdir")
+
+
 def first_line(error, limit=200):
     """The first non-empty line of an exception's message (a TensorFlow error's can run to
     pages), cut to `limit` characters; the exception's type name if it says nothing."""

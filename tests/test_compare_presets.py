@@ -302,11 +302,13 @@ def test_a_run_begun_on_other_files_is_refused_with_a_fix_the_script_has(tmp_pat
 
 def test_a_workdir_that_is_a_file_and_a_missing_source_are_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("kept")
+    helpers.write_folder(tmp_path / "pictures", n=20)
     for script, budget in ((SCRIPT, "--steps=2"), (TIME_SCRIPT, "--budget_seconds=1")):
         for workdir, words in ((tmp_path / "notes.txt", ["notes.txt is a file"]),
-                               (tmp_path / "notes.txt" / "cmp", ["cannot be made"])):
-            result = compare("--a=configs/mnist.py", "--b=configs/fashion_mnist.py", budget,
-                             "--features=random", f"--workdir={workdir}", script=script)
+                               (tmp_path / "notes.txt" / "cmp", ["is not writable"])):
+            result = compare("--a=configs/folder32.py", "--b=configs/folder64.py", budget,
+                             f"--source=folder:{tmp_path / 'pictures'}", "--features=random",
+                             f"--workdir={workdir}", script=script)
             assert result.returncode == 2
             helpers.assert_one_line_error(result, *words, "--workdir")
         result = compare("--a=configs/folder32.py", "--b=configs/folder64.py", budget,

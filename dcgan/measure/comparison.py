@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from dcgan import config_check
-from dcgan.errors import UserError, first_line
+from dcgan.errors import UserError, first_line, unwritable_workdir
 from dcgan.run import start_check, workdir
 from dcgan.run.workdir import RunDir
 
@@ -97,8 +97,7 @@ def make_workdir(root):
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:
-        raise UserError(f"--workdir={root} cannot be made ({e.strerror}); choose another "
-                        "--workdir") from None
+        raise unwritable_workdir(root, e) from None
 
 
 def run(command, what):

@@ -7,7 +7,7 @@ import os
 import re
 
 from dcgan import files
-from dcgan.errors import UserError
+from dcgan.errors import UserError, unwritable_workdir
 
 # The sample grids training writes; a user's own files in samples/ are never touched.
 _SAMPLE_GRID = re.compile(r"step_(\d{6})\.png")
@@ -103,9 +103,7 @@ def prepare(workdir):
             f.write("ok")
         os.remove(probe)
     except OSError as e:
-        raise UserError(
-            f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir"
-        ) from None
+        raise unwritable_workdir(workdir, e) from None
 
 
 class _Lock:
@@ -142,9 +140,7 @@ def lock(workdir):
         os.makedirs(workdir, exist_ok=True)
         handle = open(RunDir(workdir).lock_file, "a+")
     except OSError as e:
-        raise UserError(
-            f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir"
-        ) from None
+        raise unwritable_workdir(workdir, e) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
