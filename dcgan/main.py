@@ -21,17 +21,17 @@ flags.DEFINE_bool("allow_new_data", False, "Let a resumed run continue on anothe
 def main(argv):
     del argv  # run_app has refused stray arguments
     config = cli.require_config(FLAGS, "config")
+    from dcgan.run import start_check, workdir
+
+    # What the data's listing can tell, refused before TensorFlow loads and before the run
+    # folder, its log or its config exist; a dry run checks as much.
+    start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
     if FLAGS.dry_run:
         print(config)
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
-    from dcgan.run import start_check, workdir
-
     run_dir = workdir.RunDir(FLAGS.workdir)
-    # What the data's listing can tell, refused before TensorFlow loads and before the run
-    # folder, its log or its config exist.
-    start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(

@@ -111,6 +111,22 @@ def test_a_resume_on_changed_files_needs_allow_new_data_and_is_recorded(tmp_path
     train.train_and_evaluate(more, run)  # the recorded files are now these: no flag needed
 
 
+def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data(tmp_path):
+    pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
+    run = str(tmp_path / "run")
+    config = tiny_folder_config(pictures)
+    config.data.holdout = 4
+    train.train_and_evaluate(config, run)
+    Image.new("RGB", (20, 20)).save(pictures / "aaa.png")  # first in the list: all move up one
+    config.training.num_steps = 4
+    with pytest.raises(UserError, match=r"data.holdout=4 .*1 added \(aaa.png\).*not even "
+                       r"--allow_new_data"):
+        train.train_and_evaluate(config, run, allow_new_data=True)
+    (pictures / "aaa.png").unlink()
+    Image.new("RGB", (24, 24), "red").save(pictures / "cats" / "0.png")  # same place, new file
+    train.train_and_evaluate(config, run, allow_new_data=True)
+
+
 def test_a_conditional_resume_on_other_class_folders_is_refused(tmp_path):
     pictures = class_folders(tmp_path / "pictures", ["apps", "devices"])
     run = str(tmp_path / "run")

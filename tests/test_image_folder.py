@@ -232,6 +232,36 @@ def test_symlinks_are_followed_and_a_file_counts_once(tmp_path, caplog):
     assert not set(training[:, 0, 0, 0].tolist()) & set(held_out[:, 0, 0, 0].tolist())
 
 
+def test_a_hard_link_counts_once_and_a_link_up_the_tree_is_not_followed(tmp_path, caplog):
+    pictures = tmp_path / "pictures"
+    numbered_pngs(pictures, 6)
+    os.link(pictures / "000.png", pictures / "hard.png")
+    numbered_pngs(tmp_path / "neighbour", 3, start=10)  # a run's grids, say
+    (pictures / "up").symlink_to("..")
+    with caplog.at_level("INFO", logger="dcgan"):
+        images = load_images(f"folder:{pictures}", 8, 1)
+    assert sorted(images[:, 0, 0, 0].tolist()) == [10 * i for i in range(6)]
+    assert any("1 link(s) to files already listed counted once: " in r.getMessage()
+               and "hard.png" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_file_name_that_is_not_utf8_loads_and_is_named_escaped(tmp_path, caplog, cache):
+    pictures = tmp_path / "pictures"
+    numbered_pngs(pictures, 3)
+    folder = os.fsencode(pictures)
+    Image.new("L", (8, 8), 200).save(os.path.join(folder, b"caf\xe9.png"))  # Latin-1 bytes
+    with open(os.path.join(folder, b"bad\xffname.png"), "wb") as f:
+        f.write(b"not a picture")
+    cache_dir = str(tmp_path / "cache") if cache else ""
+    with caplog.at_level("WARNING", logger="dcgan"):
+        images = load_images(f"folder:{pictures}", 8, 1, cache_dir=cache_dir)
+    assert sorted(images[:, 0, 0, 0].tolist()) == [0, 10, 20, 200]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "skipped 1 unreadable file(s) of 5" in warning and "bad\\udcffname.png" in warning
+    warning.encode("utf-8")  # what a log file or terminal can take: no lone surrogate
+
+
 @pytest.mark.parametrize("cache", [False, True])
 def test_a_broken_link_is_skipped_with_one_warning(tmp_path, caplog, cache):
     numbered_pngs(tmp_path / "pictures", 3)

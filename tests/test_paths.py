@@ -29,6 +29,32 @@ def test_a_run_folder_inside_the_picture_folder_is_refused_before_anything(tmp_p
     start_check.check_before_start(config, str(tmp_path / "run"), False)  # beside it: fine
 
 
+def test_a_run_folder_reached_through_a_link_in_the_picture_folder_is_refused(tmp_path):
+    pictures = tmp_path / "pictures"
+    helpers.write_folder(str(pictures))
+    (tmp_path / "runs").mkdir()
+    (pictures / "outputs").symlink_to(tmp_path / "runs")
+    config = helpers.tiny_config(f"folder:{pictures}")
+    with pytest.raises(UserError, match=r"inside the picture folder .* \(through .*runs\)"):
+        start_check.check_before_start(config, str(tmp_path / "runs" / "a"), False)
+
+
+def test_a_dry_run_checks_the_folder_as_training_would(tmp_path):
+    pictures = tmp_path / "pictures"
+    helpers.write_folder(str(pictures), n=20)
+    missing = helpers.run_cli("dcgan.main", "--config=configs/folder32.py", "--dry_run",
+                              f"--config.data.source=folder:{tmp_path / 'nothing'}")
+    helpers.assert_one_line_error(missing, "no such directory")
+    inside = helpers.run_cli("dcgan.main", "--config=configs/folder32.py", "--dry_run",
+                             f"--config.data.source=folder:{pictures}",
+                             f"--workdir={pictures / 'run'}")
+    helpers.assert_one_line_error(inside, "inside the picture folder")
+    fine = helpers.run_cli("dcgan.main", "--config=configs/folder32.py", "--dry_run",
+                           f"--config.data.source=folder:{pictures}")
+    assert fine.returncode == 0, fine.stderr
+    assert not (pictures / "run").exists()
+
+
 def test_the_same_folder_spelt_another_way_is_the_same_data(tmp_path, monkeypatch):
     pictures = tmp_path / "pictures"
     pictures.mkdir()

@@ -23,6 +23,7 @@ asked for differ (each size has its own file). A cache write that fails (a full 
 killed leaves no partial file behind: the next build removes those of processes gone.
 """
 
+import collections
 import concurrent.futures
 import glob
 import hashlib
@@ -65,10 +66,17 @@ def folder_of(source):
     return os.path.expanduser(source.partition(":")[2])
 
 
-def scan(directory, source):
-    """Lists the folder without logging: (image paths, duplicate links, broken links).
+Listing = collections.namedtuple("Listing", "paths duplicates broken folders")
 
-    Paths are sorted; each file counts once, under the first path that reaches it.
+
+def scan(directory, source):
+    """Lists the folder without logging: a Listing of the image paths, the duplicates (a file
+    reached again by a link or a hard link), the broken links and the real paths of the
+    folders read.
+
+    Paths are sorted; each file counts once, under the first path that reaches it. A link to
+    a folder that holds `directory` (`..`, a loop) is not followed: it would list the folder's
+    neighbours, run folders among them.
 
     Raises:
         UserError: `directory` is not a folder.
@@ -76,11 +84,12 @@ def scan(directory, source):
     if not os.path.isdir(directory):
         raise UserError(f"data.source {source}: no such directory; point it at a folder of "
                         f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
+    top = os.path.realpath(directory)
     candidates, walked = [], set()
     for root, dirs, files in os.walk(directory, followlinks=True):
         real = os.path.realpath(root)
-        if real in walked:  # a link loop, or a folder linked twice
-            dirs[:] = []
+        if real in walked or (real != top and _inside(top, real)):
+            dirs[:] = []  # a folder linked twice, or a link up the tree
             continue
         walked.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -90,15 +99,23 @@ def scan(directory, source):
     candidates.sort()  # os.walk's order depends on the file system; the data order must not
     paths, duplicates, broken, seen = [], [], [], set()
     for path in candidates:
-        real = os.path.realpath(path)
-        if not os.path.isfile(real):
+        try:
+            stat = os.stat(path)
+        except OSError:
             broken.append(path)
-        elif real in seen:
+            continue
+        file_id = (stat.st_dev, stat.st_ino)  # the same for links and hard links to one file
+        if file_id in seen:
             duplicates.append(path)
         else:
-            seen.add(real)
+            seen.add(file_id)
             paths.append(path)
-    return paths, duplicates, broken
+    return Listing(paths, duplicates, broken, sorted(walked))
+
+
+def _inside(path, folder):
+    """Whether real path `path` is `folder` or lies below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def list_images(directory, source):
@@ -109,7 +126,7 @@ def list_images(directory, source):
     Raises:
         UserError: not a folder, or no image file in it.
     """
-    paths, duplicates, broken = scan(directory, source)
+    paths, duplicates, broken, _ = scan(directory, source)
     if broken:
         log.warning("data.source %s: skipped %d broken link(s): %s", source, len(broken),
                     named(broken))
@@ -125,7 +142,10 @@ def list_images(directory, source):
 def named(paths):
     """The first few paths, and how many more: the list a one-line message can hold."""
     more = f" and {len(paths) - NAMED_FAILURES} more" if len(paths) > NAMED_FAILURES else ""
-    return ", ".join(paths[:NAMED_FAILURES]) + more
+    # A name that is not UTF-8 (bytes from another system) is shown escaped: it could not be
+    # written to the log as it is.
+    shown = (p.encode("utf-8", "backslashreplace").decode() for p in paths[:NAMED_FAILURES])
+    return ", ".join(shown) + more
 
 
 def class_folders(directory, paths):
@@ -266,7 +286,7 @@ def _fingerprint(paths):
     digest = hashlib.sha256()
     for path in paths:
         stat = os.stat(path)
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(path) + f"\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

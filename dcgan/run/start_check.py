@@ -23,7 +23,8 @@ def check_before_start(config, root, allow_new_data):
 
     Args:
         config: a checked config (config_check.check_config).
-        root: the run folder (may not exist yet).
+        root: the run folder (may not exist yet); None: no run folder (a --dry_run without
+            --workdir), only the data is checked.
         allow_new_data: --allow_new_data: a resume may continue on other files.
 
     Raises:
@@ -55,8 +56,10 @@ def check_before_start(config, root, allow_new_data):
         if problem:
             raise UserError(problem)
     directory = image_folder.folder_of(data.source)
-    _check_run_folder_outside(root, directory)
-    paths = image_folder.scan(directory, data.source)[0]
+    listing = image_folder.scan(directory, data.source)
+    paths = listing.paths
+    if root:
+        _check_run_folder_outside(root, directory, listing.folders)
     if not paths:
         raise UserError(f"data.source {data.source}: no image files "
                         f"({', '.join(image_folder.IMAGE_EXTENSIONS)}) in {directory} or below")
@@ -65,7 +68,7 @@ def check_before_start(config, root, allow_new_data):
         _check_class_folders(data.source, directory, paths)
     if _has_checkpoint(root):
         workdir.data_change(root, image_folder.identity(directory, paths), allow_new_data,
-                            config.model.conditional)
+                            config.model.conditional, data.holdout)
 
 
 def _check_counts(data, batch_size, count):
@@ -106,9 +109,13 @@ def _has_checkpoint(root):
         glob.escape(workdir.RunDir(root).checkpoints), "ckpt-*.index")))
 
 
-def _check_run_folder_outside(root, directory):
-    """A run folder inside the picture folder would add its own sample grids to the data."""
-    run, pictures = os.path.realpath(root), os.path.realpath(directory)
-    if run == pictures or run.startswith(pictures.rstrip(os.sep) + os.sep):
-        raise UserError(f"--workdir={root} is inside the picture folder {directory}: the run's "
-                        "sample grids would become training data; put the run folder elsewhere")
+def _check_run_folder_outside(root, directory, folders):
+    """A run folder inside the picture folder, or inside a folder linked from it, would add its
+    own sample grids to the data."""
+    run = os.path.realpath(root)
+    for folder in folders:
+        if run == folder or run.startswith(folder.rstrip(os.sep) + os.sep):
+            through = "" if folder == os.path.realpath(directory) else f" (through {folder})"
+            raise UserError(f"--workdir={root} is inside the picture folder {directory}{through}: "
+                            "the run's sample grids would become training data; put the run "
+                            "folder elsewhere")

@@ -273,15 +273,18 @@ def check_classes(root, names):
                         f"{len(names)}; use a new --workdir or the data it was trained on")
 
 
-def data_change(root, identity, allow_new_data, conditional):
+def data_change(root, identity, allow_new_data, conditional, holdout):
     """What changed in a folder source since the run recorded it (RunDir.data_files), or None.
 
     Args:
         identity: image_folder.identity of the folder now; None for other sources.
+        holdout: the run's data.holdout.
 
     Raises:
-        UserError: the files changed without `allow_new_data`, or the class folders of a
-            conditional run changed at all: its models number the classes by that list.
+        UserError: the files changed without `allow_new_data`; the class folders of a
+            conditional run changed at all: its models number the classes by that list; or
+            files were added or removed in a run that holds pictures out, which picks them by
+            their place in the folder's list, so the held-out pictures would be others.
     """
     saved = _read_json(RunDir(root).data_files)
     if identity is None or saved is None or saved.get("fingerprint") == identity["fingerprint"]:
@@ -305,6 +308,11 @@ def data_change(root, identity, allow_new_data, conditional):
              for names, verb in ((added, "added"), (removed, "removed"), (resized, "changed"))
              if names]
     described = f"{len(old_files)} -> {len(new_files)} files: {'; '.join(parts)}"
+    if holdout and (added or removed):
+        raise UserError(f"workdir {root} holds data.holdout={holdout} pictures out, picked by "
+                        f"their place in the folder's list, and the folder changed ({described}): "
+                        "pictures held out so far would be trained on, so not even "
+                        "--allow_new_data can continue it: restore the files or use a new --workdir")
     if not allow_new_data:
         raise UserError(f"workdir {root} was trained on other files of the folder ({described}); "
                         f"{ALLOW_NEW_DATA}use a new --workdir")

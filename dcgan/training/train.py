@@ -140,8 +140,8 @@ def _record_config(config, root, policy, resume_from, class_names, allow_new_dat
     will_train = resumed is None or resumed < config.training.num_steps
     identity = image_folder.source_identity(config.data.source)
     # Another folder is refused before another number of classes.
-    change = workdir.data_change(root, identity, allow_new_data, config.model.conditional) \
-        if resume_from else None
+    change = workdir.data_change(root, identity, allow_new_data, config.model.conditional,
+                                 config.data.holdout) if resume_from else None
     if class_names and resume_from:
         workdir.check_classes(root, class_names)
     workdir.record_config(root, config_dict, resumed, will_train, allow_new_data)
