@@ -312,7 +312,8 @@ def data_change(root, identity, allow_new_data, conditional, holdout):
         raise UserError(f"workdir {root} holds data.holdout={holdout} pictures out, picked by "
                         f"their place in the folder's list, and the folder changed ({described}): "
                         "pictures held out so far would be trained on, so not even "
-                        "--allow_new_data can continue it: restore the files or use a new --workdir")
+                        "--allow_new_data can continue it: restore the files or use a new "
+                        "--workdir")
     if not allow_new_data:
         raise UserError(f"workdir {root} was trained on other files of the folder ({described}); "
                         f"{ALLOW_NEW_DATA}use a new --workdir")
