@@ -88,7 +88,7 @@ def scan(directory, source):
     candidates, walked = [], set()
     for root, dirs, files in os.walk(directory, followlinks=True):
         real = os.path.realpath(root)
-        if real in walked or (real != top and _inside(top, real)):
+        if real in walked or (real != top and inside(top, real)):
             dirs[:] = []  # a folder linked twice, or a link up the tree
             continue
         walked.add(real)
@@ -113,7 +113,7 @@ def scan(directory, source):
     return Listing(paths, duplicates, broken, sorted(walked))
 
 
-def _inside(path, folder):
+def inside(path, folder):
     """Whether real path `path` is `folder` or lies below it."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 

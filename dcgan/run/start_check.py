@@ -114,7 +114,7 @@ def _check_run_folder_outside(root, directory, folders):
     own sample grids to the data."""
     run = os.path.realpath(root)
     for folder in folders:
-        if run == folder or run.startswith(folder.rstrip(os.sep) + os.sep):
+        if image_folder.inside(run, folder):
             through = "" if folder == os.path.realpath(directory) else f" (through {folder})"
             raise UserError(f"--workdir={root} is inside the picture folder {directory}{through}: "
                             "the run's sample grids would become training data; put the run "
