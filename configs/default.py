@@ -90,6 +90,10 @@ def get_config():
     # > 0: adapt augment_p (ADA) so E[sign(D(x_real))] stays near this target (0.6 is usual);
     # p then starts at 0. 0: augment_p stays fixed.
     training.ada_target = 0.0
+    # > 0 (with data.holdout > 0): adapt augment_p by the held-out gap instead, D's mean output
+    # on trained images minus that on held-out ones, measured every training.log_every_steps:
+    # p rises while the gap is above this target, so it stays near 0 until D memorises.
+    training.ada_gap_target = 0.0
     training.ada_kimg = 500.0  # thousands of images for the adaptive p to go from 0 to 1
 
     config.runtime = runtime = ml_collections.ConfigDict()

@@ -204,12 +204,36 @@ RULES = {
     "training.augment_p": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability in [0, 1]"),
     "training.ada_target": (_fraction(0, 1)[0],
                             "a number in [0, 1) (0: fixed augment_p; 0.6 adapts it)"),
+    "training.ada_gap_target": (_fraction(0, 1)[0],
+                                "a number in [0, 1) (0: off; 0.15 adapts p by the held-out gap)"),
     "training.ada_kimg": (lambda v: _is_number(v) and v > 0, "a positive number, e.g. 500"),
     "runtime.distribute": _one_of(DISTRIBUTE_STRATEGIES),
     "runtime.virtual_cpu_devices": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "runtime.sync_batch_norm": _bool(),
 }
 _MISSING = object()
+
+
+def _adaptive_problems(leaves):
+    """What stops the adaptive augmentation probability (ada_target, ada_gap_target) working."""
+    problems = []
+    augment = leaves.get("training.augment")
+    no_policy = isinstance(augment, str) and not augment.strip()
+    rules = {name: leaves.get(f"training.{name}") for name in ("ada_target", "ada_gap_target")}
+    on = {name: value for name, value in rules.items() if _is_number(value) and value > 0}
+    for name, value in on.items():
+        if no_policy:
+            problems.append(f"training.{name}={value!r} adapts the augmentation, but "
+                            "training.augment is ''; name policies, e.g. "
+                            "training.augment=translation,color,cutout")
+    if len(on) == 2:
+        problems.append("training.ada_target and training.ada_gap_target both adapt the "
+                        "augmentation; set one of them to 0")
+    if "ada_gap_target" in on and leaves.get("data.holdout") == 0:
+        problems.append(f"training.ada_gap_target={on['ada_gap_target']!r} steers by D on "
+                        "held-out pictures, but data.holdout is 0; hold some out, e.g. "
+                        "data.holdout=20, or set training.ada_gap_target=0")
+    return problems
 
 
 def _leaves(config, prefix=""):
@@ -245,12 +269,8 @@ def check_config(config, origin="the config"):
             problems.append(f"{name} is missing; set it (configs/default.py has every field)")
         elif not test(value):
             problems.append(f"{name}={value!r} is not valid; use {allowed}")
-    ada_target, augment = leaves.get("training.ada_target"), leaves.get("training.augment")
-    if _is_number(ada_target) and ada_target > 0 and isinstance(augment, str) and \
-            not augment.strip():
-        problems.append(f"training.ada_target={ada_target!r} adapts the augmentation, but "
-                        "training.augment is ''; name policies, e.g. "
-                        "training.augment=translation,color,cutout")
+    problems += _adaptive_problems(leaves)
+    augment = leaves.get("training.augment")
     if isinstance(augment, str):
         names = [name.strip() for name in augment.split(",") if name.strip()]
         twice = sorted({name for name in names if names.count(name) > 1})

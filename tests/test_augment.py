@@ -116,6 +116,43 @@ def test_ada_resume_is_exact(tmp_path):
     assert records(stopped)[-1]["augment_p"] == logged[-1]["augment_p"]
 
 
+def gap_config(**training):
+    config = helpers.tiny_config(augment="translation,cutout,color", ada_gap_target=0.01,
+                                 ada_kimg=0.1, **training)
+    config.data.holdout = 16
+    config.optim.d_learning_rate = 1e-2  # D soon scores its training images higher
+    return config
+
+
+def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path):
+    """p moves only at multiples of log_every_steps, by the sign of the gap logged there:
+    the records a checkpoint adds (every 3 steps) measure but do not steer."""
+    config = gap_config(num_steps=12, checkpoint_every_steps=3)
+    train.train_and_evaluate(config, str(tmp_path))
+    # 2 steps of 8 images a log, of 100: each log moves p by 0.16.
+    move, p, moved = 2 * 8 / 100, 0.0, 0
+    for record in records(str(tmp_path)):
+        assert record["augment_p"] == pytest.approx(p, abs=1e-6), record["step"]
+        if record["step"] % 2 == 0:
+            gap = record["d_trained"] - record["d_holdout"]
+            before, p = p, min(1.0, max(0.0, p + (move if gap > 0.01 else -move)))
+            moved += p != before
+    assert moved, "no log moved p"
+
+
+@pytest.mark.slow
+def test_a_gap_steered_run_resumes_exactly(tmp_path):
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    whole, half = (gap_config(num_steps=n, checkpoint_every_steps=3) for n in (8, 3))
+    helpers.train_in_new_process((whole, straight), (half, stopped), (whole, stopped))
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
+    assert "augment_p/.ATTRIBUTES/VARIABLE_VALUE" in a
+    assert any(r["augment_p"] > 0 for r in records(straight))  # p has moved
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert records(stopped)[-1]["augment_p"] == records(straight)[-1]["augment_p"]
+
+
 def test_unaugmented_runs_log_d_sign_real_but_no_p(tmp_path):
     train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
     (record,) = records(str(tmp_path))

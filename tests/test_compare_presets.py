@@ -248,14 +248,14 @@ def test_time_to_quality_without_a_preset_says_which():
 
 
 def test_time_to_quality_refuses_a_hold_out_too_large_before_timing(tmp_path):
-    helpers.write_folder(tmp_path / "pictures", n=20)
+    helpers.write_folder(tmp_path / "pictures", n=40)
     result = compare("--a=configs/folder32.py", "--b=configs/folder32.py", "--a_label=x",
                      "--b_label=y", f"--source=folder:{tmp_path / 'pictures'}",
                      "--b_override=data.holdout=50", "--budget_seconds=1", "--features=random",
                      f"--workdir={tmp_path / 'ttq'}", script=TIME_SCRIPT)
     assert result.returncode == 2
     helpers.assert_one_line_error(result, "data.holdout=50 leaves no training images",
-                                  "has 20 image files", "--b_override=data.holdout=2")
+                                  "has 40 image files", "--b_override=data.holdout=4")
     assert "timing" not in result.stdout and not (tmp_path / "ttq").exists()
 
 
@@ -268,6 +268,9 @@ def get_config():
     config.model.gen_filters = config.model.disc_filters = 4
     config.training.batch_size = 8
     config.training.precision = "float32"
+    # Nothing held out (so p follows the sign of D(x)): the refusals of other data differ.
+    config.data.holdout = 0
+    config.training.ada_gap_target, config.training.ada_target = 0.0, 0.8
     return config
 """
 
@@ -302,7 +305,7 @@ def test_a_run_begun_on_other_files_is_refused_with_a_fix_the_script_has(tmp_pat
 
 def test_a_workdir_that_is_a_file_and_a_missing_source_are_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("kept")
-    helpers.write_folder(tmp_path / "pictures", n=20)
+    helpers.write_folder(tmp_path / "pictures", n=40)
     for script, budget in ((SCRIPT, "--steps=2"), (TIME_SCRIPT, "--budget_seconds=1")):
         for workdir, words in ((tmp_path / "notes.txt", ["notes.txt is a file"]),
                                (tmp_path / "notes.txt" / "cmp", ["is not writable"])):

@@ -128,6 +128,23 @@ def test_each_bad_field_is_one_line_naming_field_value_and_choices(override, wor
     helpers.assert_one_line_error(result, *words)
 
 
+def test_steering_by_the_held_out_gap_needs_pictures_held_out_and_one_rule():
+    augmented = "--config.training.augment=color"
+    result = dry_run(augmented, "--config.training.ada_gap_target=0.15")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.ada_gap_target=0.15",
+                                  "data.holdout is 0", "data.holdout=20")
+    result = dry_run(augmented, "--config.training.ada_gap_target=0.15",
+                     "--config.training.ada_target=0.6", "--config.data.holdout=5")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.ada_target and training.ada_gap_target",
+                                  "set one of them to 0")
+    result = dry_run("--config.training.ada_gap_target=0.15", "--config.data.holdout=5")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.ada_gap_target=0.15",
+                                  "training.augment is ''", "translation,color,cutout")
+
+
 def test_stddev_by_class_needs_the_stddev_channel_on():
     result = dry_run("--config.model.conditional=True", "--config.model.stddev_by_class=True")
     assert result.returncode == 2

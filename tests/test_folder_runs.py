@@ -40,17 +40,17 @@ def no_tensorflow(tmp_path):
 
 
 @pytest.mark.parametrize("case, flags, words", [
-    ("holdout", [], ["data.holdout=64 leaves no training images", "has 12 image files"]),
+    ("holdout", [], ["data.holdout=20 leaves no training images", "has 12 image files"]),
     ("batch", ["--config.data.holdout=2", "--config.training.batch_size=16"],
      ["batch_size 16 is more than the 10 training images", "2 held out"]),
-    ("missing", ["--config.data.holdout=0", "--config.data.source=folder:/no/such/folder"],
+    ("missing", ["--config.data.holdout=2", "--config.data.source=folder:/no/such/folder"],
      ["no such directory"]),
-    ("features", ["--config.data.holdout=0", "--config.training.eval_every_steps=5",
+    ("features", ["--config.data.holdout=2", "--config.training.eval_every_steps=5",
                   "--config.training.eval_features=/no/classifier.keras"],
      ["feature classifier /no/classifier.keras not found"]),
-    ("cache", ["--config.data.holdout=0", "--config.data.cache_dir=CACHE"],
+    ("cache", ["--config.data.holdout=2", "--config.data.cache_dir=CACHE"],
      ["is a file; give a folder"]),
-    ("stray", ["--config.data.holdout=0", "--config.model.conditional=True"],
+    ("stray", ["--config.data.holdout=2", "--config.model.conditional=True"],
      ["outside the class sub-folders", "stray.png"]),
 ])
 def test_data_checks_come_before_tensorflow_and_before_any_file(tmp_path, case, flags, words):
@@ -71,12 +71,12 @@ def test_a_resume_of_another_model_or_on_other_data_is_refused_before_tensorflow
     pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"], per_class=6)
     run = tmp_path / "run"
     command = ["--config=configs/folder128.py", f"--workdir={run}",
-               f"--config.data.source=folder:{pictures}", *TINY, "--config.data.holdout=0"]
+               f"--config.data.source=folder:{pictures}", *TINY, "--config.data.holdout=2"]
     assert helpers.run_cli("dcgan.main", *command).returncode == 0
     before, env = helpers.files_under(str(run)), no_tensorflow(tmp_path)
     for change, words in (("--config.model.gen_filters=16", ["different model",
                                                              "gen_filters: 8 -> 16"]),
-                          ("--config.data.holdout=2", ["other data", "data.holdout: 0 -> 2",
+                          ("--config.data.holdout=3", ["other data", "data.holdout: 2 -> 3",
                                                        "--allow_new_data"])):
         result = helpers.run_cli("dcgan.main", *command, change, env=env)
         helpers.assert_one_line_error(result, *words)

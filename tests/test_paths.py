@@ -41,7 +41,7 @@ def test_a_run_folder_reached_through_a_link_in_the_picture_folder_is_refused(tm
 
 def test_a_dry_run_checks_the_folder_as_training_would(tmp_path):
     pictures = tmp_path / "pictures"
-    helpers.write_folder(str(pictures), n=20)
+    helpers.write_folder(str(pictures), n=40)  # 20 held out, 20 to train on
     missing = helpers.run_cli("dcgan.main", "--config=configs/folder32.py", "--dry_run",
                               f"--config.data.source=folder:{tmp_path / 'nothing'}")
     helpers.assert_one_line_error(missing, "no such directory")

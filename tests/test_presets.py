@@ -74,4 +74,5 @@ def test_the_folder_presets_draw_their_size_in_colour_and_cost_by_it():
     # The same settings on a quarter of the pixels: the quick look costs far less a step.
     assert small.to_dict() | {"data": None} == large.to_dict() | {"data": None}
     assert step_macs(folder32.get_config()) < step_macs(large) / 4
-    assert folder32.get_config().training.augment and folder32.get_config().training.ada_target
+    # Augmented, p steered by D on pictures held out of training.
+    assert small.training.augment and small.training.ada_gap_target and small.data.holdout

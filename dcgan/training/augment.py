@@ -7,9 +7,15 @@ the generator to draw the augmentations: each op here is differentiable, so the 
 gradient flows back through it (Zhao et al., 2020, DiffAugment). Each policy is applied to each
 image with probability p; p = 1 is DiffAugment's fixed policy.
 
-With `training.ada_target` > 0, p adapts (Karras et al., 2020, ADA): the sign of D's logits on
-real images, r_t = E[sign(D(x_real))], rises towards 1 as D overfits. p grows while r_t is above
-the target and shrinks below it, by a step that lets p cross 0..1 in `ada_kimg` thousand images.
+p can adapt (Karras et al., 2020, ADA): it grows while a measure of D memorising is above a
+target and shrinks below it, by a step that lets p cross 0..1 in `ada_kimg` thousand images.
+Two measures:
+- `training.ada_target` > 0: the sign of D's logits on real images, r_t = E[sign(D(x_real))],
+  after every step. It needs nothing held out, but it is near 1 for a few thousand pictures
+  that D does not memorise as much as for a few hundred that it does, so p rises in both.
+- `training.ada_gap_target` > 0: the held-out gap, D's mean output on trained pictures minus
+  that on held-out ones (dcgan.training.evaluations), at every log. It stays near 0 until D
+  memorises, so p stays near 0 where augmentation would only cost.
 
 Every random draw is stateless, from a seed derived from (run seed, step), so a resumed run
 draws the same augmentations as an uninterrupted one.
@@ -129,34 +135,36 @@ _OPS = {"translation": translate, "cutout": cutout, "color": color}
 assert set(_OPS) == set(AUGMENT_POLICIES)
 
 
-def adapt_probability(p, sign_real, target, images, ada_kimg):
-    """ADA's update of p after a step: up if D is surer of the reals than the target, else down.
+def adapt_probability(p, measured, target, images, ada_kimg):
+    """ADA's update of p: up if D memorises more than the target says, else down.
 
-    Each step moves p by images / (ada_kimg * 1000) in the direction of sign(r - target), so p
-    integrates the sign over recent steps rather than following any one noisy batch, and can
-    cross 0..1 in ada_kimg thousand images.
+    Each update moves p by images / (ada_kimg * 1000) in the direction of
+    sign(measured - target), so p integrates the sign over recent measurements rather than
+    following any one noisy one, and can cross 0..1 in ada_kimg thousand images.
 
     Args:
         p: the current probability (float32 scalar).
-        sign_real: r, the step's mean of sign(D(x_real)) over the global batch.
-        target: the r that p steers towards (0.6 in Karras et al.).
-        images: images per step (the global batch).
+        measured: r_t (the step's mean of sign(D(x_real)) over the global batch) or the
+            held-out gap.
+        target: the value of `measured` that p steers towards (r_t: 0.6 in Karras et al.).
+        images: images trained on since the last update.
         ada_kimg: thousands of images for p to go from 0 to 1.
 
     Returns:
         The new p, in [0, 1].
     """
     step = float(images) / (float(ada_kimg) * 1000.0)
-    return tf.clip_by_value(p + tf.sign(sign_real - target) * step, 0.0, 1.0)
+    return tf.clip_by_value(p + tf.sign(measured - target) * step, 0.0, 1.0)
 
 
 class Augmentation:
     """A run's augmentation settings, applied inside the training step."""
 
-    def __init__(self, policies, seed, ada_target=0.0, ada_kimg=500):
+    def __init__(self, policies, seed, ada_target=0.0, ada_kimg=500, ada_gap_target=0.0):
         self.policies = tuple(policies)
         self.seed = int(seed)
         self.ada_target = float(ada_target)
+        self.ada_gap_target = float(ada_gap_target)
         self.ada_kimg = float(ada_kimg)
 
     @classmethod
@@ -165,14 +173,24 @@ class Augmentation:
         policies = parse_policies(training.augment)
         if not policies:
             return None
-        return cls(policies, seed, training.ada_target, training.ada_kimg)
+        return cls(policies, seed, training.ada_target, training.ada_kimg,
+                   training.ada_gap_target)
 
     @property
     def adaptive(self):
+        """p steered by r_t after every step."""
         return self.ada_target > 0
+
+    @property
+    def steered_by_gap(self):
+        """p steered by the held-out gap at every log."""
+        return self.ada_gap_target > 0
 
     def __call__(self, images, p, step, stream):
         return augment(images, self.policies, p, step_seed(self.seed, step, stream))
 
     def adapted(self, p, sign_real, images):
         return adapt_probability(p, sign_real, self.ada_target, images, self.ada_kimg)
+
+    def adapted_to_gap(self, p, gap, images):
+        return adapt_probability(p, gap, self.ada_gap_target, images, self.ada_kimg)

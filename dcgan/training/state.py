@@ -56,7 +56,7 @@ class TrainingState(tf.Module):
         # from 0 and checkpointed like a weight; fixed, it is the config's value and stays out
         # of the checkpoint, so adaptation switched on at a resume starts from 0 too.
         t = config.training
-        self.adaptive_augment = t.ada_target > 0
+        self.adaptive_augment = t.ada_target > 0 or t.ada_gap_target > 0
         self.fixed_augment_p = float(t.augment_p)
         self.augment_p = tf.Variable(0.0 if self.adaptive_augment else self.fixed_augment_p,
                                      trainable=False, name="augment_p")

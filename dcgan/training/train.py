@@ -245,6 +245,7 @@ class _Run:
         self.root, self.strategy, self.gan, self.writer, self.record, self.clock = \
             root, strategy, gan, writer, record, clock
         self.evaluations = measures
+        self.log_every, self.batch_size = t.log_every_steps, t.batch_size
         self.start = int(gan.step.numpy())
         distribute.check_same_step(strategy, self.start)
         self.schedule = schedule.Schedule(t, evaluate=any(e.timed for e in measures))
@@ -267,10 +268,23 @@ class _Run:
         for evaluation in self.evaluations:
             if due.evaluate or not evaluation.timed:
                 logged.update(evaluation(self.gan, at))
+        self._steer_augmentation(at, logged)
         self.steps.restart_timer()  # evaluation time is not training throughput
         self.record.scalars(at, logged, self.gan.learning_rates())
         self.last_record = logged
         return logged
+
+    def _steer_augmentation(self, at, logged):
+        """With training.ada_gap_target: p's update from the held-out gap just measured.
+
+        Only at multiples of training.log_every_steps, not at the records a checkpoint or the
+        end of an invocation adds, so an interrupted run steers as an uninterrupted one does.
+        """
+        augmentation, every = self.steps.augmentation, self.log_every
+        if augmentation and augmentation.steered_by_gap and at % every == 0:
+            gap = logged["d_trained"] - logged["d_holdout"]
+            self.gan.augment_p.assign(augmentation.adapted_to_gap(
+                self.gan.augment_p, gap, every * self.batch_size))
 
     def save_samples(self, at):
         images = self.gan.sampling_generator()(
