@@ -225,7 +225,8 @@ def _adaptive_problems(leaves):
         if no_policy:
             problems.append(f"training.{name}={value!r} adapts the augmentation, but "
                             "training.augment is ''; name policies, e.g. "
-                            "training.augment=translation,color,cutout")
+                            f"training.augment=translation,color,cutout, or set "
+                            f"training.{name}=0 for none")
     if len(on) == 2:
         problems.append("training.ada_target and training.ada_gap_target both adapt the "
                         "augmentation; set one of them to 0")

@@ -1,6 +1,7 @@
 """Runs on a folder of one's own pictures: checks before anything starts, the folder's files
 kept with the run, resumes on a changed folder, and a realistic folder end to end."""
 
+import copy
 import json
 import os
 import shutil
@@ -124,6 +125,24 @@ def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data
         train.train_and_evaluate(config, run, allow_new_data=True)
     (pictures / "aaa.png").unlink()
     Image.new("RGB", (24, 24), "red").save(pictures / "cats" / "0.png")  # same place, new file
+    train.train_and_evaluate(config, run, allow_new_data=True)
+
+
+def test_a_run_holding_pictures_out_refuses_more_held_out_or_another_seed(tmp_path):
+    """Held-out pictures D trained on would make the gap and the score wrong."""
+    pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
+    run = str(tmp_path / "run")
+    config = tiny_folder_config(pictures)
+    config.data.holdout = 3
+    train.train_and_evaluate(config, run)
+    config.training.num_steps = 4
+    for field, value, words in (("holdout", 4, "data.holdout: 3 -> 4"),
+                                ("seed", 1, "seed: 0 -> 1")):
+        changed = copy.deepcopy(config)
+        (changed.data if field == "holdout" else changed)[field] = value
+        with pytest.raises(UserError, match=f"{words}.*not even --allow_new_data.*at most 3"):
+            train.train_and_evaluate(changed, run, allow_new_data=True)
+    config.data.holdout = 2  # a part of the same held-out pictures: still never trained on
     train.train_and_evaluate(config, run, allow_new_data=True)
 
 

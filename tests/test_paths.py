@@ -70,3 +70,17 @@ def test_the_same_folder_spelt_another_way_is_the_same_data(tmp_path, monkeypatc
     other = json.loads(helpers.tiny_config(f"folder:{tmp_path}").to_json_best_effort())
     with pytest.raises(UserError, match="other data"):
         workdir.record_config(root, other, 2, True)
+
+
+def test_a_folder_smaller_than_the_held_out_pictures_gets_one_fix_that_works(tmp_path):
+    pictures = tmp_path / "pictures"
+    helpers.write_folder(str(pictures), n=10)
+    command = ["--config=configs/folder32.py", "--dry_run",
+               f"--config.data.source=folder:{pictures}"]
+    refused = helpers.run_cli("dcgan.main", *command)
+    helpers.assert_one_line_error(refused, "data.holdout=20 leaves no training images",
+                                  "has 10 image files",
+                                  "--config.data.holdout=1 --config.training.batch_size=4")
+    fixed = helpers.run_cli("dcgan.main", *command, "--config.data.holdout=1",
+                            "--config.training.batch_size=4")
+    assert fixed.returncode == 0, fixed.stderr

@@ -73,9 +73,13 @@ def check_before_start(config, root, allow_new_data):
 
 def _check_counts(data, batch_size, count):
     if data.holdout >= count:
+        # One fix that works: the batch too, when the pictures left are fewer than a batch.
+        holdout = count // 10
+        fix = f"--config.data.holdout={holdout}"
+        if batch_size > count - holdout:
+            fix += f" --config.training.batch_size={max(1, (count - holdout) // 2)}"
         raise UserError(f"data.holdout={data.holdout} leaves no training images: "
-                        f"{data.source} has {count} image files; lower it, e.g. "
-                        f"--config.data.holdout={count // 10}")
+                        f"{data.source} has {count} image files; lower it, e.g. {fix}")
     left = count - data.holdout
     training = min(left, data.max_images) if data.max_images else left
     if batch_size > training:

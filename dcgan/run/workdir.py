@@ -234,7 +234,25 @@ def check_change(root, saved, config_dict, allow_new_data):
                               for name in new_data)
         raise UserError(f"workdir {root} was trained on other data ({described}); "
                         f"{ALLOW_NEW_DATA}use a new --workdir")
+    _check_held_out_kept(root, old, new)
     return changes
+
+
+def _check_held_out_kept(root, old, new):
+    """Refuse, even with --allow_new_data, a change that would hold out pictures D trained on.
+
+    The held-out pictures are the first data.holdout of the seed's shuffle: fewer keep a part
+    of them (never trained on), but more, or another seed, would count trained pictures as
+    unseen, and both the held-out gap and the score against them would be wrong.
+    """
+    before, after = old.get("data.holdout") or 0, new.get("data.holdout") or 0
+    if after and (after > before or old.get("seed") != new.get("seed")):
+        what = f"data.holdout: {before} -> {after}" if after != before else \
+            f"seed: {old.get('seed')} -> {new.get('seed')}"
+        raise UserError(f"workdir {root} holds out pictures picked by the seed ({what}): some "
+                        "it trained on would be counted as unseen, so not even "
+                        "--allow_new_data can continue it; keep data.holdout at most "
+                        f"{before} and the seed, or use a new --workdir")
 
 
 def same_source(a, b):
