@@ -2,7 +2,8 @@
 of metrics that joins the step's record.
 
 - `HeldOutComparison` (data.holdout > 0), with every record: D's mean output on the held-out
-  images and on as many training images. D scoring the training images higher is D memorising.
+  images and on as many training images. D scoring the training images higher is D memorising;
+  with training.ada_gap_target the loop steers the augmentation by that gap.
 - `QualityScore` (training.eval_every_steps > 0): FID and the other quality metrics of the
   generator (a conditional one's within each class too, with a warning when its classes have
   collapsed); the best state so far is kept by the checkpoint writer.
