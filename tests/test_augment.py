@@ -100,22 +100,6 @@ def records(workdir):
         return [json.loads(line) for line in f]
 
 
-@pytest.mark.slow
-def test_ada_resume_is_exact(tmp_path):
-    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    whole, half = (ada_config(num_steps=n, checkpoint_every_steps=3) for n in (6, 3))
-    helpers.train_in_new_process((whole, straight), (half, stopped), (whole, stopped))
-    a, b = helpers.training_state(straight), helpers.training_state(stopped)
-    assert "augment_p/.ATTRIBUTES/VARIABLE_VALUE" in a
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    # 8 images per step of 100 move p by 0.08 a step: it has moved, and was logged.
-    logged = records(straight)
-    assert all("augment_p" in r and -1 <= r["d_sign_real"] <= 1 for r in logged)
-    assert a["augment_p/.ATTRIBUTES/VARIABLE_VALUE"] > 0
-    assert records(stopped)[-1]["augment_p"] == logged[-1]["augment_p"]
-
-
 def gap_config(**training):
     config = helpers.tiny_config(augment="translation,cutout,color", ada_gap_target=0.01,
                                  ada_kimg=0.1, **training)
@@ -141,16 +125,22 @@ def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_gap_steered_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("rule", ["sign", "gap"])
+def test_adaptive_resume_is_exact(tmp_path, rule):
+    """p steered by the sign of D(x) after every step, or by the held-out gap at every log:
+    the interrupted run stops at step 3, between two logs, and resumes."""
+    make_config = ada_config if rule == "sign" else gap_config
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    whole, half = (gap_config(num_steps=n, checkpoint_every_steps=3) for n in (8, 3))
+    whole, half = (make_config(num_steps=n, checkpoint_every_steps=3) for n in (8, 3))
     helpers.train_in_new_process((whole, straight), (half, stopped), (whole, stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert "augment_p/.ATTRIBUTES/VARIABLE_VALUE" in a
-    assert any(r["augment_p"] > 0 for r in records(straight))  # p has moved
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    assert records(stopped)[-1]["augment_p"] == records(straight)[-1]["augment_p"]
+    logged = records(straight)
+    assert all("augment_p" in r and -1 <= r["d_sign_real"] <= 1 for r in logged)
+    assert any(r["augment_p"] > 0 for r in logged)  # p has moved, and was logged
+    assert records(stopped)[-1]["augment_p"] == logged[-1]["augment_p"]
 
 
 def test_unaugmented_runs_log_d_sign_real_but_no_p(tmp_path):

@@ -112,14 +112,21 @@ def test_a_resume_on_changed_files_needs_allow_new_data_and_is_recorded(tmp_path
     train.train_and_evaluate(more, run)  # the recorded files are now these: no flag needed
 
 
-def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data(tmp_path):
+def trained_holding_out(tmp_path, holdout):
+    """(pictures, run folder, config) of a run of 2 steps that held `holdout` pictures out;
+    the config asks for 4 steps, so a resume trains on."""
     pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
     run = str(tmp_path / "run")
     config = tiny_folder_config(pictures)
-    config.data.holdout = 4
+    config.data.holdout = holdout
     train.train_and_evaluate(config, run)
-    Image.new("RGB", (20, 20)).save(pictures / "aaa.png")  # first in the list: all move up one
     config.training.num_steps = 4
+    return pictures, run, config
+
+
+def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data(tmp_path):
+    pictures, run, config = trained_holding_out(tmp_path, 4)
+    Image.new("RGB", (20, 20)).save(pictures / "aaa.png")  # first in the list: all move up one
     with pytest.raises(UserError, match=r"data.holdout=4 .*1 added \(aaa.png\).*not even "
                        r"--allow_new_data"):
         train.train_and_evaluate(config, run, allow_new_data=True)
@@ -130,12 +137,7 @@ def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data
 
 def test_a_run_holding_pictures_out_refuses_more_held_out_or_another_seed(tmp_path):
     """Held-out pictures D trained on would make the gap and the score wrong."""
-    pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
-    run = str(tmp_path / "run")
-    config = tiny_folder_config(pictures)
-    config.data.holdout = 3
-    train.train_and_evaluate(config, run)
-    config.training.num_steps = 4
+    _, run, config = trained_holding_out(tmp_path, 3)
     for field, value, words in (("holdout", 4, "data.holdout: 3 -> 4"),
                                 ("seed", 1, "seed: 0 -> 1")):
         changed = copy.deepcopy(config)
