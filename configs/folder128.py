@@ -20,7 +20,8 @@ def get_config():
     config.data.channels = 3
     # Kept out of training: D's output on them against as many trained pictures, the held-out
     # gap, shows D memorising, and steers the augmentation below. 20 measure the gap to about
-    # +-0.1 in one log; a folder of 20 pictures or fewer is refused before anything starts.
+    # +-0.1 in one log; a folder too small to hold them out and still fill a batch is refused
+    # before anything starts, with the numbers to lower.
     config.data.holdout = 20
     config.model.kernel_size = 4
     config.model.init = "dcgan"

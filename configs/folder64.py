@@ -3,9 +3,9 @@
 `folder128.py` made for 64 px and small folders: batches of 16, and folder128's augmentation,
 its probability p steered by D on 20 pictures held out of training. p rises while D scores the
 trained pictures more than 0.15 above the held-out ones, so it stays near 0 in a folder D does
-not memorise and climbs to 1 in one it does. A folder needs more than 20 pictures
-(--config.data.holdout=N holds N out). The settings were measured at 32 px (configs/folder32.py
-says by what).
+not memorise and climbs to 1 in one it does. A folder needs 36 pictures or more (20 held out,
+a batch of 16 left; --config.data.holdout=N holds N out). The settings were measured at 32 px
+(configs/folder32.py says by what).
 Point data.source at your folder: --config.data.source=folder:~/Pictures/cats
 """
 
