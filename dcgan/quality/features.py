@@ -336,8 +336,8 @@ def baseline_images(data, num, seed, with_labels=False):
 
 def _warn_if_fewer(source, images, kind, num):
     if len(images) < num:
-        log.warning("%s has %d images (%s), fewer than the %d samples scored; comparing with "
-                    "all of them", source, len(images), kind, num)
+        log.warning("the real images of %s to score against are %d (%s), fewer than the %d "
+                    "samples scored; comparing with all of them", source, len(images), kind, num)
 
 
 def quality_metrics(real, fake):
