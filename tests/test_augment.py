@@ -101,8 +101,8 @@ def records(workdir):
 
 
 def gap_config(**training):
-    config = helpers.tiny_config(augment="translation,cutout,color", ada_gap_target=0.01,
-                                 ada_kimg=0.1, **training)
+    config = helpers.tiny_config(**{"augment": "translation,cutout,color",
+                                    "ada_gap_target": 0.01, "ada_kimg": 0.1, **training})
     config.data.holdout = 16
     config.optim.d_learning_rate = 1e-2  # D soon scores its training images higher
     return config
@@ -122,6 +122,19 @@ def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path):
             before, p = p, min(1.0, max(0.0, p + (move if gap > 0.01 else -move)))
             moved += p != before
     assert moved, "no log moved p"
+
+
+def test_while_the_gap_keeps_p_at_zero_training_is_that_without_augmentation(tmp_path):
+    """p = 0 changes no image: the run trains exactly as one with no augmentation does."""
+    steered, plain = str(tmp_path / "steered"), str(tmp_path / "plain")
+    never_rises = gap_config(num_steps=4, ada_gap_target=0.99)  # the gap is never that wide
+    train.train_and_evaluate(never_rises, steered)
+    assert {r["augment_p"] for r in records(steered)} == {0.0}
+    none = gap_config(num_steps=4, augment="", ada_gap_target=0.0)
+    train.train_and_evaluate(none, plain)
+    a, b = helpers.training_state(steered), helpers.training_state(plain)
+    for name in b:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
 @pytest.mark.slow

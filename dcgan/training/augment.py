@@ -186,7 +186,13 @@ class Augmentation:
         """p steered by the held-out gap at every log."""
         return self.ada_gap_target > 0
 
+    def idle(self):
+        """The same settings applying no policy: what a step at p = 0 does, without the ops."""
+        return Augmentation((), self.seed, self.ada_target, self.ada_kimg, self.ada_gap_target)
+
     def __call__(self, images, p, step, stream):
+        if not self.policies:
+            return images
         return augment(images, self.policies, p, step_seed(self.seed, step, stream))
 
     def adapted(self, p, sign_real, images):

@@ -196,6 +196,7 @@ class _Steps:
         self.config, self.strategy, self.gan, self.clock = config, strategy, gan, clock
         self.num_classes = data.num_classes
         self.augmentation = augment.Augmentation.from_config(config.training, config.seed)
+        self.idle_augmentation = self.augmentation.idle() if self.augmentation else None
         # The pipeline holds its own copy; only a rollback needs to start another stream.
         self.rollback_data = (data.images, data.labels) \
             if config.training.on_nan == "rollback" else None
@@ -212,16 +213,39 @@ class _Steps:
                                   paired=t.mode_seeking > 0)
         self.iterator = iter(distribute.distribute_dataset(self.strategy, dataset))
         self.pending, self.since, self.at = [], time.perf_counter(), at
+        self._choose_augmentation()  # p may have been restored
+
+    def _choose_augmentation(self):
+        """The augmentation the next calls apply. At p = 0 no image changes, so unless p moves
+        inside the step (the sign rule) the ops are skipped until p does move: a folder run
+        spends much of its time there (all of it on a large folder), at about 8% of a step."""
+        a = self.augmentation
+        idle = a and not a.adaptive and float(self.gan.augment_p.numpy()) == 0
+        self.applied = self.idle_augmentation if idle else a
+
+    def steer_augmentation(self, at, logged):
+        """With training.ada_gap_target: p's update from the held-out gap just logged.
+
+        Only at multiples of training.log_every_steps, not at the records a checkpoint or the
+        end of an invocation adds, so an interrupted run steers as an uninterrupted one does.
+        """
+        a, every = self.augmentation, self.config.training.log_every_steps
+        if a and a.steered_by_gap and at % every == 0:
+            gap = logged["d_trained"] - logged["d_holdout"]
+            batch = self.config.training.batch_size
+            self.gan.augment_p.assign(a.adapted_to_gap(self.gan.augment_p, gap, every * batch))
+            self._choose_augmentation()
 
     def run(self, n):
         """Run `n` steps in one call; returns the step reached."""
-        if n in self.functions:
-            self.pending.append((n, self.functions[n](self.iterator)))
+        key = (n, self.applied)
+        if key in self.functions:
+            self.pending.append((n, self.functions[key](self.iterator)))
         else:  # its first call traces (and compiles) it: not counted as training time
             began = time.monotonic()
-            self.functions[n] = step.make_train_fn(self.gan, self.strategy,
-                                                   self.config.training, n, self.augmentation)
-            self.pending.append((n, self.functions[n](self.iterator)))
+            self.functions[key] = step.make_train_fn(self.gan, self.strategy,
+                                                     self.config.training, n, self.applied)
+            self.pending.append((n, self.functions[key](self.iterator)))
             self.clock.exclude(time.monotonic() - began)
         self.at += n
         return self.at
@@ -245,7 +269,6 @@ class _Run:
         self.root, self.strategy, self.gan, self.writer, self.record, self.clock = \
             root, strategy, gan, writer, record, clock
         self.evaluations = measures
-        self.log_every, self.batch_size = t.log_every_steps, t.batch_size
         self.start = int(gan.step.numpy())
         distribute.check_same_step(strategy, self.start)
         self.schedule = schedule.Schedule(t, evaluate=any(e.timed for e in measures))
@@ -268,23 +291,11 @@ class _Run:
         for evaluation in self.evaluations:
             if due.evaluate or not evaluation.timed:
                 logged.update(evaluation(self.gan, at))
-        self._steer_augmentation(at, logged)
+        self.steps.steer_augmentation(at, logged)
         self.steps.restart_timer()  # evaluation time is not training throughput
         self.record.scalars(at, logged, self.gan.learning_rates())
         self.last_record = logged
         return logged
-
-    def _steer_augmentation(self, at, logged):
-        """With training.ada_gap_target: p's update from the held-out gap just measured.
-
-        Only at multiples of training.log_every_steps, not at the records a checkpoint or the
-        end of an invocation adds, so an interrupted run steers as an uninterrupted one does.
-        """
-        augmentation, every = self.steps.augmentation, self.log_every
-        if augmentation and augmentation.steered_by_gap and at % every == 0:
-            gap = logged["d_trained"] - logged["d_holdout"]
-            self.gan.augment_p.assign(augmentation.adapted_to_gap(
-                self.gan.augment_p, gap, every * self.batch_size))
 
     def save_samples(self, at):
         images = self.gan.sampling_generator()(
