@@ -88,7 +88,7 @@ def get_config():
     training.augment = ""
     training.augment_p = 1.0  # probability each policy is applied to an image (1: DiffAugment)
     # > 0: adapt augment_p (ADA) so E[sign(D(x_real))] stays near this target (0.6 is usual);
-    # p then starts at 0. 0: augment_p stays fixed.
+    # p then starts at 0 (augment_p must stay 1, unused). 0: augment_p stays fixed.
     training.ada_target = 0.0
     # > 0 (with data.holdout > 0): adapt augment_p by the held-out gap instead, D's mean output
     # on trained images minus that on held-out ones, measured every training.log_every_steps:

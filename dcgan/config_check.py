@@ -206,7 +206,8 @@ RULES = {
                             "a number in [0, 1) (0: fixed augment_p; 0.6 adapts it)"),
     "training.ada_gap_target": (_fraction(0, 1)[0],
                                 "a number in [0, 1) (0: off; 0.15 adapts p by the held-out gap)"),
-    "training.ada_kimg": (lambda v: _is_number(v) and v > 0, "a positive number, e.g. 500"),
+    "training.ada_kimg": (lambda v: _is_number(v) and v > 0,
+                          "a positive number, e.g. 50 (the folder presets) or 500"),
     "runtime.distribute": _one_of(DISTRIBUTE_STRATEGIES),
     "runtime.virtual_cpu_devices": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "runtime.sync_batch_norm": _bool(),
@@ -227,6 +228,13 @@ def _adaptive_problems(leaves):
                             "training.augment is ''; name policies, e.g. "
                             f"training.augment=translation,color,cutout, or set "
                             f"training.{name}=0 for none")
+    fixed_p = leaves.get("training.augment_p")
+    if on and _is_number(fixed_p) and fixed_p != 1:
+        # 1 is the default, left as it is by a preset that adapts p.
+        name, value = next(iter(on.items()))
+        problems.append(f"training.augment_p={fixed_p!r} fixes p, but training.{name}={value!r} "
+                        f"adapts it from 0; set training.{name}=0 to keep p at {fixed_p!r}, "
+                        "or leave augment_p out")
     if len(on) == 2:
         problems.append("training.ada_target and training.ada_gap_target both adapt the "
                         "augmentation; set one of them to 0")

@@ -145,6 +145,18 @@ def test_steering_by_the_held_out_gap_needs_pictures_held_out_and_one_rule():
                                   "training.augment is ''", "translation,color,cutout")
 
 
+def test_a_fixed_p_is_not_silently_ignored_by_an_adaptive_rule():
+    steered = ("--config.training.augment=color", "--config.data.holdout=5",
+               "--config.training.ada_gap_target=0.15")
+    result = dry_run(*steered, "--config.training.augment_p=0.5")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.augment_p=0.5", "adapts it from 0",
+                                  "training.ada_gap_target=0 to keep p at 0.5")
+    fixed = dry_run(*steered, "--config.training.augment_p=0.5",
+                    "--config.training.ada_gap_target=0")
+    assert fixed.returncode == 0, fixed.stderr
+
+
 def test_stddev_by_class_needs_the_stddev_channel_on():
     result = dry_run("--config.model.conditional=True", "--config.model.stddev_by_class=True")
     assert result.returncode == 2
