@@ -229,7 +229,7 @@ def _adaptive_problems(leaves):
                             f"training.augment=translation,color,cutout, or set "
                             f"training.{name}=0 for none")
     fixed_p = leaves.get("training.augment_p")
-    if on and _is_number(fixed_p) and fixed_p != 1:
+    if on and _is_number(fixed_p) and 0 <= fixed_p < 1:  # out of [0, 1] is refused as such
         # 1 is the default, left as it is by a preset that adapts p.
         name, value = next(iter(on.items()))
         problems.append(f"training.augment_p={fixed_p!r} fixes p, but training.{name}={value!r} "
