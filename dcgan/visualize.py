@@ -172,20 +172,26 @@ def _plot_losses(ax, records, equilibrium_d, equilibrium_g) -> None:
     ax.legend(fontsize="small")
 
 
-def _plot_outputs(ax, records) -> None:
-    # D(holdout) below D(x) is D memorising the training images; so is E[sign D(x)] near 1,
-    # which the augmentation's p (when adaptive) rises to counter.
-    lowest = 0.0
+def _plot_outputs(ax, records, gap_target) -> None:
+    # D(held out) below D(as many trained), a gap above 0, is D memorising the training images;
+    # so is E[sign D(x)] near 1. An adaptive p rises to counter one of them: with
+    # training.ada_gap_target, while the gap is above that line.
+    lowest, plotted = 0.0, set()
     for key, label, style in (("d_real", "D(x)", "-"), ("d_fake", "D(G(z))", "-"),
                               ("d_holdout", "D(held out)", "-"),
                               ("d_trained", "D(as many trained)", "-"),
+                              ("d_gap", "gap: trained - held out", "-."),
                               ("d_sign_real", "E[sign D(x)]", ":"),
                               ("augment_p", "augmentation p", "--")):
         steps, values = _series(records, key)
         if steps:
             ax.plot(steps, values, linestyle=style, label=label)
             lowest = min(lowest, *values)
+            plotted.add(key)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5")
+    if gap_target and "d_gap" in plotted:  # a run logged before d_gap existed: no line alone
+        ax.axhline(gap_target, color="black", linestyle="-.", linewidth=1,
+                   label=f"gap target {gap_target:g}: p rises above it")
     ax.set_ylim(min(-0.02, lowest - 0.02), 1.02)
     ax.set_title("Discriminator outputs")
     ax.set_xlabel("step")
@@ -248,7 +254,7 @@ def _plot_samples(ax, last_grid_path) -> None:
 
 
 def plot_report(records: Sequence[Mapping], path, equilibrium_d: float, equilibrium_g: float,
-                last_grid_path=None) -> str:
+                last_grid_path=None, gap_target: float = 0.0) -> str:
     """Writes a four-panel PNG summarising a run.
 
     Panels: losses against their equilibrium values; D(x) and D(G(z)) against 0.5; sample
@@ -263,6 +269,7 @@ def plot_report(records: Sequence[Mapping], path, equilibrium_d: float, equilibr
         equilibrium_d: discriminator loss when D outputs 0.5 everywhere (2 ln 2).
         equilibrium_g: generator loss at the same point (ln 2).
         last_grid_path: image shown in the fourth panel, if any.
+        gap_target: the run's training.ada_gap_target, drawn beside the held-out gap; 0: none.
 
     Returns:
         The path written, as a string.
@@ -274,7 +281,7 @@ def plot_report(records: Sequence[Mapping], path, equilibrium_d: float, equilibr
     fig = Figure(figsize=(12, 9), layout="constrained")
     axes = fig.subplots(2, 2)
     _plot_losses(axes[0, 0], records, equilibrium_d, equilibrium_g)
-    _plot_outputs(axes[0, 1], records)
+    _plot_outputs(axes[0, 1], records, gap_target)
     _plot_quality(axes[1, 0], records)
     _plot_samples(axes[1, 1], last_grid_path)
     buffer = io.BytesIO()

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan.config_check import AUGMENT_POLICIES
+from dcgan.run import run_report
 from dcgan.training import augment, train
 from tests import helpers
 
@@ -118,10 +119,10 @@ def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path):
     for record in records(str(tmp_path)):
         assert record["augment_p"] == pytest.approx(p, abs=1e-6), record["step"]
         if record["step"] % 2 == 0:
-            gap = record["d_trained"] - record["d_holdout"]
-            before, p = p, min(1.0, max(0.0, p + (move if gap > 0.01 else -move)))
+            before, p = p, min(1.0, max(0.0, p + (move if record["d_gap"] > 0.01 else -move)))
             moved += p != before
     assert moved, "no log moved p"
+    assert run_report.gap_target(str(tmp_path)) == 0.01  # report.png's line beside the gap
 
 
 def test_while_the_gap_keeps_p_at_zero_training_is_that_without_augmentation(tmp_path):
@@ -207,3 +208,24 @@ def test_adaptive_augmentation_switched_on_at_a_resume_starts_p_at_zero(tmp_path
     train.train_and_evaluate(config, run)
     # At 8 images a step of 500 thousand, two steps move p by at most 3.2e-5 from 0.
     assert records(run)[-1]["augment_p"] < 1e-3
+
+
+def test_an_adaptive_run_resumed_with_augmentation_off_prints_no_restore_warnings(tmp_path):
+    """The checkpoint's p goes unused once augmentation is off: left unread on purpose, without
+    TensorFlow's warnings about values it could not restore."""
+    from tests.test_sample import UNRESTORED_WARNINGS
+
+    run = str(tmp_path / "run")
+    tiny = ["dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
+            "--config.model.gen_filters=4", "--config.model.disc_filters=4",
+            "--config.model.noise_dim=8", "--config.training.batch_size=8",
+            "--config.training.log_every_steps=2", "--config.training.precision=float32"]
+    first = helpers.run_cli(*tiny, "--config.training.num_steps=2",
+                            "--config.training.augment=color", "--config.training.ada_target=0.6")
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = helpers.run_cli(*tiny, "--config.training.num_steps=4",
+                              "--config.training.augment=", "--config.training.ada_target=0")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [r["step"] for r in records(run)] == [2, 4]
+    for warning in UNRESTORED_WARNINGS:
+        assert warning not in resumed.stderr

@@ -56,7 +56,9 @@ def test_a_holdout_of_every_image_is_refused():
         input_pipeline.select_images(numbered(10), 0, holdout=10)
 
 
-def test_a_run_logs_d_on_held_out_and_trained_images(tmp_path):
+def test_a_run_logs_d_on_held_out_and_trained_images_and_their_gap(tmp_path):
+    from dcgan.run import run_report
+
     config = helpers.tiny_config("synthetic:digits:40", num_steps=2)
     config.data.max_images = 16
     config.data.holdout = 8
@@ -64,7 +66,9 @@ def test_a_run_logs_d_on_held_out_and_trained_images(tmp_path):
     with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
         (record,) = [json.loads(line) for line in f]
     assert 0 <= record["d_holdout"] <= 1 and 0 <= record["d_trained"] <= 1
+    assert record["d_gap"] == pytest.approx(record["d_trained"] - record["d_holdout"])
     assert os.path.exists(os.path.join(str(tmp_path), "report.png"))
+    assert run_report.gap_target(str(tmp_path)) == 0  # no target line: the gap steers nothing
 
 
 def test_too_few_images_left_for_a_batch_is_one_line(tmp_path):

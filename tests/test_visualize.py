@@ -127,14 +127,17 @@ def test_the_outputs_panel_shows_the_overfitting_signals():
 
     ax = Figure().subplots()
     records = [{"step": s, "d_real": 0.9, "d_fake": 0.1, "d_holdout": 0.6, "d_trained": 0.8,
-                "d_sign_real": -0.5, "augment_p": 0.1 * s} for s in (1, 2)]
-    visualize._plot_outputs(ax, records)
+                "d_gap": 0.2, "d_sign_real": -0.5, "augment_p": 0.1 * s} for s in (1, 2)]
+    visualize._plot_outputs(ax, records, gap_target=0.15)
     labels = {line.get_label() for line in ax.get_lines()}
-    assert {"D(held out)", "D(as many trained)", "E[sign D(x)]", "augmentation p"} <= labels
+    assert {"D(held out)", "D(as many trained)", "gap: trained - held out", "E[sign D(x)]",
+            "augmentation p", "gap target 0.15: p rises above it"} <= labels
     assert ax.get_ylim()[0] <= -0.5  # a negative E[sign D(x)] stays in view
     plain = Figure().subplots()
-    visualize._plot_outputs(plain, [{"step": 1, "d_real": 0.5, "d_fake": 0.5}])
-    assert "augmentation p" not in {line.get_label() for line in plain.get_lines()}
+    # A run logged before d_gap existed gets no target line with nothing beside it.
+    visualize._plot_outputs(plain, [{"step": 1, "d_real": 0.5, "d_fake": 0.5}], gap_target=0.15)
+    assert not {"augmentation p", "gap target 0.15: p rises above it"} & {
+        line.get_label() for line in plain.get_lines()}
 
 
 def test_the_quality_panel_shows_a_conditional_runs_means_within_classes():

@@ -34,4 +34,15 @@ def write_report(root, path=None):
             f"no metrics in {workdir.RunDir(root).metrics} yet; a run writes its "
             "first line after training.log_every_steps steps, try again then")
     return visualize.plot_report(records, path or workdir.RunDir(root).report,
-                                 equilibrium.D_LOSS, equilibrium.G_LOSS, latest_sample(root))
+                                 equilibrium.D_LOSS, equilibrium.G_LOSS, latest_sample(root),
+                                 gap_target(root))
+
+
+def gap_target(root):
+    """The run's training.ada_gap_target, 0 when it has none or its config cannot be read:
+    the report is drawn from the metrics, whatever state the rest of the folder is in."""
+    try:
+        config = workdir.read_config(root)
+    except UserError:
+        return 0.0
+    return float(config["training"]["ada_gap_target"]) if config else 0.0

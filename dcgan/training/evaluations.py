@@ -2,8 +2,9 @@
 of metrics that joins the step's record.
 
 - `HeldOutComparison` (data.holdout > 0), with every record: D's mean output on the held-out
-  images and on as many training images. D scoring the training images higher is D memorising;
-  with training.ada_gap_target the loop steers the augmentation by that gap.
+  images and on as many training images, and d_gap, the second less the first. D scoring the
+  training images higher is D memorising; with training.ada_gap_target the loop steers the
+  augmentation by that gap.
 - `QualityScore` (training.eval_every_steps > 0): FID and the other quality metrics of the
   generator (a conditional one's within each class too, with a warning when its classes have
   collapsed); the best state so far is kept by the checkpoint writer.
@@ -58,7 +59,11 @@ class HeldOutComparison:
         self.batch_size = batch_size
 
     def __call__(self, gan, step):
-        return discriminator_means(gan.discriminator, self.image_sets, self.batch_size)
+        means = discriminator_means(gan.discriminator, self.image_sets, self.batch_size)
+        # Logged as a number of its own: the gap is what a user reads, and what
+        # training.ada_gap_target compares against.
+        means["d_gap"] = means["d_trained"] - means["d_holdout"]
+        return means
 
 
 class QualityScore:

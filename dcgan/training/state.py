@@ -95,7 +95,12 @@ class TrainingState(tf.Module):
                    if not any(name.startswith(part + "/") for name in names)]
         if missing:
             checkpoint = self._make_checkpoint(missing)
-        checkpoint.restore(path).assert_existing_objects_matched()
+        status = checkpoint.restore(path)
+        status.assert_existing_objects_matched()
+        if "augment_p" not in missing and not self.adaptive_augment:
+            # A p learnt by an adaptive rule this run has switched off: the config's fixed p
+            # applies instead, so the checkpoint's is left unread on purpose, not warned about.
+            status.expect_partial()
 
     def sampling_generator(self):
         return self.ema_generator or self.generator

@@ -231,9 +231,9 @@ class _Steps:
         """
         a, every = self.augmentation, self.config.training.log_every_steps
         if a and a.steered_by_gap and at % every == 0:
-            gap = logged["d_trained"] - logged["d_holdout"]
             batch = self.config.training.batch_size
-            self.gan.augment_p.assign(a.adapted_to_gap(self.gan.augment_p, gap, every * batch))
+            self.gan.augment_p.assign(
+                a.adapted_to_gap(self.gan.augment_p, logged["d_gap"], every * batch))
             self._choose_augmentation()
 
     def run(self, n):
