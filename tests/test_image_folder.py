@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -272,6 +273,33 @@ def test_a_broken_link_is_skipped_with_one_warning(tmp_path, caplog, cache):
     assert len(images) == 3
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "skipped 1 broken link(s)" in warning and "gone.png" in warning
+
+
+def test_a_named_pipe_with_an_image_name_is_skipped_not_waited_on(tmp_path, caplog):
+    """Opening a pipe waits for a writer: loading the folder would hang, not fail."""
+    numbered_pngs(tmp_path / "pictures", 3)
+    pipe = tmp_path / "pictures" / "pipe.png"
+    os.mkfifo(pipe)
+    done = threading.Event()
+
+    def release_a_reader():
+        # Were the pipe opened for reading, this writes to it, so the test fails, not hangs.
+        while not done.wait(0.5):
+            try:
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader: what should happen
+                pass
+
+    threading.Thread(target=release_a_reader, daemon=True).start()
+    try:
+        with caplog.at_level("WARNING", logger="dcgan"):
+            images = load_images(f"folder:{tmp_path / 'pictures'}", 8, 1, cache_dir="")
+    finally:
+        done.set()
+    assert len(images) == 3
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "skipped 1 path(s) that are not files (a named pipe" in warning
+    assert "pipe.png" in warning
 
 
 def test_a_full_disk_leaves_no_partial_cache_file(tmp_path):

@@ -14,7 +14,8 @@ is at most (4 x image_size)^2 pixels, whatever the camera made.
 
 The folder is listed with its symbolic links followed, files and sub-folders alike; a file
 reached twice (a link to a file already listed) counts once, so it can never be both trained on
-and held out. A link to nothing is skipped with one warning.
+and held out. A link to nothing is skipped with one warning, and so is a named pipe, socket or
+device with an image's name: reading a pipe would wait for a writer forever.
 
 Decoding thousands of files takes minutes; with a cache folder the fitted images are written
 once to a .npy file there and read back memory-mapped by later runs and resumes. The cache of a
@@ -31,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+import stat as file_mode
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -66,13 +68,13 @@ def folder_of(source):
     return os.path.expanduser(source.partition(":")[2])
 
 
-Listing = collections.namedtuple("Listing", "paths duplicates broken folders")
+Listing = collections.namedtuple("Listing", "paths duplicates broken special folders")
 
 
 def scan(directory, source):
     """Lists the folder without logging: a Listing of the image paths, the duplicates (a file
-    reached again by a link or a hard link), the broken links and the real paths of the
-    folders read.
+    reached again by a link or a hard link), the broken links, the paths that are not regular
+    files (named pipes, sockets, devices) and the real paths of the folders read.
 
     Paths are sorted; each file counts once, under the first path that reaches it. A link to
     a folder that holds `directory` (`..`, a loop) is not followed: it would list the folder's
@@ -97,12 +99,15 @@ def scan(directory, source):
         candidates += [os.path.join(root, f) for f in files
                        if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
     candidates.sort()  # os.walk's order depends on the file system; the data order must not
-    paths, duplicates, broken, seen = [], [], [], set()
+    paths, duplicates, broken, special, seen = [], [], [], [], set()
     for path in candidates:
         try:
             stat = os.stat(path)
         except OSError:
             broken.append(path)
+            continue
+        if not file_mode.S_ISREG(stat.st_mode):
+            special.append(path)
             continue
         file_id = (stat.st_dev, stat.st_ino)  # the same for links and hard links to one file
         if file_id in seen:
@@ -110,7 +115,7 @@ def scan(directory, source):
         else:
             seen.add(file_id)
             paths.append(path)
-    return Listing(paths, duplicates, broken, sorted(walked))
+    return Listing(paths, duplicates, broken, special, sorted(walked))
 
 
 def inside(path, folder):
@@ -121,15 +126,19 @@ def inside(path, folder):
 def list_images(directory, source):
     """Sorted paths of the distinct image files below `directory`, links followed.
 
-    Logs one warning for links to nothing and one line for files reached twice.
+    Logs one warning for links to nothing, one for named pipes, sockets and devices, and one
+    line for files reached twice.
 
     Raises:
         UserError: not a folder, or no image file in it.
     """
-    paths, duplicates, broken, _ = scan(directory, source)
+    paths, duplicates, broken, special, _ = scan(directory, source)
     if broken:
         log.warning("data.source %s: skipped %d broken link(s): %s", source, len(broken),
                     named(broken))
+    if special:
+        log.warning("data.source %s: skipped %d path(s) that are not files (a named pipe, "
+                    "socket or device): %s", source, len(special), named(special))
     if duplicates:
         log.info("data.source %s: %d link(s) to files already listed counted once: %s",
                  source, len(duplicates), named(duplicates))
