@@ -216,7 +216,8 @@ _MISSING = object()
 
 
 def _adaptive_problems(leaves):
-    """What stops the adaptive augmentation probability (ada_target, ada_gap_target) working."""
+    """What stops the augmentation's probability, fixed or adaptive (ada_target,
+    ada_gap_target), doing what the config asks."""
     problems = []
     augment = leaves.get("training.augment")
     no_policy = isinstance(augment, str) and not augment.strip()
@@ -229,6 +230,10 @@ def _adaptive_problems(leaves):
                             f"training.augment=translation,color,cutout, or set "
                             f"training.{name}=0 for none")
     fixed_p = leaves.get("training.augment_p")
+    if no_policy and not on and _is_number(fixed_p) and 0 <= fixed_p < 1:
+        problems.append(f"training.augment_p={fixed_p!r} is the probability of an augmentation, "
+                        "but training.augment is '' (none); name policies, e.g. "
+                        "training.augment=translation,color,cutout, or leave augment_p out")
     if on and _is_number(fixed_p) and 0 <= fixed_p < 1:  # out of [0, 1] is refused as such
         # 1 is the default, left as it is by a preset that adapts p.
         name, value = next(iter(on.items()))

@@ -157,6 +157,15 @@ def test_a_fixed_p_is_not_silently_ignored_by_an_adaptive_rule():
     assert fixed.returncode == 0, fixed.stderr
 
 
+def test_a_probability_of_no_augmentation_is_refused():
+    result = dry_run("--config.training.augment=", "--config.training.augment_p=0.5")
+    assert result.returncode == 2
+    helpers.assert_one_line_error(result, "training.augment_p=0.5", "training.augment is ''",
+                                  "training.augment=translation,color,cutout")
+    fixed = dry_run("--config.training.augment=color", "--config.training.augment_p=0.5")
+    assert fixed.returncode == 0, fixed.stderr
+
+
 def test_stddev_by_class_needs_the_stddev_channel_on():
     result = dry_run("--config.model.conditional=True", "--config.model.stddev_by_class=True")
     assert result.returncode == 2
