@@ -72,15 +72,19 @@ def test_the_same_folder_spelt_another_way_is_the_same_data(tmp_path, monkeypatc
         workdir.record_config(root, other, 2, True)
 
 
-def test_a_folder_smaller_than_the_held_out_pictures_gets_one_fix_that_works(tmp_path):
+@pytest.mark.parametrize("pictures_in_folder, fix", [
+    (10, "--config.data.holdout=1 --config.training.batch_size=4"),
+    # Nothing can be held out of one picture, so the gap rule, which steers by them, goes too.
+    (1, "--config.data.holdout=0 --config.training.batch_size=1 "
+        "--config.training.ada_gap_target=0")])
+def test_a_folder_smaller_than_the_held_out_pictures_gets_one_fix_that_works(
+        tmp_path, pictures_in_folder, fix):
     pictures = tmp_path / "pictures"
-    helpers.write_folder(str(pictures), n=10)
+    helpers.write_folder(str(pictures), n=pictures_in_folder)
     command = ["--config=configs/folder32.py", "--dry_run",
                f"--config.data.source=folder:{pictures}"]
     refused = helpers.run_cli("dcgan.main", *command)
     helpers.assert_one_line_error(refused, "data.holdout=20 leaves no training images",
-                                  "has 10 image files",
-                                  "--config.data.holdout=1 --config.training.batch_size=4")
-    fixed = helpers.run_cli("dcgan.main", *command, "--config.data.holdout=1",
-                            "--config.training.batch_size=4")
+                                  f"has {pictures_in_folder} image file(s)", fix)
+    fixed = helpers.run_cli("dcgan.main", *command, *fix.split())
     assert fixed.returncode == 0, fixed.stderr

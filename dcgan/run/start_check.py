@@ -63,7 +63,7 @@ def check_before_start(config, root, allow_new_data):
     if not paths:
         raise UserError(f"data.source {data.source}: no image files "
                         f"({', '.join(image_folder.IMAGE_EXTENSIONS)}) in {directory} or below")
-    _check_counts(data, training.batch_size, len(paths))
+    _check_counts(data, training, len(paths))
     if config.model.conditional:
         _check_class_folders(data.source, directory, paths)
     if _has_checkpoint(root):
@@ -71,15 +71,19 @@ def check_before_start(config, root, allow_new_data):
                             config.model.conditional, data.holdout)
 
 
-def _check_counts(data, batch_size, count):
+def _check_counts(data, training, count):
+    batch_size = training.batch_size
     if data.holdout >= count:
-        # One fix that works: the batch too, when the pictures left are fewer than a batch.
-        holdout = count // 10
+        # One fix that works: the batch too, when the pictures left are fewer than a batch, and
+        # the gap rule off when nothing can be held out, as it steers by held-out pictures.
+        holdout = max(1, count // 10) if count > 1 else 0
         fix = f"--config.data.holdout={holdout}"
         if batch_size > count - holdout:
             fix += f" --config.training.batch_size={max(1, (count - holdout) // 2)}"
+        if not holdout and training.ada_gap_target > 0:
+            fix += " --config.training.ada_gap_target=0"
         raise UserError(f"data.holdout={data.holdout} leaves no training images: "
-                        f"{data.source} has {count} image files; lower it, e.g. {fix}")
+                        f"{data.source} has {count} image file(s); lower it, e.g. {fix}")
     left = count - data.holdout
     training = min(left, data.max_images) if data.max_images else left
     if batch_size > training:
