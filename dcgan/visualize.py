@@ -195,7 +195,8 @@ def _plot_outputs(ax, records, gap_target) -> None:
     ax.set_ylim(min(-0.02, lowest - 0.02), 1.02)
     ax.set_title("Discriminator outputs")
     ax.set_xlabel("step")
-    ax.legend(fontsize="small")
+    # Below the panel: up to nine curves, which a legend inside would cover.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
 
 
 def _plot_quality(ax, records) -> None:

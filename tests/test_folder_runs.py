@@ -204,7 +204,7 @@ def test_a_realistic_folder_trains_conditionally_resumes_exactly_and_keeps_its_c
         train.train_and_evaluate(config(4), straight)
     messages = [r.getMessage() for r in caplog.records]
     assert any("skipped 3 unreadable file(s) of 303" in m for m in messages)
-    assert any("5 link(s) to files already listed counted once" in m for m in messages)
+    assert any("5 path(s) to a file listed under another name" in m for m in messages)
     assert any("(280 images" in m for m in messages)  # 300 readable, 20 held out
     train.train_and_evaluate(config(2), stopped)
     train.train_and_evaluate(config(4), stopped)

@@ -140,7 +140,8 @@ def list_images(directory, source):
         log.warning("data.source %s: skipped %d path(s) that are not files (a named pipe, "
                     "socket or device): %s", source, len(special), named(special))
     if duplicates:
-        log.info("data.source %s: %d link(s) to files already listed counted once: %s",
+        log.info("data.source %s: %d path(s) to a file listed under another name (a link or hard "
+                 "link) counted once, these left out: %s",
                  source, len(duplicates), named(duplicates))
     if not paths:
         raise UserError(f"data.source {source}: no image files "
