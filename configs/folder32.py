@@ -7,8 +7,8 @@ pictures p climbed to 1 and the Frechet distance was 91-98% lower than none's, w
 its held-out gap and a recall of 0.66-0.70 against 0; with 1000, p settled near 0.5 and the
 distance was 1% and 10% above none's; with 5000, p stayed at 0, where steps skip the ops, and
 the run equalled none's. Over an hour at 1000 it ended at 3.1 and 2.7 (two seeds) where the
-runs without augmentation collapsed (38 and 25). The sign rule it replaced (target 0.8) did as well at 200 but
-was 26% and 56% worse than none at 5000, and 3.4 over the hour.
+runs without augmentation collapsed (38 and 25). The sign rule it replaced (target 0.8) did
+as well at 200 but was 26% and 56% worse than none at 5000, and 3.4 over the hour.
 The other settings (folder128's) were each measured against it on 1000 icons, 10 minutes an
 arm (README, "folder32's other settings"): batches of 32 were 7% worse, EMA 0.99 12% worse,
 Fashion-MNIST's widths (56 / 96) and minibatch standard deviation no better, its rates
