@@ -255,7 +255,7 @@ def test_time_to_quality_refuses_a_hold_out_too_large_before_timing(tmp_path):
                      f"--workdir={tmp_path / 'ttq'}", script=TIME_SCRIPT)
     assert result.returncode == 2
     helpers.assert_one_line_error(result, "data.holdout=50 leaves no training images",
-                                  "has 40 image files", "--b_override=data.holdout=4")
+                                  "has 40 image file(s)", "--b_override=data.holdout=4")
     assert "timing" not in result.stdout and not (tmp_path / "ttq").exists()
 
 

@@ -41,7 +41,7 @@ def no_tensorflow(tmp_path):
 
 
 @pytest.mark.parametrize("case, flags, words", [
-    ("holdout", [], ["data.holdout=20 leaves no training images", "has 12 image files"]),
+    ("holdout", [], ["data.holdout=20 leaves no training images", "has 12 image file(s)"]),
     ("batch", ["--config.data.holdout=2", "--config.training.batch_size=16"],
      ["batch_size 16 is more than the 10 training images", "2 held out"]),
     ("missing", ["--config.data.holdout=2", "--config.data.source=folder:/no/such/folder"],
