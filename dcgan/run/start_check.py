@@ -85,12 +85,12 @@ def _check_counts(data, training, count):
         raise UserError(f"data.holdout={data.holdout} leaves no training images: "
                         f"{data.source} has {count} image file(s); lower it, e.g. {fix}")
     left = count - data.holdout
-    training = min(left, data.max_images) if data.max_images else left
-    if batch_size > training:
+    trained = min(left, data.max_images) if data.max_images else left
+    if batch_size > trained:
         held = f", {data.holdout} held out" if data.holdout else ""
-        raise UserError(f"training.batch_size {batch_size} is more than the {training} training "
+        raise UserError(f"training.batch_size {batch_size} is more than the {trained} training "
                         f"images ({count} image files in {data.source}{held}); lower it, e.g. "
-                        f"--config.training.batch_size={max(1, training // 2)}, or use more data")
+                        f"--config.training.batch_size={max(1, trained // 2)}, or use more data")
 
 
 def _check_class_folders(source, directory, paths):
