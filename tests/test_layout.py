@@ -114,3 +114,19 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path):
 def test_the_package_keeps_its_import_rules():
     result = lint_imports(helpers.ROOT)
     assert result.returncode == 0, result.stdout
+
+
+def test_every_module_of_the_package_has_a_place_in_the_layers():
+    """A module the layers contract does not name is checked by no layer rule: adding one
+    without placing it would quietly escape the import rules."""
+    import tomllib
+
+    with open(os.path.join(helpers.ROOT, "pyproject.toml"), "rb") as f:
+        contracts = tomllib.load(f)["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    named = {name.strip() for layer in layers for name in layer.replace("|", ":").split(":")}
+    package = os.path.join(helpers.ROOT, "dcgan")
+    modules = {f"dcgan.{entry.removesuffix('.py')}" for entry in os.listdir(package)
+               if entry != "__init__.py" and entry != "__pycache__"
+               and (entry.endswith(".py") or os.path.isdir(os.path.join(package, entry)))}
+    assert modules - named == set(), "name these modules in pyproject.toml's layers contract"
