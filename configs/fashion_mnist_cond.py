@@ -17,7 +17,7 @@ def get_config():
     # Batches of 64, not the default's 32: about six images of each class per batch for the
     # by-class spread rather than three. In the same seconds (0.56x the steps) within-class
     # recall rose from 0.55 / 0.57 to 0.68 / 0.69 and the mixed FID fell from 7.0 / 7.9 to
-    # 4.0 / 3.9 (seeds 0 / 1, README "Variety within a class"). Still 50 epochs of images.
+    # 4.0 / 3.9 (seeds 0 / 1, docs/measurements/conditional_variety.md). Still 50 epochs of images.
     config.training.batch_size = 64
     config.training.num_steps = 50 * 60_000 // 64
     # Five rows of every class, one column each.

@@ -2,8 +2,9 @@
 
 A starting point, not measured at 128 px: a step costs about four times 64 px's, so the 10-minute
 and 1-hour budgets this project measures by are a few hundred to a few thousand steps on a
-CPU. The settings measured on pictures are those of folder32.py and folder64.py (README, "When
-augmentation pays"); folder64.py, which starts from this file, is the one to begin with.
+CPU. The settings measured on pictures are those of folder32.py and folder64.py
+(docs/measurements/augmentation_icons32.md); folder64.py, which starts from this file, is the
+one to begin with.
 
 Point data.source at your own folder (any PNG mode, JPEG, BMP, GIF, WebP; see
 dcgan/data/image_folder.py). The default is the Oxygen icon theme's 128 px icons, about 830 RGBA
@@ -33,10 +34,10 @@ def get_config():
     config.training.batch_size = 32
     config.training.num_steps = 20_000
     config.training.augment = "translation,color,cutout"
-    # p steered by the held-out gap, not by the sign of D(x): measured on 32 px icons (README,
-    # "When augmentation pays"), the sign was as high at 5000 pictures, which D did not
-    # memorise, as at 200, which it did, and raised p in both; the gap stayed below 0.15 at
-    # 5000 and went above it within a minute at 200.
+    # p steered by the held-out gap, not by the sign of D(x): measured on 32 px icons
+    # (docs/measurements/augmentation_icons32.md), the sign was as high at 5000 pictures,
+    # which D did not memorise, as at 200, which it did, and raised p in both; the gap stayed
+    # below 0.15 at 5000 and went above it within a minute at 200.
     config.training.ada_gap_target = 0.15
     # A few hundred pictures are seen thousands of times: p must be able to rise in minutes.
     config.training.ada_kimg = 50.0

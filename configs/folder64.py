@@ -6,7 +6,7 @@ trained pictures more than 0.15 above the held-out ones, so it stays near 0 in a
 not memorise and climbs to 1 in one it does. A folder needs 36 pictures or more (20 held out,
 a batch of 16 left; --config.data.holdout=N holds N out). The settings were measured at 32 px
 (configs/folder32.py says by what); at 64 px, on 490 Oxygen icons for 10 minutes, the distance
-was 16% and 37% below none's on two seeds (README, "When augmentation pays").
+was 16% and 37% below none's on two seeds (docs/measurements/augmentation_oxygen64.md).
 Point data.source at your folder: --config.data.source=folder:~/Pictures/cats
 """
 

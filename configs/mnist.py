@@ -22,7 +22,7 @@ def get_config():
     # The tutorial's generator spends 5x the discriminator's multiply-adds. Moving some of
     # them to the discriminator trained better per step; 96 rather than 128 wide, it trains
     # 1.3x the steps in the same seconds and is better per second (FID 15.2 / 15.2 against
-    # 17.9 / 17.2 on two seeds, README "Good samples sooner").
+    # 17.9 / 17.2 on two seeds, docs/measurements/time_to_quality.md).
     config.model.gen_filters = 56
     config.model.disc_filters = 96
     # The largest single gain (FID 67 -> 53 at 5 epochs): the discriminator sees how much a
@@ -37,7 +37,7 @@ def get_config():
     config.optim.beta1 = 0.5
     # Small batches: in the same seconds on a CPU, batches of 32 give the generator 1.7x the
     # updates of batches of 64 (0.87x the images) and 6x those of 256; FID 17.9 / 17.2 against
-    # 21.7 / 24.0 for 64 (seeds 0 / 1, README "Good samples sooner").
+    # 21.7 / 24.0 for 64 (seeds 0 / 1, docs/measurements/time_to_quality.md).
     config.training.batch_size = 32
     # Constant rates: a linear decay to zero over the same budget measured worse (FID 27.9
     # against 21.7, batches of 64); the generator's moving average already does the settling.

@@ -20,8 +20,8 @@ pictures does. So every block of the network speaks, each summarised over the pi
   count four times (sixteen in the squared distances), the weight that saw light noise best
   of those measured: they are what light noise changes most.
 
-These choices were measured with scripts/validate_features.py (see the README): a collapse
-onto 8 pictures scores several times a 1-px blur on two icon sets, and light noise, blur
+These choices were measured with scripts/validate_features.py (docs/measurements/features.md):
+a collapse onto 8 pictures scores several times a 1-px blur on two icon sets, and light noise, blur
 and heavy blur all above the real halves.
 
 The weights are drawn from NumPy's PCG64 bit stream, whose raw output NumPy guarantees for a
