@@ -6,10 +6,11 @@
 writes OUTPUT/<context>/<icon name>.png, one sub-folder per icon context of the theme (apps,
 places, devices, mimetypes, actions, status, ...), so `data.source=folder:OUTPUT` trains on
 them with the contexts as classes. Themes lay their icons out as THEME/[base/]NxN/<context>/
-(and scalable/<context>/), or the other way round as THEME/<context>/N/ (Breeze); of an icon drawn at several sizes the one fittest for --size is
-used: drawn at that size; else a vector drawing (SVG, rasterised at --size); else the
-smallest bitmap larger than --size, reduced. Bitmaps smaller than --size are not enlarged:
-they would come out blurred. Monochrome "symbolic" icons are left out.
+(and scalable/<context>/), or the other way round as THEME/<context>/N/ (Breeze); of an icon
+drawn at several sizes the one fittest for --size is used: drawn at that size; else a vector
+drawing (SVG, rasterised at --size); else the smallest bitmap larger than --size, reduced.
+Bitmaps smaller than --size are not enlarged: they would come out blurred. Monochrome
+"symbolic" icons are left out.
 
 SVGs are rasterised with `rsvg-convert` (Debian: librsvg2-bin), the renderer the icon themes
 are drawn for, or with the `cairosvg` Python package. Transparent pixels are composited onto
