@@ -6,10 +6,12 @@ upsample="transpose", init="glorot_uniform"); the power-of-two pairs follow Radf
 doubles, batch norm, ReLU in the generator and LeakyReLU(0.2) in the discriminator. Each
 doubling of the image adds one block to each network (and doubles the widest layer).
 
-Unconditional builders return plain `keras.Sequential` models, so `model.save("x.keras")` and
-`tf.train.Checkpoint(generator=model)` work on them. Under a mixed dtype policy the layers
-compute in bfloat16/float16 with float32 variables, while the generator's tanh output and the
-discriminator's logits stay float32, so losses and images never see a 16-bit number.
+Unconditional builders return plain `keras.Sequential` models (a functional `keras.Model` for
+a generator with skip-layer excitation, FastGAN's gates from small maps to large ones), so
+`model.save("x.keras")` and `tf.train.Checkpoint(generator=model)` work on them. Under a mixed
+dtype policy the layers compute in bfloat16/float16 with float32 variables, while the
+generator's tanh output and the discriminator's logits stay float32, so losses and images never
+see a 16-bit number.
 
 Class-conditional models (num_classes > 0) take int labels (B,) as a second input: the
 generator concatenates a learned embedding of the class to the noise; the discriminator is a

@@ -253,7 +253,6 @@ def data_config(flag_values):
     config.data.max_images = flag_values.max_images
     config.data.cache_dir = flag_values.cache_dir
     config.training.batch_size = flag_values.batch_size
-    config.training.eval_num_samples = max(flag_values.num_samples, 1)
     try:
         config_check.check_config(config, origin="the flags")
         from dcgan.run import start_check
