@@ -288,6 +288,11 @@ def check_flags(flag_values):
     return config_check.missing_features(flag_values.features) or None
 
 
+def unit_range(pictures):
+    """[-1, 1], the project's range, -> [0, 1], the example's."""
+    return (pictures + 1.0) / 2.0
+
+
 def train(model, images, config, flag_values, run_dir, record):
     """Train until --num_steps or --max_seconds; returns (steps, seconds trained)."""
     import numpy as np
@@ -297,7 +302,7 @@ def train(model, images, config, flag_values, run_dir, record):
     from dcgan.data import input_pipeline
 
     batches = input_pipeline.make_dataset(images, flag_values.batch_size, config.seed)
-    batches = iter(batches.map(lambda x: (x + 1.0) / 2.0))  # the example's [0, 1] pictures
+    batches = iter(batches.map(unit_range))
     step_fn = model.make_step()
     scored = model.scored_generator()
     grid_noise = np.random.default_rng(GRID_NOISE_SEED).standard_normal(
