@@ -23,6 +23,9 @@ def get_config():
     # Names of the classes 0..K-1 for sources whose files hold only numbers (idx:, npz:);
     # tfds: and folder: sources name their own. () names them "0".."K-1".
     data.class_names = ()
+    # Show each training picture mirrored left to right half of the time, a fresh draw at every
+    # step (for pictures whose mirror image is as real as they are: not text, not digits).
+    data.mirror = False
 
     config.model = model = ml_collections.ConfigDict()
     model.noise_dim = 100
@@ -45,6 +48,9 @@ def get_config():
     # the generator's batch norms.
     model.stddev_by_class = False
     model.class_norm = False
+    # FastGAN's skip-layer excitation (Liu et al., 2021): each generator map of 16x16 or more
+    # has its channels gated by the map a quarter its side (power-of-two image sizes only).
+    model.skip_excitation = False
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.g_learning_rate = 1e-4

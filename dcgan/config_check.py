@@ -152,6 +152,7 @@ RULES = {
     "data.max_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: all)"),
     "data.holdout": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: none)"),
     "data.cache_dir": (lambda v: isinstance(v, str), "a folder path, or '' for no cache"),
+    "data.mirror": _bool(),
     "data.class_names": (lambda v: isinstance(v, (list, tuple)) and all(
         isinstance(name, str) and name for name in v) and len(set(v)) == len(v),
         "a list of distinct, non-empty class names, or () to name them by number"),
@@ -169,6 +170,7 @@ RULES = {
     "model.conditional": _bool(),
     "model.stddev_by_class": _bool(),
     "model.class_norm": _bool(),
+    "model.skip_excitation": _bool(),
     "optim.g_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.d_learning_rate": (lambda v: _is_number(v) and v > 0, "a positive number"),
     "optim.beta1": _fraction(0, 1),
@@ -300,6 +302,10 @@ def check_config(config, origin="the config"):
             leaves.get("model.minibatch_stddev") == -1:
         problems.append("model.stddev_by_class=True groups the minibatch standard deviation "
                         "by class, but model.minibatch_stddev is -1 (off); set it to 0")
+    if leaves.get("model.skip_excitation") is True and leaves.get("data.image_size") == 28:
+        problems.append("model.skip_excitation=True gates 16x16 and larger maps by smaller "
+                        "ones, which the 28 px networks do not have; use data.image_size=32 or "
+                        "more, or leave it False")
     mode_seeking, batch_size = leaves.get("training.mode_seeking"), \
         leaves.get("training.batch_size")
     if _is_number(mode_seeking) and mode_seeking > 0 and _is_int(batch_size) and batch_size % 2:

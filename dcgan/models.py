@@ -6,10 +6,12 @@ upsample="transpose", init="glorot_uniform"); the power-of-two pairs follow Radf
 doubles, batch norm, ReLU in the generator and LeakyReLU(0.2) in the discriminator. Each
 doubling of the image adds one block to each network (and doubles the widest layer).
 
-Unconditional builders return plain `keras.Sequential` models, so `model.save("x.keras")` and
-`tf.train.Checkpoint(generator=model)` work on them. Under a mixed dtype policy the layers
-compute in bfloat16/float16 with float32 variables, while the generator's tanh output and the
-discriminator's logits stay float32, so losses and images never see a 16-bit number.
+Unconditional builders return plain `keras.Sequential` models (a functional `keras.Model` for
+a generator with skip-layer excitation, FastGAN's gates from small maps to large ones), so
+`model.save("x.keras")` and `tf.train.Checkpoint(generator=model)` work on them. Under a mixed
+dtype policy the layers compute in bfloat16/float16 with float32 variables, while the
+generator's tanh output and the discriminator's logits stay float32, so losses and images never
+see a 16-bit number.
 
 Class-conditional models (num_classes > 0) take int labels (B,) as a second input: the
 generator concatenates a learned embedding of the class to the noise; the discriminator is a
@@ -17,6 +19,8 @@ projection discriminator (Miyato & Koyama, 2018), whose logit adds the inner pro
 learned class embedding with its penultimate features, so it still outputs one logit per
 image and the losses stay as they are.
 """
+
+import functools
 
 import keras
 from keras import ops
@@ -272,6 +276,7 @@ def build_generator(
     sync_batch_norm: bool = False,
     num_classes: int = 0,
     class_norm: bool = False,
+    skip_excitation: bool = False,
 ) -> keras.Model:
     """The generator: noise (B, noise_dim) float32 -> images (B, S, S, C) float32 in [-1, 1].
 
@@ -292,11 +297,20 @@ def build_generator(
             int labels (B,) in [0, num_classes).
         class_norm: with num_classes, every batch norm is followed by a class-dependent scale
             and shift (`ClassScaleShift`), beside the class embedding joined to the noise.
+        skip_excitation: the channels of every hidden feature map of 16x16 or more are gated
+            by the map of a quarter its side (FastGAN's skip-layer excitation, `_excite`);
+            power-of-two sizes only.
 
     The values are those config_check allows; it has checked a run's config before this runs.
     """
+    if skip_excitation and image_size == 28:
+        raise ValueError("skip_excitation needs a power-of-two image_size, not 28")
     layers = _generator_layers(image_size, channels, noise_dim, filters, kernel_size, upsample,
                                init, dtype, sync_batch_norm, num_classes)
+    excite = functools.partial(_excite, init=init, dtype=dtype) if skip_excitation else None
+    if not num_classes and excite:
+        return keras.Model(layers[0], _apply_layers(layers[0], layers[1:], excite),
+                           name="generator")
     if not num_classes:
         return keras.Sequential(layers, name="generator")
     # The body sees the noise and a class embedding of the same length side by side.
@@ -304,15 +318,53 @@ def build_generator(
     labels = keras.Input(shape=(), dtype="int32", name="labels")
     embedded = keras.layers.Embedding(num_classes, noise_dim, name="class_embedding")(labels)
     joined = keras.layers.Concatenate(name="noise_and_class")([noise, embedded])
-    if not class_norm:
+    if not class_norm and not excite:
         body = keras.Sequential(layers, name="generator")
         return keras.Model([noise, labels], body(joined), name="generator")
-    images = joined
-    for layer in layers[1:]:
-        images = layer(images)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            images = ClassScaleShift(num_classes, dtype=dtype)(images, labels)
+    scale_shift = None
+    if class_norm:
+        def scale_shift(images):
+            return ClassScaleShift(num_classes, dtype=dtype)(images, labels)
+    images = _apply_layers(joined, layers[1:], excite, scale_shift)
     return keras.Model([noise, labels], images, name="generator")
+
+
+def _apply_layers(inputs, layers, excite=None, scale_shift=None):
+    """The generator's layers applied in turn to `inputs` (a symbolic tensor), with a class's
+    scale and shift after each batch norm (`scale_shift`) and, with `excite`, each hidden map
+    of 16x16 or more gated by the one of a quarter its side."""
+    images, hidden = inputs, {}
+    for layer in layers:
+        images = layer(images)
+        if scale_shift is not None and isinstance(layer, keras.layers.BatchNormalization):
+            images = scale_shift(images)
+        # A hidden map is complete after its ReLU (or, the 4x4 one, its Reshape).
+        if excite and len(images.shape) == 4 and isinstance(
+                layer, (keras.layers.ReLU, keras.layers.Reshape)):
+            side = images.shape[1]
+            if side >= 16 and side // 4 in hidden:
+                images = excite(hidden[side // 4], images)
+            hidden[side] = images
+    return images
+
+
+def _excite(small, big, init, dtype):
+    """FastGAN's skip-layer excitation (Liu et al., 2021): `big`'s channels scaled by weights in
+    (0, 1) computed from the low-resolution map `small`: average-pooled to 4x4, a 4x4 conv to
+    one position, LeakyReLU(0.1), a 1x1 conv to `big`'s channels, a sigmoid. The coarse
+    layout of the picture thus decides which fine features are drawn, and G's gradient
+    reaches its early layers by a short path."""
+    channels = big.shape[-1]
+
+    def conv(size, activation=None):
+        return keras.layers.Conv2D(channels, size, padding="valid", use_bias=False,
+                                   activation=activation, kernel_initializer=_kernel_init(init),
+                                   dtype=dtype)
+
+    pooled = keras.layers.AveragePooling2D(small.shape[1] // 4, dtype=dtype)(small)
+    gate = keras.layers.LeakyReLU(negative_slope=0.1, dtype=dtype)(conv(4)(pooled))
+    gate = conv(1, activation="sigmoid")(gate)
+    return keras.layers.Multiply(dtype=dtype)([big, gate])
 
 
 def _generator_layers(image_size, channels, noise_dim, filters, kernel_size, upsample, init,
@@ -480,7 +532,8 @@ def generator_from_config(config, dtype=None, num_classes=0):
     model = config["model"]
     return build_generator(
         noise_dim=model["noise_dim"], filters=model["gen_filters"], upsample=model["upsample"],
-        class_norm=model["class_norm"], **_shared_settings(config, dtype, num_classes))
+        class_norm=model["class_norm"], skip_excitation=model["skip_excitation"],
+        **_shared_settings(config, dtype, num_classes))
 
 
 def discriminator_from_config(config, dtype=None, num_classes=0):

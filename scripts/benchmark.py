@@ -10,9 +10,12 @@ real `dcgan.main` on local data, so input-pipeline costs count.
     python scripts/benchmark.py --preset=fashion_mnist   # the default preset's own networks
     python scripts/benchmark.py --preset=fashion_mnist --augment=translation,color,cutout
     python scripts/benchmark.py --preset=folder128 --augment=translation,color,cutout
+    python scripts/benchmark.py --preset=folder64 --batch_size=16 \
+        --variant=model.skip_excitation=True
 
 A preset of other images (RGB, 32 to 128 px, class-conditional) has no tutorial to race: with
---augment it times its own step with and without augmentation.
+--augment it times its own step with and without augmentation, with --variant its own step as
+it is and with the variant's fields set.
 """
 
 import importlib
@@ -44,6 +47,9 @@ def define_flags():
     flags.DEFINE_integer("steps_per_call", 1, "This project's training.steps_per_call.")
     flags.DEFINE_string("augment", "", "Also time this project's step with training.augment set "
                         "to this (e.g. translation,color,cutout; p=1), in the same rounds.")
+    flags.DEFINE_multi_string("variant", [], "FIELD=VALUE: also time this project's step with "
+                              "these config fields set (e.g. model.skip_excitation=True), in "
+                              "the same rounds.")
     flags.DEFINE_string("end_to_end_source", "", "data.source for an end-to-end dcgan.main run.")
     flags.DEFINE_integer("end_to_end_steps", 60, "Steps of the end-to-end run.")
     flags.DEFINE_string("json", "", "Also write the results to this JSON file.")
@@ -105,13 +111,30 @@ def load_preset(name):
     if not os.path.exists(os.path.join(root, "configs", f"{name}.py")):
         sys.exit(f"error: --preset={name}: there is no configs/{name}.py; name a file there")
     config = importlib.import_module(f"configs.{name}").get_config()
-    if not races_tutorial(config) and not FLAGS.augment:
+    if not races_tutorial(config) and not FLAGS.augment and not FLAGS.variant:
         what = ("is class-conditional" if config.model.conditional else
                 f"trains {config.data.image_size}x{config.data.image_size}x"
                 f"{config.data.channels} images")
         sys.exit(f"error: --preset={name} {what}; the tutorial race needs an unconditional "
                  "28x28x1 preset such as fashion_mnist (add --augment=POLICIES to time this "
-                 "preset's augmentation instead)")
+                 "preset's augmentation, or --variant=FIELD=VALUE a variant of it, instead)")
+    return config
+
+
+def variant_config(preset, overrides):
+    """The preset with the FIELD=VALUE `overrides` set, each checked; exits with one line if
+    one names no field, has a value of the wrong type or breaks a config rule."""
+    from dcgan import config_check
+    from dcgan.errors import UserError
+    from dcgan.measure import comparison
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        config = comparison.load_preset(os.path.join(root, "configs", f"{preset}.py"),
+                                        overrides)
+        config_check.check_config(config, origin="--variant")
+    except UserError as e:
+        sys.exit(f"error: --variant: {e}")
     return config
 
 
@@ -144,6 +167,7 @@ def end_to_end(preset, source, steps, batch_size, precision_name):
 def main(argv):
     del argv
     config = load_preset(FLAGS.preset)
+    variant = variant_config(FLAGS.preset, FLAGS.variant) if FLAGS.variant else None
     import numpy as np
     import tensorflow as tf
 
@@ -166,6 +190,10 @@ def main(argv):
         contenders["dcgan+augment"], _ = step_timing.step_runner(
             augmented, images, FLAGS.batch_size, FLAGS.precision, FLAGS.jit_compile,
             FLAGS.steps_per_call)
+    if variant is not None:  # the same step with the variant's fields, in the same rounds
+        contenders["dcgan+variant"], _ = step_timing.step_runner(
+            variant, images, FLAGS.batch_size,
+            FLAGS.precision, FLAGS.jit_compile, FLAGS.steps_per_call)
     steps = max(FLAGS.steps_per_round, FLAGS.steps_per_call)
     rates, cpu_rates = step_timing.time_alternating(contenders, FLAGS.rounds, steps)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
@@ -184,6 +212,10 @@ def main(argv):
     if FLAGS.augment:
         result["augment"] = FLAGS.augment
         result["augment_cost"] = rates["dcgan+augment"] / rates["dcgan"]
+    if FLAGS.variant:
+        result["variant"] = list(FLAGS.variant)
+        result["variant_cost"] = rates["dcgan+variant"] / rates["dcgan"]
+        result["variant_cost_cpu_time"] = cpu_rates["dcgan+variant"] / cpu_rates["dcgan"]
     if FLAGS.end_to_end_source:
         result["end_to_end"] = end_to_end(FLAGS.preset, FLAGS.end_to_end_source,
                                           FLAGS.end_to_end_steps,
@@ -202,6 +234,10 @@ def main(argv):
         print(f"with augment={FLAGS.augment} (p=1): "
               f"{result['dcgan+augment_images_per_sec']:.0f} images/s, "
               f"{result['augment_cost']:.2f}x the unaugmented step's rate")
+    if FLAGS.variant:
+        print(f"with {', '.join(FLAGS.variant)}: {result['dcgan+variant_images_per_sec']:.0f} "
+              f"images/s, {result['variant_cost']:.2f}x the preset's rate "
+              f"({result['variant_cost_cpu_time']:.2f}x by CPU time)")
     if "end_to_end" in result:
         e2e = result["end_to_end"]
         print(f"end to end (dcgan.main): {e2e['steady_images_per_sec']:.0f} images/s, "

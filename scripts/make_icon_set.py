@@ -6,10 +6,11 @@
 writes OUTPUT/<context>/<icon name>.png, one sub-folder per icon context of the theme (apps,
 places, devices, mimetypes, actions, status, ...), so `data.source=folder:OUTPUT` trains on
 them with the contexts as classes. Themes lay their icons out as THEME/[base/]NxN/<context>/
-(and scalable/<context>/); of an icon drawn at several sizes the one fittest for --size is
-used: drawn at that size; else a vector drawing (SVG, rasterised at --size); else the
-smallest bitmap larger than --size, reduced. Bitmaps smaller than --size are not enlarged:
-they would come out blurred. Monochrome "symbolic" icons are left out.
+(and scalable/<context>/), or the other way round as THEME/<context>/N/ (Breeze); of an icon
+drawn at several sizes the one fittest for --size is used: drawn at that size; else a vector
+drawing (SVG, rasterised at --size); else the smallest bitmap larger than --size, reduced.
+Bitmaps smaller than --size are not enlarged: they would come out blurred. Monochrome
+"symbolic" icons are left out.
 
 SVGs are rasterised with `rsvg-convert` (Debian: librsvg2-bin), the renderer the icon themes
 are drawn for, or with the `cairosvg` Python package. Transparent pixels are composited onto
@@ -42,8 +43,8 @@ SIZES = (32, 64, 128)
 RASTERISERS = ("auto", "rsvg-convert", "cairosvg")
 BITMAP_EXTENSIONS = (".png",)
 VECTOR_EXTENSIONS = (".svg",)
-# "48x48", and HiDPI copies "48x48@2x" (drawn at 96 px).
-SIZE_FOLDER = re.compile(r"^(\d+)x(\d+)(?:@(\d+)x)?$")
+# "48x48", and HiDPI copies "48x48@2x" (drawn at 96 px); Breeze's "48" and "48@2x".
+SIZE_FOLDER = re.compile(r"^(\d+)(?:x(\d+))?(?:@(\d+)x)?$")
 VECTOR_FOLDER = "scalable"
 
 
@@ -65,12 +66,12 @@ class Problem(Exception):
 
 
 def drawn_size(folder_name):
-    """Pixels an icon of a size folder is drawn at ("64x64" -> 64, "32x32@2x" -> 64), None
-    for "scalable", or False for a folder that names no size."""
+    """Pixels an icon of a size folder is drawn at ("64x64" -> 64, "32x32@2x" -> 64, "32@2x"
+    -> 64), None for "scalable", or False for a folder that names no size."""
     if folder_name == VECTOR_FOLDER:
         return None
     match = SIZE_FOLDER.match(folder_name)
-    if not match or match[1] != match[2]:
+    if not match or match[2] not in (None, match[1]):
         return False
     return int(match[1]) * int(match[3] or 1)
 
@@ -79,8 +80,9 @@ def icon_files(theme):
     """Every icon of the theme: a list of (context, name, drawn size or None, path).
 
     The theme's size folders may lie one level down (oxygen keeps them in base/); contexts are
-    the folders inside a size folder. Files in "symbolic" folders or named *-symbolic are
-    monochrome glyphs of another style, left out.
+    the folders inside a size folder, or, for a size folder holding the icons themselves
+    (Breeze's THEME/<context>/N/), the folder it lies in. Files in "symbolic" folders or named
+    *-symbolic are monochrome glyphs of another style, left out.
     """
     found = []
     for parent in [theme] + sorted(os.path.join(theme, d) for d in _subfolders(theme)):
@@ -88,10 +90,13 @@ def icon_files(theme):
             size = drawn_size(size_folder)
             if size is False:
                 continue
-            for context in sorted(_subfolders(os.path.join(parent, size_folder))):
+            size_path = os.path.join(parent, size_folder)
+            contexts = [(c, os.path.join(size_path, c)) for c in sorted(_subfolders(size_path))]
+            if not contexts and parent != theme:
+                contexts = [(os.path.basename(parent), size_path)]
+            for context, folder in contexts:
                 if "symbolic" in context:
                     continue
-                folder = os.path.join(parent, size_folder, context)
                 for entry in sorted(os.listdir(folder)):
                     stem, ext = os.path.splitext(entry)
                     if stem.endswith("-symbolic") or ext.lower() not in (

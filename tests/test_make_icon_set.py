@@ -101,6 +101,22 @@ def test_max_per_class_draws_by_the_seed_and_the_background_is_chosen(tmp_path):
     assert tuple(corner) == (0, 0, 0)
 
 
+def test_a_theme_laid_out_by_context_then_size_is_read_too(tmp_path):
+    """Breeze's THEME/<context>/N/ and THEME/<context>/N@2x/ folders."""
+    script = helpers.load_script(SCRIPT)
+    theme = tmp_path / "theme"
+    png(f"{theme}/apps/64/editor.png", 64, (255, 0, 0))
+    png(f"{theme}/apps/32/editor.png", 32, (0, 255, 0))  # the same icon drawn small: not used
+    png(f"{theme}/places/32@2x/home.png", 64, (0, 0, 255))  # drawn at 64 for HiDPI
+    png(f"{theme}/status/16/tiny.png", 16, (0, 255, 255))  # only smaller: left out
+    png(f"{theme}/actions/symbolic/glyph.png", 64, (0, 0, 0))
+    report = script.make_set(str(theme), 64, str(tmp_path / "set"))
+    assert written(tmp_path / "set") == ["apps/editor.png", "places/home.png"]
+    assert report == {"apps": (1, 1), "places": (1, 1)}
+    red = np.asarray(Image.open(tmp_path / "set" / "apps" / "editor.png"))
+    assert tuple(red[32, 32]) == (255, 0, 0)
+
+
 def test_no_rasteriser_for_svgs_is_one_line(tmp_path, monkeypatch):
     script = helpers.load_script(SCRIPT)
     write_theme(tmp_path / "theme")

@@ -32,7 +32,8 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
         labels = np.random.default_rng(0).integers(0, num_classes, len(images), dtype=np.int32)
     gan = TrainingState(config, policy, num_classes)
     dataset = step.make_input(images, batch_size, config.model.noise_dim, 0, 0, labels,
-                              num_classes, paired=config.training.mode_seeking > 0)
+                              num_classes, paired=config.training.mode_seeking > 0,
+                              mirror=config.data.mirror)
     iterator = iter(dataset)
     step_fn = step.make_train_fn(gan, strategy, config.training, steps_per_call,
                                  augment.Augmentation.from_config(config.training, config.seed))

@@ -76,7 +76,7 @@ class RunDir:
 MODEL_FIELDS = ("data.image_size", "data.channels", "model")
 # Fields that fix which images the run learns from and in what order (the seed draws the
 # order): changing them on resume makes it another run, so it takes --allow_new_data.
-DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "seed")
+DATA_FIELDS = ("data.source", "data.max_images", "data.holdout", "data.mirror", "seed")
 # How a refused change of data can still be continued; a tool that cannot pass the flag (a
 # comparison continues its runs only on the data they began with) leaves this part out.
 ALLOW_NEW_DATA = "pass --allow_new_data to continue it on these, or "

@@ -131,15 +131,16 @@ def _make_replica_step(gan, training, augmentation):
 
 
 def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num_classes=0,
-               paired=False):
+               paired=False, mirror=False):
     """Batches of (real images, noise), all pure functions of (seed, step).
 
     With `labels` (a conditional run of `num_classes` classes) the batches are (real images,
     noise, their labels, fake labels): the real images' classes, and the classes the
     generator is asked for, uniform over the classes. `paired` (mode seeking) asks for each
-    of those classes twice in a row, so noises 2i and 2i + 1 draw the same class.
+    of those classes twice in a row, so noises 2i and 2i + 1 draw the same class. `mirror`
+    flips about half of each batch's real images left to right (data.mirror).
     """
-    real = input_pipeline.make_dataset(images, batch_size, seed, start_step, labels)
+    real = input_pipeline.make_dataset(images, batch_size, seed, start_step, labels, mirror)
     steps = tf.data.Dataset.range(start_step, 2**62)
     noise = steps.map(
         lambda step: tf.random.stateless_normal(

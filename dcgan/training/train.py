@@ -210,7 +210,7 @@ class _Steps:
         t = self.config.training
         dataset = step.make_input(images, t.batch_size, self.config.model.noise_dim,
                                   self.config.seed, at, labels, self.num_classes,
-                                  paired=t.mode_seeking > 0)
+                                  paired=t.mode_seeking > 0, mirror=self.config.data.mirror)
         self.iterator = iter(distribute.distribute_dataset(self.strategy, dataset))
         self.pending, self.since, self.at = [], time.perf_counter(), at
         self._choose_augmentation()  # p may have been restored
