@@ -256,3 +256,40 @@ def test_fine_tuning_settings_that_mean_nothing_are_refused(fields, words):
     config = helpers.tiny_config(**fields)
     with pytest.raises(UserError, match=words.replace("(", r"\(")):
         config_check.check_config(config)
+
+
+STARTER = os.path.join(helpers.ROOT, "scripts", "make_starter.py")
+
+
+def write_theme(root, count=16):
+    """An icon theme of `count` distinct 64 px PNG icons in two contexts."""
+    from PIL import Image
+
+    for i, image in enumerate(helpers.random_digits(count, size=64, channels=3, seed=3)):
+        folder = os.path.join(root, "64x64", ("apps", "places")[i % 2])
+        os.makedirs(folder, exist_ok=True)
+        Image.fromarray(image).save(os.path.join(folder, f"icon{i}.png"))
+
+
+@pytest.mark.slow
+def test_make_starter_trains_a_starter_on_an_icon_theme_within_its_budget(tmp_path):
+    theme, run = str(tmp_path / "theme"), str(tmp_path / "starter")
+    write_theme(theme)
+    tiny = ["--", "--config.model.gen_filters=4", "--config.model.disc_filters=4",
+            "--config.training.batch_size=8", "--config.data.holdout=4",
+            "--config.training.precision=float32"]
+    result = helpers.run_script(STARTER, f"--workdir={run}", f"--theme={theme}",
+                                "--minutes=0.02", *tiny)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"--config.training.init_from={run}" in result.stdout
+    config = workdir.read_config(run)
+    assert config["data"]["source"] == f"folder:{run}-icons"
+    assert config["data"]["image_size"] == 64 and config["training"]["max_seconds"] == 1.2
+    assert len(os.listdir(os.path.join(run + "-icons", "apps"))) == 8
+    assert any(name.endswith(".index") for name in os.listdir(workdir.RunDir(run).checkpoints))
+
+
+def test_make_starter_refuses_a_budget_of_nothing_in_one_line(tmp_path):
+    result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", "--minutes=0")
+    helpers.assert_one_line_error(result, "--minutes=0 must be positive")
+    assert not os.listdir(tmp_path)
