@@ -123,27 +123,23 @@ def check_source(config, root):
 
 
 def _locate(spec):
-    """The Source that `spec` names: a run folder, its checkpoints/best, or a checkpoint."""
+    """The Source that `spec` names: a run folder, its best checkpoint folder, or a checkpoint."""
     path = os.path.abspath(os.path.expanduser(spec))
-    prefix = None
-    if os.path.isfile(path + ".index"):
-        prefix, folder = path, os.path.dirname(path)
-    elif os.path.isdir(path) or (os.path.basename(path) == "best" and
-                                 os.path.isdir(os.path.dirname(path))):
-        folder = path if os.path.basename(path) in ("checkpoints", "best") else \
-            workdir.RunDir(path).checkpoints
-    else:
+    prefix = path if os.path.isfile(path + ".index") else None
+    where = os.path.dirname(path) if prefix else path
+    # The run is the folder itself, or the one whose checkpoints or best checkpoint it is.
+    for run in (where, os.path.dirname(where), os.path.dirname(os.path.dirname(where))):
+        paths = workdir.RunDir(run)
+        if where in (run, paths.checkpoints, paths.best_checkpoint) and \
+                os.path.isfile(paths.config):
+            folder = paths.checkpoints if where in (run, paths.checkpoints) else where
+            return Source(spec, run, folder, prefix, workdir.read_config(run))
+    if not os.path.exists(where):
         raise UserError(f"training.init_from={spec}: no such run folder or checkpoint; give a "
                         "run folder written by dcgan.main, its checkpoints/best, or a checkpoint "
                         "such as RUN/checkpoints/ckpt-1000")
-    run = folder
-    while os.path.basename(run) in ("checkpoints", "best"):
-        run = os.path.dirname(run)
-    config = workdir.read_config(run) if os.path.isdir(run) else None
-    if config is None:
-        raise UserError(f"training.init_from={spec} is not a run: {workdir.RunDir(run).config} "
-                        "not found; give a run folder written by dcgan.main")
-    return Source(spec, run, folder, prefix, config)
+    raise UserError(f"training.init_from={spec} is not a run: {workdir.RunDir(where).config} "
+                    "not found; give a run folder written by dcgan.main")
 
 
 def _indexes(folder):
@@ -218,10 +214,12 @@ def _source_networks(source, prefix):
 
     from dcgan import models
 
-    # A generator or discriminator's trainable weights may be stored under its optimizer
-    # (a variable is saved once); the EMA generator, never trained, is all under its name.
-    names = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(prefix)}
-    names |= {"generator", "discriminator"}
+    # Every run has a generator and a discriminator (their trainable weights may be stored
+    # under the optimizers: a variable is saved once); an EMA generator, never trained, shows
+    # under its own name.
+    names = {"generator", "discriminator"}
+    if any(name.startswith("ema_generator/") for name, _ in tf.train.list_variables(prefix)):
+        names.add("ema_generator")
     classes = workdir.classes_of_run(source.run, source.config)
     count = len(classes) if classes else 0
     # Building networks draws their initial weights' seeds from Python's and NumPy's random
@@ -277,6 +275,9 @@ def _copy_model(source, target, digest):
     for old, new in zip(body_from, body_to, strict=True):
         value = np.asarray(old.numpy())
         if value.shape != tuple(new.shape):
+            if value.shape[1:] != tuple(new.shape[1:]):
+                raise UserError(f"cannot copy {old.path} {value.shape} into {new.path} "
+                                f"{tuple(new.shape)}; start without training.init_from")
             # The generator's first layer reads the noise joined to a class embedding in a
             # conditional run: the noise's rows are copied, the class's start at zero.
             rows = min(value.shape[0], new.shape[0])
@@ -306,6 +307,8 @@ def _why_fresh(source, num_classes):
     classes = workdir.classes_of_run(source.run, source.config)
     if not classes:
         return "the source is unconditional"
+    if len(classes) == num_classes:
+        return f"model.class_norm is {source.config['model']['class_norm']} in the source"
     return f"the source has {len(classes)} classes, this run {num_classes}"
 
 
@@ -333,7 +336,8 @@ def recorded(root, taken, resumed):
     if not resumed:
         return taken
     saved = workdir.read_config(root)
-    return saved.get(RECORD_KEY) if saved else None
+    record = saved.get(RECORD_KEY) if saved else None
+    return {key: value for key, value in record.items()} if record else None  # plain JSON
 
 
 def record_start(root, taken):
