@@ -49,8 +49,10 @@ def networks(config_dict, path, num_classes=0):
     """{part: weights} of the generator, discriminator and EMA generator in checkpoint `path`."""
     parts = {"generator": models.generator_from_config(config_dict, "float32", num_classes),
              "discriminator": models.discriminator_from_config(config_dict, "float32",
-                                                               num_classes),
-             "ema_generator": models.generator_from_config(config_dict, "float32", num_classes)}
+                                                               num_classes)}
+    if config_dict["model"]["ema_decay"]:
+        parts["ema_generator"] = models.generator_from_config(config_dict, "float32",
+                                                              num_classes)
     tf.train.Checkpoint(**parts).restore(path).expect_partial().assert_existing_objects_matched()
     return {name: model.get_weights() for name, model in parts.items()}
 
@@ -293,3 +295,23 @@ def test_make_starter_refuses_a_budget_of_nothing_in_one_line(tmp_path):
     result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", "--minutes=0")
     helpers.assert_one_line_error(result, "--minutes=0 must be positive")
     assert not os.listdir(tmp_path)
+
+
+def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(
+        tmp_path, caplog):
+    source_config = helpers.tiny_config(SOURCE, num_steps=2)
+    source_config.model.conditional = True
+    source = str(tmp_path / "source")
+    train.train_and_evaluate(source_config, source)
+    config = fine_tune_config(source)
+    config.model.conditional = True
+    run = str(tmp_path / "fine")
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        train.train_and_evaluate(config, run)
+    assert not [r for r in caplog.records if "start fresh" in r.getMessage()]
+    theirs = networks(workdir.read_config(source), checkpoint(source, 2), num_classes=10)
+    ours = networks(workdir.read_config(run), checkpoint(run, 0), num_classes=10)
+    for part in ("generator", "discriminator"):
+        assert any(w.shape[:1] == (10,) for w in ours[part])  # the class embeddings
+        for a, b in zip(theirs[part], ours[part], strict=True):
+            np.testing.assert_array_equal(b, a, err_msg=part)

@@ -201,6 +201,9 @@ def copy_networks(gan, source, num_classes):
     if fresh:
         log.info("training.init_from: %s start fresh (%s); the rest is copied",
                  ", ".join(sorted(fresh)), _why_fresh(source, num_classes))
+    elif not num_classes and workdir.classes_of_run(source.run, source.config):
+        log.info("training.init_from: the source's class layers are left out (this run is "
+                 "unconditional); the rest is copied")
     step = checkpoints.step_of(prefix)
     log.info("copied the generator, discriminator and EMA generator of %s (step %s)",
              prefix, step)
