@@ -101,6 +101,17 @@ def get_config():
     # p rises while the gap is above this target, so it stays near 0 until D memorises.
     training.ada_gap_target = 0.0
     training.ada_kimg = 500.0  # thousands of images for the adaptive p to go from 0 to 1
+    # Where an adaptive p (ada_target, ada_gap_target) starts: 0, or higher for a small folder
+    # that D will memorise at once, e.g. when fine-tuning from training.init_from.
+    training.ada_start_p = 0.0
+    # Start from another run's networks (dcgan/training/init_from.py): a run folder (its
+    # newest checkpoint), RUN/checkpoints/best, or RUN/checkpoints/ckpt-N. Its generator,
+    # discriminator and EMA generator are copied at step 0; "" starts from random weights.
+    training.init_from = ""
+    # With init_from: the first N convolution blocks of the discriminator keep the copied
+    # weights (FreezeD), and optim's learning rates are multiplied by init_lr_scale.
+    training.freeze_d_layers = 0
+    training.init_lr_scale = 1.0
 
     config.runtime = runtime = ml_collections.ConfigDict()
     runtime.distribute = "default"  # default | mirrored | multi_worker | tpu

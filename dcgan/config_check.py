@@ -41,7 +41,7 @@ MAX_LABEL_SMOOTHING = 0.5
 # NumPy and Keras seed their generators with an unsigned 32-bit integer.
 SEED_LIMIT = 2**32
 # What workdir adds to a run's config.json beside the config's own fields.
-RECORDED_EXTRAS = ("resolved_precision",)
+RECORDED_EXTRAS = ("resolved_precision", "initialized_from")
 
 
 def inception_weights(spec):
@@ -210,6 +210,14 @@ RULES = {
                                 "a number in [0, 1) (0: off; 0.15 adapts p by the held-out gap)"),
     "training.ada_kimg": (lambda v: _is_number(v) and v > 0,
                           "a positive number, e.g. 50 (the folder presets) or 500"),
+    "training.ada_start_p": (lambda v: _is_number(v) and 0 <= v <= 1,
+                             "a probability in [0, 1] (0: adaptive p starts at none)"),
+    "training.init_from": (lambda v: isinstance(v, str),
+                           "'' (random weights), a run folder or a checkpoint path"),
+    "training.freeze_d_layers": (lambda v: _is_int(v) and v >= 0,
+                                 "an integer >= 0 (0: none frozen)"),
+    "training.init_lr_scale": (lambda v: _is_number(v) and v > 0,
+                               "a positive number (1: optim's learning rates)"),
     "runtime.distribute": _one_of(DISTRIBUTE_STRATEGIES),
     "runtime.virtual_cpu_devices": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "runtime.sync_batch_norm": _bool(),
@@ -249,6 +257,39 @@ def _adaptive_problems(leaves):
         problems.append(f"training.ada_gap_target={on['ada_gap_target']!r} steers by D on "
                         "held-out pictures, but data.holdout is 0; hold some out, e.g. "
                         "data.holdout=20, or set training.ada_gap_target=0")
+    return problems
+
+
+def discriminator_blocks(image_size):
+    """The discriminator's convolution blocks at `image_size`: 2 at 28 px, then one a doubling
+    from 4 px (3 at 32, 4 at 64, 5 at 128), as dcgan/models.py builds them."""
+    return 2 if image_size == 28 else int(image_size).bit_length() - 3
+
+
+def _init_from_problems(leaves):
+    """Fine-tuning settings that mean nothing in the run the config describes."""
+    problems = []
+    start_p = leaves.get("training.ada_start_p")
+    adaptive = any(_is_number(leaves.get(f"training.{name}")) and
+                   leaves.get(f"training.{name}") > 0 for name in ("ada_target", "ada_gap_target"))
+    if _is_number(start_p) and start_p > 0 and not adaptive:
+        problems.append(f"training.ada_start_p={start_p!r} starts an adaptive p, but neither "
+                        "training.ada_target nor training.ada_gap_target adapts it; set one, or "
+                        "training.augment_p for a fixed p")
+    if leaves.get("training.init_from"):
+        frozen, size = leaves.get("training.freeze_d_layers"), leaves.get("data.image_size")
+        if _is_int(frozen) and size in SUPPORTED_IMAGE_SIZES and \
+                frozen > discriminator_blocks(size):
+            problems.append(f"training.freeze_d_layers={frozen} is more than the "
+                            f"{discriminator_blocks(size)} convolution blocks of a {size} px "
+                            f"discriminator; use at most {discriminator_blocks(size)}")
+        return problems
+    for name, neutral in (("freeze_d_layers", 0), ("init_lr_scale", 1.0)):
+        value = leaves.get(f"training.{name}")
+        if _is_number(value) and value != neutral:
+            problems.append(f"training.{name}={value!r} applies to a run started from another, "
+                            f"but training.init_from is ''; set it, or leave {name} at "
+                            f"{neutral!r}")
     return problems
 
 
@@ -318,7 +359,9 @@ def check_config(config, origin="the config"):
         # Each worker reads its own clock: they could stop at different steps and hang.
         problems.append("training.max_seconds is not supported with runtime.distribute="
                         "multi_worker; stop by training.num_steps there")
-    for name in sorted(leaves.keys() - RULES.keys() - set(RECORDED_EXTRAS)):
+    problems += _init_from_problems(leaves)
+    for name in sorted(name for name in leaves.keys() - RULES.keys()
+                       if name.split(".")[0] not in RECORDED_EXTRAS):
         problems.append(f"{name} is not a config field; check its spelling against "
                         "configs/default.py")
     if len(problems) == 1:

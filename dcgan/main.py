@@ -26,8 +26,13 @@ def main(argv):
     # What the data's listing can tell, refused before TensorFlow loads and before the run
     # folder, its log or its config exist; a dry run checks as much.
     start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
+    from dcgan.training import init_from
+
+    source = init_from.check_source(config, FLAGS.workdir)  # the run to copy the networks of
     if FLAGS.dry_run:
         print(config)
+        if source:
+            print(source.describe())
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")

@@ -90,7 +90,7 @@ NOT_RECORDED_FIELDS = ("runtime.virtual_cpu_devices",)
 # changes the shapes in the checkpoint or the data it was trained on, so the run stays the same
 # run; the history says from which step it was trained differently.
 RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_precision",
-                    "data.class_names")
+                    "data.class_names", "initialized_from")
 
 
 def prepare(workdir):

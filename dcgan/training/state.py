@@ -9,6 +9,7 @@ weights are finite.
 import tensorflow as tf
 
 from dcgan import models
+from dcgan.training import init_from
 
 # Parts added to the checkpoint after runs were saved without them: a checkpoint lacking one
 # restores everything else, and the part keeps its initial value.
@@ -37,8 +38,11 @@ class TrainingState(tf.Module):
             # Sampling only: kept in float32 so the average does not round away small updates.
             self.ema_generator = models.generator_from_config(config, num_classes=num_classes)
             self.ema_generator.set_weights(self.generator.get_weights())
-        optim = config.optim
-        self.base_rates = (float(optim.g_learning_rate), float(optim.d_learning_rate))
+        optim, t = config.optim, config.training
+        # A run started from another's networks may move them slower (training.init_lr_scale).
+        scale = float(t.init_lr_scale) if t.init_from else 1.0
+        self.base_rates = (float(optim.g_learning_rate) * scale,
+                           float(optim.d_learning_rate) * scale)
         self.scheduled = optim.schedule != "constant"
         self.decay_start = float(optim.decay_start)
         self.num_steps = float(config.training.num_steps)
@@ -49,17 +53,20 @@ class TrainingState(tf.Module):
         # Build the slots now: restoring into an unbuilt Keras optimizer silently drops its state.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
+        # What D's update changes: all of it, less the blocks FreezeD keeps as copied.
+        self.d_trained_variables = init_from.trained_discriminator_variables(
+            self.discriminator, t.freeze_d_layers)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # optim.*_learning_rate times this; halved by each rollback after a divergence.
         self.learning_rate_scale = tf.Variable(1.0, trainable=False, name="learning_rate_scale")
         # The probability of each augmentation (dcgan/augment.py). Adaptive (ADA), it is learnt
-        # from 0 and checkpointed like a weight; fixed, it is the config's value and stays out
-        # of the checkpoint, so adaptation switched on at a resume starts from 0 too.
-        t = config.training
+        # from training.ada_start_p (0 by default) and checkpointed like a weight; fixed, it is
+        # the config's value and stays out of the checkpoint, so adaptation switched on at a
+        # resume starts from ada_start_p too.
         self.adaptive_augment = t.ada_target > 0 or t.ada_gap_target > 0
         self.fixed_augment_p = float(t.augment_p)
-        self.augment_p = tf.Variable(0.0 if self.adaptive_augment else self.fixed_augment_p,
-                                     trainable=False, name="augment_p")
+        start_p = float(t.ada_start_p) if self.adaptive_augment else self.fixed_augment_p
+        self.augment_p = tf.Variable(start_p, trainable=False, name="augment_p")
         # Seconds of training so far, summed over invocations: what training.max_seconds limits.
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                          name="train_seconds")

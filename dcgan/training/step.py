@@ -101,7 +101,7 @@ def _make_replica_step(gan, training, augmentation):
                 d_objective += 0.5 * r1_gamma * r1
             d_target = gan.d_optimizer.scale_loss(d_objective) if scaled else d_objective
             g_target = gan.g_optimizer.scale_loss(g_objective) if scaled else g_objective
-        d_vars = gan.discriminator.trainable_variables
+        d_vars = gan.d_trained_variables
         g_vars = gan.generator.trainable_variables
         d_grads = tape.gradient(d_target, d_vars)
         g_grads = tape.gradient(g_target, g_vars)

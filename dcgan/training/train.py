@@ -23,6 +23,7 @@ from dcgan.training import (
     augment,
     distribute,
     evaluations,
+    init_from,
     precision,
     recovery,
     schedule,
@@ -100,6 +101,7 @@ def _train(config, root, strategy, policy, allow_new_data):
     t = config.training
     chief = distribute.is_chief(strategy)
     with contextlib.ExitStack() as hold:
+        source = init_from.check_source(config, root)  # refused before anything is written
         if chief:  # the workdir is the chief's; other workers only save into temporary folders
             workdir.prepare(root)
             hold.enter_context(contextlib.closing(workdir.lock(root)))
@@ -112,9 +114,12 @@ def _train(config, root, strategy, policy, allow_new_data):
         clock = schedule.Clock(gan.train_seconds, t.max_seconds)
         writer = checkpoints.CheckpointWriter(gan.checkpoint, workdir.RunDir(root), chief,
                                               t.keep_checkpoints, before_save=clock.stamp)
+        # A new run copies its networks once; a resume has its own checkpoints.
+        taken = init_from.copy_networks(gan, source, data.num_classes) \
+            if source and writer.resume_from is None else None
         if chief:  # before restoring: a checkpoint of another model is refused, not loaded
             _record_config(config, root, policy, writer.resume_from, data.class_names,
-                           allow_new_data)
+                           allow_new_data, taken)
         _restore(gan, writer.resume_from)
         clock.start()
         record = run_record.Record(root, chief)
@@ -132,10 +137,14 @@ def _train(config, root, strategy, policy, allow_new_data):
         return run.last_record
 
 
-def _record_config(config, root, policy, resume_from, class_names, allow_new_data):
-    """config.json and its history, and a conditional run's classes, in the run folder."""
+def _record_config(config, root, policy, resume_from, class_names, allow_new_data, taken):
+    """config.json and its history, and a conditional run's classes, in the run folder;
+    `taken`, what a new run copied from training.init_from."""
     config_dict = json.loads(config.to_json_best_effort())
     config_dict["resolved_precision"] = policy
+    started_from = init_from.recorded(root, taken, resume_from)
+    if started_from:
+        config_dict[init_from.RECORD_KEY] = started_from
     resumed = checkpoints.step_of(resume_from)
     will_train = resumed is None or resumed < config.training.num_steps
     identity = image_folder.source_identity(config.data.source)
@@ -145,6 +154,8 @@ def _record_config(config, root, policy, resume_from, class_names, allow_new_dat
     if class_names and resume_from:
         workdir.check_classes(root, class_names)
     workdir.record_config(root, config_dict, resumed, will_train, allow_new_data)
+    if taken:
+        init_from.record_start(root, taken)
     workdir.record_data_files(root, identity, change, resumed, will_train)
     if class_names:
         workdir.record_classes(root, class_names)

@@ -1,0 +1,317 @@
+"""Starting a run from another run's networks (training.init_from), and fine-tuning settings."""
+
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan import config_check, models
+from dcgan.errors import UserError
+from dcgan.run import workdir
+from dcgan.training import train
+from dcgan.training.state import TrainingState
+from tests import helpers
+
+SOURCE = "synthetic:digits:64"
+
+
+def source_config():
+    """A finished tiny run whose optimizers, step and augmentation p have all moved."""
+    config = helpers.tiny_config(SOURCE, num_steps=4, augment="translation,color",
+                                 ada_target=0.6, ada_kimg=1.0, ada_start_p=0.5)
+    config.model.ema_decay = 0.9
+    return config
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+    run = str(tmp_path_factory.mktemp("source") / "run")
+    train.train_and_evaluate(source_config(), run)
+    return run
+
+
+def fine_tune_config(source, **training):
+    """A new run from `source`, on its own seed; on_nan=rollback saves ckpt-0 before the first
+    step, so the state the run starts from is on disk."""
+    config = helpers.tiny_config(SOURCE, **{"num_steps": 2, "init_from": source,
+                                            "on_nan": "rollback", **training})
+    config.model.ema_decay = 0.99
+    config.model.dropout = 0.0  # no weights of its own: may differ from the source's
+    config.seed = 7
+    return config
+
+
+def networks(config_dict, path, num_classes=0):
+    """{part: weights} of the generator, discriminator and EMA generator in checkpoint `path`."""
+    parts = {"generator": models.generator_from_config(config_dict, "float32", num_classes),
+             "discriminator": models.discriminator_from_config(config_dict, "float32",
+                                                               num_classes)}
+    if config_dict["model"]["ema_decay"]:
+        parts["ema_generator"] = models.generator_from_config(config_dict, "float32",
+                                                              num_classes)
+    tf.train.Checkpoint(**parts).restore(path).expect_partial().assert_existing_objects_matched()
+    return {name: model.get_weights() for name, model in parts.items()}
+
+
+def checkpoint(run, step):
+    return os.path.join(workdir.RunDir(run).checkpoints, f"ckpt-{step}")
+
+
+def test_a_new_run_starts_from_the_source_networks_exactly_and_from_nothing_else(
+        source_run, tmp_path):
+    run = str(tmp_path / "fine")
+    train.train_and_evaluate(fine_tune_config(source_run), run)
+    source = networks(workdir.read_config(source_run), checkpoint(source_run, 4))
+    start = networks(workdir.read_config(run), checkpoint(run, 0))
+    for part in source:
+        assert len(start[part]) == len(source[part]) > 4
+        for theirs, ours in zip(source[part], start[part], strict=True):
+            np.testing.assert_array_equal(ours, theirs, err_msg=part)
+    # The generator and its average differ in the source: each was copied from its own.
+    assert any(not np.array_equal(g, e) for g, e in
+               zip(source["generator"], source["ema_generator"], strict=True))
+    reader = tf.train.load_checkpoint(checkpoint(run, 0))
+    values = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    assert values["step/.ATTRIBUTES/VARIABLE_VALUE"] == 0
+    slots = [name for name in values if "optimizer/_variables/" in name]
+    assert len(slots) > 8 and all(not values[name].any() for name in slots)
+    assert all(values[name] == 0 for name in values if name.endswith(
+        "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert not any(name.startswith("augment_p/") for name in values)  # the source's p stays
+    source_reader = tf.train.load_checkpoint(checkpoint(source_run, 4))
+    assert source_reader.get_tensor("augment_p/.ATTRIBUTES/VARIABLE_VALUE") > 0
+    # What was taken, in config.json and as the history's first line.
+    with open(workdir.RunDir(run).config) as f:
+        taken = json.load(f)["initialized_from"]
+    assert taken["checkpoint"] == os.path.abspath(checkpoint(source_run, 4))
+    assert taken["step"] == 4 and len(taken["weights_sha256"]) == 64
+    with open(workdir.RunDir(run).config_history) as f:
+        assert json.loads(f.readline()) == {"step": 0, "initialized_from": taken}
+    # The run trained on from there: its own step, not the source's.
+    assert int(tf.train.load_checkpoint(checkpoint(run, 2)).get_tensor(
+        "step/.ATTRIBUTES/VARIABLE_VALUE")) == 2
+
+
+def test_a_checkpoint_or_the_best_one_is_picked_by_its_path(source_run, tmp_path):
+    run = str(tmp_path / "fine")
+    train.train_and_evaluate(fine_tune_config(checkpoint(source_run, 2)), run)
+    with open(workdir.RunDir(run).config) as f:
+        taken = json.load(f)["initialized_from"]
+    assert taken["step"] == 2
+    source = networks(workdir.read_config(source_run), checkpoint(source_run, 2))
+    start = networks(workdir.read_config(run), checkpoint(run, 0))
+    for theirs, ours in zip(source["discriminator"], start["discriminator"], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    best = os.path.join(source_run, "checkpoints", "best")
+    with pytest.raises(UserError, match="holds no checkpoint; it keeps one once"):
+        train.train_and_evaluate(fine_tune_config(best), str(tmp_path / "from_best"))
+
+
+@pytest.mark.slow
+def test_resume_of_a_fine_tuned_run_is_exact_and_never_reads_the_source_again(
+        source_run, tmp_path):
+    copy = str(tmp_path / "source")
+    shutil.copytree(source_run, copy)
+    # Every fine-tuning setting on, so that each is shown to resume exactly.
+    settings = dict(freeze_d_layers=1, init_lr_scale=0.5, augment="translation",
+                    ada_target=0.6, ada_kimg=0.01, ada_start_p=0.3, checkpoint_every_steps=3,
+                    on_nan="stop")
+    config, half = fine_tune_config(copy, **settings), fine_tune_config(copy, **settings)
+    config.training.num_steps, half.training.num_steps = 6, 3
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    helpers.train_in_new_process((config, straight), (half, stopped))
+    shutil.rmtree(copy)  # the source goes once the run has started
+    helpers.train_in_new_process((config, stopped))
+    a, b = helpers.training_state(straight), helpers.training_state(stopped)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with open(workdir.RunDir(stopped).config) as f:
+        assert json.load(f)["initialized_from"]["step"] == 4
+
+
+@pytest.fixture(scope="module")
+def cli_runs(source_run, tmp_path_factory):
+    """A run folder with no checkpoint, and a folder that is no run."""
+    root = tmp_path_factory.mktemp("cli")
+    unsaved = root / "unsaved"
+    os.makedirs(workdir.RunDir(str(unsaved)).checkpoints)
+    shutil.copy(workdir.RunDir(source_run).config, workdir.RunDir(str(unsaved)).config)
+    os.makedirs(root / "pictures")
+    return root
+
+
+@pytest.mark.parametrize("case, override, words", [
+    ("not a run", "pictures", ["is not a run", "config.json not found"]),
+    ("missing", "nowhere", ["no such run folder or checkpoint"]),
+    ("no checkpoint", "unsaved", ["holds no checkpoint", "checkpoint_every_steps"]),
+    ("itself", "run", ["this run's own folder"]),
+    ("other shapes", "source", ["model.gen_filters is 4 there and 8 here",
+                                "--config.model.gen_filters=4"]),
+])
+def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_is_written(
+        source_run, cli_runs, tmp_path, case, override, words):
+    run = str(cli_runs / "run") if case == "itself" else str(tmp_path / "run")
+    if case == "itself":  # the run folder already holds the config and a checkpoint's index
+        shutil.copytree(source_run, run, dirs_exist_ok=True)
+        shutil.rmtree(workdir.RunDir(run).checkpoints)
+        os.makedirs(workdir.RunDir(run).checkpoints)
+    before = helpers.files_under(run) if os.path.isdir(run) else None
+    source = source_run if override == "source" else run if case == "itself" else \
+        str(cli_runs / override)
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
+        f"--config.data.source={SOURCE}", "--config.data.image_size=28",
+        "--config.model.noise_dim=8", "--config.model.kernel_size=3",
+        f"--config.model.gen_filters={8 if case == 'other shapes' else 4}",
+        "--config.model.disc_filters=4", "--config.model.init=glorot_uniform",
+        f"--config.training.init_from={source}")
+    helpers.assert_one_line_error(result, *words)
+    assert (helpers.files_under(run) if os.path.isdir(run) else None) == before
+
+
+def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}", "--dry_run",
+        f"--config.data.source={SOURCE}", "--config.model.noise_dim=8",
+        "--config.model.kernel_size=3", "--config.model.gen_filters=4",
+        "--config.model.disc_filters=4", f"--config.training.init_from={source_run}")
+    assert result.returncode == 0, result.stderr
+    assert f"copies the generator, discriminator and EMA generator of {source_run} (newest " \
+        "checkpoint, step 4)" in result.stdout
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_conditional_run_from_an_unconditional_one_starts_its_class_layers_fresh(
+        source_run, tmp_path, caplog):
+    config = fine_tune_config(source_run)
+    config.model.conditional = True
+    config.model.class_norm = True
+    run = str(tmp_path / "conditional")
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        train.train_and_evaluate(config, run)
+    fresh = [r.getMessage() for r in caplog.records if "start fresh" in r.getMessage()]
+    assert fresh == ["training.init_from: class embedding, class projection, class scale and "
+                     "shift start fresh (the source is unconditional); the rest is copied"]
+    source = networks(workdir.read_config(source_run), checkpoint(source_run, 4))
+    start = networks(workdir.read_config(run), checkpoint(run, 0), num_classes=10)
+    # The discriminator: its trunk and logits as the source's, then the class projection.
+    d_source, d_start = source["discriminator"], start["discriminator"]
+    assert len(d_start) == len(d_source) + 1
+    copied = [w for w in d_start if w.shape[:1] != (10,)]
+    for theirs, ours in zip(d_source, copied, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    # The generator's first layer reads the noise as the source's did, and the class not yet.
+    kernel = next(w for w in start["generator"] if w.shape == (16, 7 * 7 * 4 * 4))
+    np.testing.assert_array_equal(kernel[:8], source["generator"][0])
+    assert not kernel[8:].any()
+
+
+@pytest.mark.parametrize("frozen", [1, 2])
+def test_freeze_d_layers_keeps_the_first_discriminator_blocks_as_copied(
+        source_run, tmp_path, frozen):
+    run = str(tmp_path / "frozen")
+    train.train_and_evaluate(fine_tune_config(source_run, freeze_d_layers=frozen), run)
+    config = workdir.read_config(run)
+    start, end = (networks(config, checkpoint(run, s))["discriminator"] for s in (0, 2))
+    # 28 px: two blocks of a kernel and a bias each, then the logits' kernel and bias.
+    assert len(start) == 6
+    for i, (before, after) in enumerate(zip(start, end, strict=True)):
+        kept = i < 2 * frozen
+        assert np.array_equal(before, after) == kept, (i, frozen)
+
+
+def test_init_lr_scale_lowers_both_learning_rates_of_a_run_started_from_another(source_run):
+    rates = {}
+    for scale in (1.0, 0.25):
+        gan = TrainingState(fine_tune_config(source_run, init_lr_scale=scale), "float32")
+        gan.set_learning_rates()
+        rates[scale] = gan.learning_rates()
+    assert rates[1.0] == pytest.approx({"g_learning_rate": 1e-4, "d_learning_rate": 1e-4})
+    assert rates[0.25] == pytest.approx({"g_learning_rate": 2.5e-5, "d_learning_rate": 2.5e-5})
+
+
+def test_ada_start_p_is_where_an_adaptive_p_starts(tmp_path):
+    config = helpers.tiny_config(SOURCE, num_steps=1, log_every_steps=1, augment="translation",
+                                 ada_target=0.6, ada_start_p=0.4)
+    train.train_and_evaluate(config, str(tmp_path))
+    with open(workdir.RunDir(str(tmp_path)).metrics) as f:
+        logged = json.loads(f.readline())
+    # One step of 8 images moves p by at most 8 / 500k from where it started.
+    assert logged["augment_p"] == pytest.approx(0.4, abs=1e-4)
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"freeze_d_layers": 1}, "training.freeze_d_layers=1 applies to a run started from "
+                             "another, but training.init_from is ''"),
+    ({"init_lr_scale": 0.5}, "training.init_lr_scale=0.5 applies to a run started from another"),
+    ({"init_from": "runs/x", "freeze_d_layers": 3},
+     "training.freeze_d_layers=3 is more than the 2 convolution blocks of a 28 px"),
+    ({"ada_start_p": 0.2}, "training.ada_start_p=0.2 starts an adaptive p, but neither"),
+    ({"init_lr_scale": 0.0}, "training.init_lr_scale=0.0 is not valid"),
+])
+def test_fine_tuning_settings_that_mean_nothing_are_refused(fields, words):
+    config = helpers.tiny_config(**fields)
+    with pytest.raises(UserError, match=words.replace("(", r"\(")):
+        config_check.check_config(config)
+
+
+STARTER = os.path.join(helpers.ROOT, "scripts", "make_starter.py")
+
+
+def write_theme(root, count=16):
+    """An icon theme of `count` distinct 64 px PNG icons in two contexts."""
+    from PIL import Image
+
+    for i, image in enumerate(helpers.random_digits(count, size=64, channels=3, seed=3)):
+        folder = os.path.join(root, "64x64", ("apps", "places")[i % 2])
+        os.makedirs(folder, exist_ok=True)
+        Image.fromarray(image).save(os.path.join(folder, f"icon{i}.png"))
+
+
+@pytest.mark.slow
+def test_make_starter_trains_a_starter_on_an_icon_theme_within_its_budget(tmp_path):
+    theme, run = str(tmp_path / "theme"), str(tmp_path / "starter")
+    write_theme(theme)
+    tiny = ["--", "--config.model.gen_filters=4", "--config.model.disc_filters=4",
+            "--config.training.batch_size=8", "--config.data.holdout=4",
+            "--config.training.precision=float32"]
+    result = helpers.run_script(STARTER, f"--workdir={run}", f"--theme={theme}",
+                                "--minutes=0.02", *tiny)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"--config.training.init_from={run}" in result.stdout
+    config = workdir.read_config(run)
+    assert config["data"]["source"] == f"folder:{run}-icons"
+    assert config["data"]["image_size"] == 64 and config["training"]["max_seconds"] == 1.2
+    assert len(os.listdir(os.path.join(run + "-icons", "apps"))) == 8
+    assert any(name.endswith(".index") for name in os.listdir(workdir.RunDir(run).checkpoints))
+
+
+def test_make_starter_refuses_a_budget_of_nothing_in_one_line(tmp_path):
+    result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", "--minutes=0")
+    helpers.assert_one_line_error(result, "--minutes=0 must be positive")
+    assert not os.listdir(tmp_path)
+
+
+def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(
+        tmp_path, caplog):
+    source_config = helpers.tiny_config(SOURCE, num_steps=2)
+    source_config.model.conditional = True
+    source = str(tmp_path / "source")
+    train.train_and_evaluate(source_config, source)
+    config = fine_tune_config(source)
+    config.model.conditional = True
+    run = str(tmp_path / "fine")
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        train.train_and_evaluate(config, run)
+    assert not [r for r in caplog.records if "start fresh" in r.getMessage()]
+    theirs = networks(workdir.read_config(source), checkpoint(source, 2), num_classes=10)
+    ours = networks(workdir.read_config(run), checkpoint(run, 0), num_classes=10)
+    for part in ("generator", "discriminator"):
+        assert any(w.shape[:1] == (10,) for w in ours[part])  # the class embeddings
+        for a, b in zip(theirs[part], ours[part], strict=True):
+            np.testing.assert_array_equal(b, a, err_msg=part)
