@@ -72,7 +72,7 @@ choose_engine() {
   if ((${#wanted[@]})); then
     if [[ "$(id -u)" != 0 || "${DCGAN_CHECK_NO_INSTALL:-0}" == 1 ]] \
       || ! command -v apt-get >/dev/null 2>&1; then
-      fail "this machine cannot run containers: no docker daemon answers and ${wanted[*]} is not installed (install podman, or run this check as root with apt-get)"
+      fail "this machine cannot run containers: no docker daemon answers and ${wanted[*]} missing (install them, or run this check as root to have apt-get do it)"
     fi
     echo "container check: installing ${wanted[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
