@@ -55,32 +55,32 @@ fi
 answers() { "$1" info >/dev/null 2>&1; }
 
 choose_engine() {
+  local wanted=()
   if [[ -n "${DCGAN_ENGINE:-}" ]]; then
     engine="$DCGAN_ENGINE"
-    return
-  fi
   # A docker client on PATH is not enough: it installs without a daemon, and only a request to
   # the daemon (`docker info`) tells whether containers can run.
-  if command -v docker >/dev/null 2>&1 && answers docker; then
+  elif command -v docker >/dev/null 2>&1 && answers docker; then
     engine=docker
-    return
+  else
+    engine=podman
+    command -v podman >/dev/null 2>&1 || wanted+=(podman runc)
   fi
-  engine=podman
-  local wanted=()
-  command -v podman >/dev/null 2>&1 || wanted+=(podman runc)
   [[ -n "${DCGAN_CHECK_BASE:-}" ]] || command -v mmdebstrap >/dev/null 2>&1 || wanted+=(mmdebstrap)
-  if ((${#wanted[@]})); then
-    if [[ "$(id -u)" != 0 || "${DCGAN_CHECK_NO_INSTALL:-0}" == 1 ]] \
-      || ! command -v apt-get >/dev/null 2>&1; then
+  ((${#wanted[@]})) || return 0
+  if [[ "$(id -u)" != 0 || "${DCGAN_CHECK_NO_INSTALL:-0}" == 1 ]] \
+    || ! command -v apt-get >/dev/null 2>&1; then
+    if [[ "${wanted[0]}" == podman ]]; then
       fail "this machine cannot run containers: no docker daemon answers and ${wanted[*]} missing (install them, or run this check as root to have apt-get do it)"
     fi
-    echo "container check: installing ${wanted[*]} with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    # A fresh machine has no package lists yet; fetch them only if the first try needs them.
-    apt-get install -y -qq "${wanted[@]}" >/dev/null \
-      || { apt-get update -qq && apt-get install -y -qq "${wanted[@]}" >/dev/null; } \
-      || fail "this machine cannot run containers: apt-get could not install ${wanted[*]}"
+    fail "mmdebstrap is missing to make the base image: install it, or set DCGAN_CHECK_BASE to an image with python3 and pip"
   fi
+  echo "container check: installing ${wanted[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine has no package lists yet; fetch them only if the first try needs them.
+  apt-get install -y -qq "${wanted[@]}" >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq "${wanted[@]}" >/dev/null; } \
+    || fail "this machine cannot run containers: apt-get could not install ${wanted[*]}"
 }
 
 # Settings podman needs on machines like this one, each applied only where its cause is found.
@@ -270,7 +270,13 @@ latest_step() {
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/dcgan-container-check.XXXXXX")
 cleanup() {
-  if [[ -n "${tensorboard_pid:-}" ]]; then kill "$tensorboard_pid" 2>/dev/null || true; fi
+  # A check that fails part way leaves no container running: ending docker_run.sh alone would
+  # not stop the container its engine client started.
+  if [[ -n "${image_id:-}" ]]; then
+    local left=()
+    mapfile -t left < <(containers 2>/dev/null)
+    ((${#left[@]} == 0)) || "$engine" stop --time 10 "${left[@]}" >/dev/null 2>&1 || true
+  fi
   if [[ "${DCGAN_CHECK_KEEP:-0}" == 1 ]]; then
     echo "container check: runs kept in $scratch"
   else
