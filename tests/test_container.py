@@ -164,7 +164,10 @@ def test_dependencies_are_installed_before_the_source_is_copied():
 
 def test_build_context_leaves_out_local_state():
     ignored = set((REPO / ".dockerignore").read_text().split())
-    assert {".venv", ".git", "runs", "*.egg-info"} <= ignored
+    # Tool caches too: `make test` writes them, and a context that changes with them would
+    # rebuild the source layer on every CI run.
+    assert {".venv", ".git", "runs", "*.egg-info", ".pytest_cache", ".ruff_cache",
+            ".import_linter_cache"} <= ignored
 
 
 def _clean_environ() -> dict[str, str]:
