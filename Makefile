@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint clean
+.PHONY: demo test test-fast test-container lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 # The inner loop: everything but the tests marked slow.
 test-fast: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not slow"
+
+# The image built from the Dockerfile and used as a user would, with docker or podman; minutes
+# the first time (a Debian base and the dependencies), a few when they are cached.
+test-container: $(STAMP)
+	scripts/container_check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check dcgan tests scripts configs

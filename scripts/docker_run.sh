@@ -9,7 +9,8 @@ Usage: scripts/docker_run.sh [COMMAND] [ARGS...]
        scripts/docker_run.sh --help
 
 Runs the dcgan image (building it first if it is missing) with ./runs mounted at
-/runs and the data directory at /data, as your own user, on all GPUs.
+/runs and the data directory at /data, as your own user, on all GPUs. Uses
+docker when its daemon answers, else podman.
 ARGS go to the program inside the container; `COMMAND --help` shows its flags.
 Inside the container runs/ and data/ point at the mounts, so host paths such as
 --workdir=runs/mnist work unchanged.
@@ -29,6 +30,9 @@ Examples:
 
 Environment:
   DCGAN_IMAGE       image tag (default dcgan:latest)
+  DCGAN_BASE        base image to build on (default: the Dockerfile's, the TensorFlow GPU
+                    image); any image with python3 and pip works, TensorFlow is then installed
+  DCGAN_ENGINE      docker or podman (default: docker if its daemon answers, else podman)
   DCGAN_REBUILD=1   rebuild the image even if it exists
   DCGAN_GPUS        value of docker's --gpus (default all; set it empty to run on the CPU)
   DCGAN_RUNS_DIR    host directory mounted at /runs (default ./runs)
@@ -72,11 +76,15 @@ run() {
 }
 
 build_image() {
-  run docker build --tag "$image" "$repo_root"
+  local build_args=(build --tag "$image")
+  if [[ -n "${DCGAN_BASE:-}" ]]; then
+    build_args+=(--build-arg "BASE=$DCGAN_BASE")
+  fi
+  run "$engine" "${build_args[@]}" "$repo_root"
 }
 
 ensure_image() {
-  if [[ "${DCGAN_REBUILD:-0}" == 1 ]] || ! docker image inspect "$image" >/dev/null 2>&1; then
+  if [[ "${DCGAN_REBUILD:-0}" == 1 ]] || ! "$engine" image inspect "$image" >/dev/null 2>&1; then
     build_image
   fi
 }
@@ -94,8 +102,18 @@ case "${1:-}" in
   *) ;; # anything else is already an argument for dcgan-train
 esac
 
-if [[ "$dry_run" != 1 ]] && ! command -v docker >/dev/null 2>&1; then
-  echo "error: docker not found on PATH; install Docker Engine and the NVIDIA Container Toolkit" >&2
+# A docker client on PATH is not enough: it installs without a daemon, and only a request to the
+# daemon (`docker info`) tells whether it can run anything. Podman needs no daemon.
+if [[ -n "${DCGAN_ENGINE:-}" ]]; then
+  engine="$DCGAN_ENGINE"
+elif [[ "$dry_run" != 1 ]] && ! docker info >/dev/null 2>&1 && command -v podman >/dev/null 2>&1; then
+  engine=podman
+else
+  engine=docker
+fi
+
+if [[ "$dry_run" != 1 ]] && ! command -v "$engine" >/dev/null 2>&1; then
+  echo "error: $engine not found on PATH; install Docker Engine and the NVIDIA Container Toolkit (or podman)" >&2
   exit 1
 fi
 
@@ -123,7 +141,7 @@ if [[ "$command" == tensorboard ]]; then
     --entrypoint "${DCGAN_ENTRYPOINT:-tensorboard}"
     "$image" --logdir /runs --bind_all --port 6006
   )
-  run docker "${docker_args[@]}" "$@"
+  run "$engine" "${docker_args[@]}" "$@"
   exit 0
 fi
 
@@ -142,4 +160,4 @@ if [[ -n "$entrypoint" ]]; then
   docker_args+=(--entrypoint "$entrypoint")
 fi
 
-run docker "${docker_args[@]}" "$image" "$@"
+run "$engine" "${docker_args[@]}" "$image" "$@"

@@ -1,7 +1,10 @@
 """The container: image pins and settings, the run script's docker commands, and the linters.
 
-Docker itself need not run here: the Dockerfile is read as text, its dependency one-liners
-are executed with this interpreter, and docker_run.sh prints its commands in dry-run mode.
+No container runs here: the Dockerfile is read as text, its dependency one-liner is executed
+with this interpreter, and docker_run.sh prints its commands in dry-run mode. The image itself
+is built and used by scripts/container_check.sh (`make test-container`, run by CI after
+`make test`); the tests below hold what that check cannot show on a machine with no GPU and
+no engine, and the check's own refusal when no container can run.
 """
 
 import json
@@ -20,6 +23,7 @@ DOCKERFILE = REPO / "Dockerfile"
 PYPROJECT = REPO / "pyproject.toml"
 DOCKER_RUN = REPO / "scripts" / "docker_run.sh"
 LINT = REPO / "scripts" / "lint_container.sh"
+CONTAINER_CHECK = REPO / "scripts" / "container_check.sh"
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -79,9 +83,10 @@ def _python_one_liner(marker: str) -> str:
     raise AssertionError(f"no `python3 -c` containing {marker!r} in the Dockerfile")
 
 
-def test_base_image_is_the_gpu_image_of_the_pinned_tensorflow():
-    (base,) = _arguments("FROM")
-    assert base == f"tensorflow/tensorflow:{_tensorflow_pin()}-gpu"
+def test_default_base_is_the_gpu_image_of_the_pinned_tensorflow():
+    assert _arguments("FROM") == ["${BASE}"]
+    defaults = dict(a.split("=", 1) for a in _arguments("ARG") if a.startswith("BASE="))
+    assert defaults == {"BASE": f"tensorflow/tensorflow:{_tensorflow_pin()}-gpu"}
 
 
 def test_image_runs_as_a_non_root_user():
@@ -107,22 +112,41 @@ def test_entry_point_environment_and_volumes():
     assert _arguments("HEALTHCHECK"), "state HEALTHCHECK NONE (with its reason) or a real check"
 
 
-def test_dependency_layer_installs_pyproject_dependencies_except_tensorflow(tmp_path):
-    shutil.copy(PYPROJECT, tmp_path / "pyproject.toml")
-    listed = subprocess.run(
-        [sys.executable, "-c", _python_one_liner("tomllib")],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
-    ).stdout.split()
-    expected = [d for d in _dependencies() if _distribution(d) != "tensorflow"]
-    assert listed == expected
-    assert any(_distribution(d) == "tensorflow-datasets" for d in listed)
+def _requirements(pyproject_dir, *python_flags):
+    """Runs the dependency layer's one-liner on a pyproject.toml; returns the finished process."""
+    return subprocess.run(
+        [sys.executable, *python_flags, "-c", _python_one_liner("tomllib")],
+        cwd=pyproject_dir, capture_output=True, text=True,
+    )
 
-    # The constraint keeps the base image's TensorFlow, which is the pinned one.
-    constraint = subprocess.run(
-        [sys.executable, "-c", _python_one_liner("importlib.metadata")],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    assert constraint == f"tensorflow=={_tensorflow_pin()}"
+
+def test_dependency_layer_keeps_a_base_tensorflow_of_the_pinned_version(tmp_path):
+    shutil.copy(PYPROJECT, tmp_path / "pyproject.toml")
+    # This interpreter has the pinned TensorFlow, as the GPU base image does: the list is
+    # pyproject's whole, and pip finds the pin already met.
+    listed = _requirements(tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == _dependencies()
+    assert f"tensorflow=={_tensorflow_pin()}" in listed.stdout.splitlines()
+
+
+def test_dependency_layer_installs_the_pin_on_a_base_without_tensorflow(tmp_path):
+    shutil.copy(PYPROJECT, tmp_path / "pyproject.toml")
+    # -S leaves site-packages out: an interpreter with no TensorFlow, like a plain Debian base.
+    listed = _requirements(tmp_path, "-S")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == _dependencies()
+
+
+def test_dependency_layer_refuses_a_base_with_another_tensorflow(tmp_path):
+    pin = f'"tensorflow=={_tensorflow_pin()}"'
+    text = PYPROJECT.read_text().replace(pin, '"tensorflow==2.0.0"')
+    (tmp_path / "pyproject.toml").write_text(text)
+    refused = _requirements(tmp_path)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr.strip() == (
+        f"error: the base image has tensorflow {_tensorflow_pin()} but pyproject.toml pins "
+        "2.0.0; build on the tensorflow/tensorflow:2.0.0-gpu image or on a base without TensorFlow")
 
 
 def test_dependencies_are_installed_before_the_source_is_copied():
@@ -140,7 +164,10 @@ def test_dependencies_are_installed_before_the_source_is_copied():
 
 def test_build_context_leaves_out_local_state():
     ignored = set((REPO / ".dockerignore").read_text().split())
-    assert {".venv", ".git", "runs", "*.egg-info"} <= ignored
+    # Tool caches too: `make test` writes them, and a context that changes with them would
+    # rebuild the source layer on every CI run.
+    assert {".venv", ".git", "runs", "*.egg-info", ".pytest_cache", ".ruff_cache",
+            ".import_linter_cache"} <= ignored
 
 
 def _clean_environ() -> dict[str, str]:
@@ -195,6 +222,14 @@ def test_docker_run_without_gpus_and_with_another_data_dir(tmp_path):
     assert "/srv/d:/data" in run
 
 
+def test_docker_run_builds_on_another_base_with_the_engine_asked_for(tmp_path):
+    build, run = _docker_run("--workdir=runs/x", cwd=tmp_path, DCGAN_ENGINE="podman",
+                             DCGAN_BASE="debian-python:12")
+    assert build == ["podman", "build", "--tag", "dcgan:latest", "--build-arg",
+                     "BASE=debian-python:12", str(REPO)]
+    assert run[:2] == ["podman", "run"]
+
+
 def test_docker_run_sample_uses_the_same_image_with_another_entry_point(tmp_path):
     _, run = _docker_run("sample", "--workdir=runs/my run", cwd=tmp_path)
     assert run[run.index("--entrypoint") + 1] == "dcgan-sample"
@@ -227,3 +262,21 @@ def test_container_files_pass_hadolint_and_shellcheck():
         ["bash", str(LINT)], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_container_check_fails_in_one_line_where_no_container_can_run(tmp_path):
+    # A PATH with the few tools the check needs before it looks for an engine, and no docker,
+    # podman or apt-get; installing is turned off for a root caller.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "mktemp", "rm", "id"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    result = subprocess.run(
+        [str(bin_dir / "bash"), str(CONTAINER_CHECK)], capture_output=True, text=True, timeout=60,
+        env={**_clean_environ(), "PATH": str(bin_dir), "DCGAN_CHECK_NO_INSTALL": "1"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "container check: FAILED: this machine cannot run containers: no docker daemon answers "
+        "and podman runc mmdebstrap missing (install them, or run this check as root to have "
+        "apt-get do it)"]
