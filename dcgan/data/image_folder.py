@@ -68,13 +68,14 @@ def folder_of(source):
     return os.path.expanduser(source.partition(":")[2])
 
 
-Listing = collections.namedtuple("Listing", "paths duplicates broken special folders")
+Listing = collections.namedtuple("Listing", "paths duplicates broken special folders others")
 
 
 def scan(directory, source):
     """Lists the folder without logging: a Listing of the image paths, the duplicates (a file
     reached again by a link or a hard link), the broken links, the paths that are not regular
-    files (named pipes, sockets, devices) and the real paths of the folders read.
+    files (named pipes, sockets, devices), the real paths of the folders read and the other
+    files (of kinds not read: .svg, .tiff, .txt...).
 
     Paths are sorted; each file counts once, under the first path that reaches it. A link to
     a folder that holds `directory` (`..`, a loop) is not followed: it would list the folder's
@@ -87,7 +88,7 @@ def scan(directory, source):
         raise UserError(f"data.source {source}: no such directory; point it at a folder of "
                         f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
     top = os.path.realpath(directory)
-    candidates, walked = [], set()
+    candidates, others, walked = [], [], set()
     for root, dirs, files in os.walk(directory, followlinks=True):
         real = os.path.realpath(root)
         if real in walked or (real != top and inside(top, real)):
@@ -96,8 +97,10 @@ def scan(directory, source):
         walked.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         # Hidden files include macOS "._name.png" resource forks, which are not images.
-        candidates += [os.path.join(root, f) for f in files
-                       if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        for f in files:
+            if not f.startswith("."):
+                read = f.lower().endswith(IMAGE_EXTENSIONS)
+                (candidates if read else others).append(os.path.join(root, f))
     candidates.sort()  # os.walk's order depends on the file system; the data order must not
     paths, duplicates, broken, special, seen = [], [], [], [], set()
     for path in candidates:
@@ -115,7 +118,7 @@ def scan(directory, source):
         else:
             seen.add(file_id)
             paths.append(path)
-    return Listing(paths, duplicates, broken, special, sorted(walked))
+    return Listing(paths, duplicates, broken, special, sorted(walked), sorted(others))
 
 
 def inside(path, folder):
@@ -132,7 +135,12 @@ def list_images(directory, source):
     Raises:
         UserError: not a folder, or no image file in it.
     """
-    paths, duplicates, broken, special, _ = scan(directory, source)
+    listing = scan(directory, source)
+    paths, duplicates, broken, special = listing[:4]
+    if listing.others:
+        log.warning("data.source %s: skipped %d file(s) of kinds not read (%s); only %s files "
+                    "are, convert the others to train on them", source, len(listing.others),
+                    kinds_counted(listing.others), "/".join(e[1:] for e in IMAGE_EXTENSIONS))
     if broken:
         log.warning("data.source %s: skipped %d broken link(s): %s", source, len(broken),
                     named(broken))
@@ -147,6 +155,13 @@ def list_images(directory, source):
         raise UserError(f"data.source {source}: no image files "
                         f"({', '.join(IMAGE_EXTENSIONS)}) in {directory} or below")
     return paths
+
+
+def kinds_counted(paths):
+    """'3 .svg, 1 .tiff, 1 without extension': the files of each kind, most first."""
+    kinds = collections.Counter(os.path.splitext(p)[1].lower() or "without extension"
+                                for p in paths)
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
 
 
 def named(paths):
@@ -171,6 +186,44 @@ def class_folders(directory, paths):
     names = sorted({parts[0] for parts in tops})
     index = {name: k for k, name in enumerate(names)}
     return names, [index[parts[0]] for parts in tops], []
+
+
+def unused_class_folders(directory, listing):
+    """What is wrong with each immediate sub-folder of `directory` that holds no image file
+    the loader reads, so would be no class, with its fix: 'c holds no image files: put...'.
+    Hidden folders are no classes and are left out."""
+    def top(path):
+        return os.path.relpath(path, directory).split(os.sep)[0]
+
+    used = {top(path) for path in listing.paths}
+    problems = []
+    for name in sorted(os.listdir(directory)):
+        if name.startswith(".") or name in used or not os.path.isdir(
+                os.path.join(directory, name)):
+            continue
+        links = [p for p in listing.duplicates if top(p) == name]
+        others = [p for p in listing.others if top(p) == name]
+        broken = [p for p in listing.broken + listing.special if top(p) == name]
+        if links:
+            listed = {_file_id(p): p for p in listing.paths}
+            classes = sorted({top(listed[_file_id(p)]) for p in links if _file_id(p) in listed})
+            problems.append(f"{name} holds only the same {len(links)} file(s) as "
+                            f"{', '.join(classes)} (reached through links), counted there once: "
+                            "copy the files instead of linking them")
+        elif others:
+            problems.append(f"{name} holds only files of kinds not read ({kinds_counted(others)}): "
+                            f"convert them to {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}")
+        elif broken:
+            problems.append(f"{name} holds only broken links or special files ({named(broken)}): "
+                            "put pictures in it")
+        else:
+            problems.append(f"{name} holds no image files: put pictures in it")
+    return problems
+
+
+def _file_id(path):
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def identity(directory, paths):

@@ -65,7 +65,7 @@ def check_before_start(config, root, allow_new_data):
                         f"({', '.join(image_folder.IMAGE_EXTENSIONS)}) in {directory} or below")
     _check_counts(data, training, len(paths))
     if config.model.conditional:
-        _check_class_folders(data.source, directory, paths)
+        _check_class_folders(data.source, directory, listing)
     if _has_checkpoint(root):
         workdir.data_change(root, image_folder.identity(directory, paths), allow_new_data,
                             config.model.conditional, data.holdout)
@@ -93,7 +93,8 @@ def _check_counts(data, training, count):
                         f"--config.training.batch_size={max(1, trained // 2)}, or use more data")
 
 
-def _check_class_folders(source, directory, paths):
+def _check_class_folders(source, directory, listing):
+    paths = listing.paths
     names, _, strays = image_folder.class_folders(directory, paths)
     if len(strays) == len(paths):
         raise UserError(f"model.conditional=True needs labels: data.source {source} has no "
@@ -104,6 +105,12 @@ def _check_class_folders(source, directory, paths):
                         f"{len(strays)} image file(s) lie directly in {directory}, outside the "
                         f"class sub-folders ({image_folder.named(strays)}); move them into a "
                         "class folder or out of the tree")
+    unused = image_folder.unused_class_folders(directory, listing)
+    if unused:
+        # Training without them would leave classes out of classes.json unseen.
+        them = "it" if len(unused) == 1 else "them"
+        raise UserError(f"data.source {source}: every sub-folder is a class of a conditional "
+                        f"run, but {'; '.join(unused)}; or move {them} out of {directory}")
     if len(names) < 2:
         raise UserError(f"data.source {source}: all images are in one class folder "
                         f"({names[0]}); a conditional run needs two or more (or set "

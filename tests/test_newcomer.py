@@ -1,0 +1,74 @@
+"""What a new user trips on first: folders that are no class, silent decoding, and messages
+that name the problem and its fix."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan.data import image_folder
+from tests.helpers import assert_one_line_error, run_cli
+
+
+def pictures(folder, n, size=20, seed=0):
+    """n random RGB PNGs in `folder`; returns their paths."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = [os.path.join(folder, f"{i}.png") for i in range(n)]
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+    return paths
+
+
+def dry_run(source, *flags, workdir=None):
+    return run_cli("dcgan.main", "--config=configs/demo.py", f"--config.data.source={source}",
+                   "--config.data.channels=3", "--config.training.batch_size=4", "--dry_run",
+                   *([f"--workdir={workdir}"] if workdir else []), *flags)
+
+
+def two_classes(root):
+    pictures(os.path.join(root, "cats"), 6)
+    pictures(os.path.join(root, "dogs"), 6, seed=1)
+    return f"folder:{root}"
+
+
+def write_svgs(folder, n):
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        with open(os.path.join(folder, f"{i}.svg"), "w") as f:
+            f.write("<svg xmlns='http://www.w3.org/2000/svg'/>")
+
+
+@pytest.mark.parametrize("kind", ["empty", "svg", "links"])
+def test_a_class_folder_with_nothing_read_is_refused_by_name(tmp_path, kind):
+    source = two_classes(tmp_path / "data")
+    # Listed after cats and dogs: a file reached twice counts under the first path to it.
+    wolves = tmp_path / "data" / "wolves"
+    wolves.mkdir()
+    if kind == "svg":
+        write_svgs(wolves, 3)
+    elif kind == "links":
+        for i in range(6):
+            os.symlink(f"../cats/{i}.png", wolves / f"{i}.png")
+    result = dry_run(source, "--config.model.conditional=True")
+    fix = {"empty": "holds no image files: put pictures in it",
+           "svg": "holds only files of kinds not read (3 .svg): convert them",
+           "links": "holds only the same 6 file(s) as cats (reached through links)"}[kind]
+    assert_one_line_error(result, f"but wolves {fix}", "or move it out of")
+    # Without classes the same folder trains: its sub-folders are no classes then.
+    assert dry_run(source).returncode == 0
+
+
+def test_files_of_kinds_not_read_are_counted_in_one_line(tmp_path, caplog):
+    two_classes(tmp_path)
+    write_svgs(tmp_path / "cats", 3)
+    (tmp_path / "dogs" / "scan.tiff").write_bytes(b"II*\0")
+    (tmp_path / ".DS_Store").write_bytes(b"")  # hidden: not the user's pictures
+    with caplog.at_level(logging.INFO, "dcgan"):
+        paths = image_folder.list_images(str(tmp_path), f"folder:{tmp_path}")
+    assert len(paths) == 12
+    lines = [r.getMessage() for r in caplog.records if "kinds not read" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "skipped 4 file(s) of kinds not read (3 .svg, 1 .tiff)" in lines[0]
