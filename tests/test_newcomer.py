@@ -72,3 +72,15 @@ def test_files_of_kinds_not_read_are_counted_in_one_line(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if "kinds not read" in r.getMessage()]
     assert len(lines) == 1, lines
     assert "skipped 4 file(s) of kinds not read (3 .svg, 1 .tiff)" in lines[0]
+
+
+def test_decoding_many_files_shows_its_progress(tmp_path, caplog):
+    paths = pictures(tmp_path, image_folder.PROGRESS_FROM, size=8)
+    with caplog.at_level(logging.INFO, "dcgan"):
+        arrays, skipped = image_folder.decode_all(paths, f"folder:{tmp_path}", 28)
+    assert len(arrays) == len(paths) and not skipped
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"decoding {len(paths)} image file(s)" in lines[0]
+    # Piped (no terminal): a line every tenth of the way, the count in each.
+    counts = [line for line in lines if line.startswith("decoding: ")]
+    assert len(counts) == 10 and counts[-1].startswith(f"decoding: {len(paths)}/{len(paths)}")

@@ -37,6 +37,7 @@ import stat as file_mode
 import numpy as np
 from PIL import Image, ImageOps
 
+from dcgan import progress
 from dcgan.errors import UserError
 from dcgan.files import replaced_atomically, write_json_atomically
 
@@ -47,6 +48,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 NAMED_FAILURES = 3
 # Decoding threads: Pillow releases the GIL while it decodes.
 _DECODE_THREADS = 4
+# Folders of at least this many files show the decoding's progress (a bar, or a log line every
+# tenth of the way); fewer decode in about a second.
+PROGRESS_FROM = 100
 # Part of every cache key: a change to how images are decoded or fitted must bump it.
 CACHE_VERSION = 2
 # Pictures are decoded reduced to no less than this many times the size trained on, so the
@@ -317,8 +321,14 @@ def decode_all(paths, source, size=None):
         except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...)
             return path
 
-    with concurrent.futures.ThreadPoolExecutor(_DECODE_THREADS) as pool:
-        decoded = list(pool.map(attempt, paths))
+    log.info("data.source %s: decoding %d image file(s)", source, len(paths))
+    decoded = []
+    # A few hundred photos take seconds to decode: long enough to look stuck without a count.
+    with concurrent.futures.ThreadPoolExecutor(_DECODE_THREADS) as pool, progress.Counter(
+            len(paths), "decoding", enabled=len(paths) >= PROGRESS_FROM) as counter:
+        for result in pool.map(attempt, paths):
+            decoded.append(result)
+            counter.update(1)
     failures = [why for why in decoded if isinstance(why, str)]
     skipped = [path for path, array in zip(paths, decoded, strict=True) if isinstance(array, str)]
     arrays = [array for array in decoded if not isinstance(array, str)]
