@@ -152,8 +152,9 @@ def _check_flags():
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder of a training run")
     if not os.path.isdir(FLAGS.workdir):
-        raise cli.UserError(f"workdir {FLAGS.workdir} does not exist; pass the --workdir "
-                            "of a training run")
+        what = (errors.file_in_place_of_folder(FLAGS.workdir)
+                or f"workdir {FLAGS.workdir} does not exist")
+        raise cli.UserError(f"{what}; pass the --workdir of a training run")
 
 
 def _chosen_classes(class_names):

@@ -84,3 +84,28 @@ def test_decoding_many_files_shows_its_progress(tmp_path, caplog):
     # Piped (no terminal): a line every tenth of the way, the count in each.
     counts = [line for line in lines if line.startswith("decoding: ")]
     assert len(counts) == 10 and counts[-1].startswith(f"decoding: {len(paths)}/{len(paths)}")
+
+
+@pytest.mark.parametrize("command", ["dcgan.main", "dcgan.sample", "dcgan.evaluate",
+                                     "dcgan.report"])
+def test_a_workdir_that_is_a_file_is_called_a_file(tmp_path, command):
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    config = ["--config=configs/demo.py"] if command == "dcgan.main" else []
+    result = run_cli(command, *config, f"--workdir={path}")
+    assert_one_line_error(result, f"workdir {path} is a file, not a folder", "--workdir")
+    assert path.read_text() == "keep me"
+
+
+def test_a_workdir_below_a_file_names_the_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    result = run_cli("dcgan.main", "--config=configs/demo.py", f"--workdir={path}/run")
+    assert_one_line_error(result, f"{path} is a file, not a folder", "choose another --workdir")
+
+
+def test_report_on_a_folder_that_is_no_run_says_so(tmp_path):
+    pictures(tmp_path, 2)
+    result = run_cli("dcgan.report", f"--workdir={tmp_path}")
+    assert_one_line_error(result, f"{tmp_path} is not a run folder", "--workdir of a training run")
+    assert "try again" not in result.stderr
