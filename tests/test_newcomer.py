@@ -3,12 +3,15 @@ that name the problem and its fix."""
 
 import logging
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from dcgan.data import image_folder
+from dcgan.errors import UserError
 from tests.helpers import assert_one_line_error, run_cli
 
 
@@ -109,3 +112,51 @@ def test_report_on_a_folder_that_is_no_run_says_so(tmp_path):
     result = run_cli("dcgan.report", f"--workdir={tmp_path}")
     assert_one_line_error(result, f"{tmp_path} is not a run folder", "--workdir of a training run")
     assert "try again" not in result.stderr
+
+
+def huge_png(path, side):
+    """A real black side x side PNG of 1 bit per pixel: a few kB on disk, whatever the side."""
+    def chunk(kind, data):
+        checksum = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + checksum
+
+    row = b"\0" * (1 + (side + 7) // 8)  # filter byte, then the row's bits
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+                + chunk(b"IEND", b""))
+
+
+def test_a_picture_too_large_to_decode_says_its_size_and_the_fix(tmp_path, caplog):
+    huge = tmp_path / "huge.png"
+    huge_png(huge, 17000)
+    source = f"folder:{tmp_path}"
+    fix = ("huge.png (too large to decode: 17000x17000 pixels is 289 megapixels, more than the "
+           "268 allowed; shrink it to 16384x16384 or less)")
+    with pytest.raises(UserError, match=r"none of the 1 image files can be read") as raised:
+        image_folder.decode_all([str(huge)], source, 28)
+    assert str(raised.value).endswith(fix + ")")
+    paths = pictures(tmp_path / "ok", 2)
+    with caplog.at_level(logging.WARNING, "dcgan"):
+        arrays, skipped = image_folder.decode_all([str(huge), *paths], source, 28)
+    assert len(arrays) == 2 and skipped == [str(huge)]
+    assert any(fix in r.getMessage() for r in caplog.records)
+
+
+def test_a_batch_larger_than_max_images_names_max_images(tmp_path):
+    pictures(tmp_path, 12)
+    result = dry_run(f"folder:{tmp_path}", "--config.data.max_images=3")
+    assert_one_line_error(result, "batch_size 4 is more than the 3 training images",
+                          "data.max_images=3 trained on", "or raise data.max_images (up to 12)")
+    # A source listed only when it loads says the same once loaded.
+    from dcgan.training import train
+    from tests.helpers import tiny_config
+
+    config = tiny_config("synthetic:digits:40")
+    config.data.max_images = 3
+    with pytest.raises(UserError, match=r"batch_size 8 is more than the 3 training images "
+                       r"data.max_images=3 keeps of the 40 in synthetic:digits:40; .* or raise "
+                       r"data.max_images"):
+        train.TrainingData(config)

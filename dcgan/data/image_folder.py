@@ -263,7 +263,11 @@ def decode(path, size=None):
             image.draft(None, (DECODE_MARGIN * size, DECODE_MARGIN * size))
         width, height = image.size
         if width * height > MAX_DECODED_PIXELS:
-            raise TooLarge(f"{width}x{height} pixels, more than {MAX_DECODED_PIXELS} decode")
+            side = int(MAX_DECODED_PIXELS ** 0.5)
+            raise TooLarge(f"too large to decode: {width}x{height} pixels is "
+                           f"{width * height / 1e6:.0f} megapixels, more than the "
+                           f"{MAX_DECODED_PIXELS / 1e6:.0f} allowed; shrink it to {side}x{side} "
+                           "or less")
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
         image = _eight_bit(image)
@@ -333,8 +337,10 @@ def decode_all(paths, source, size=None):
     skipped = [path for path, array in zip(paths, decoded, strict=True) if isinstance(array, str)]
     arrays = [array for array in decoded if not isinstance(array, str)]
     if not arrays:
+        # A picture too large says its own fix.
+        fix = "" if failures[0] != skipped[0] else "; check they are images"
         raise UserError(f"data.source {source}: none of the {len(paths)} image files can be "
-                        f"read (e.g. {failures[0]}); check they are images")
+                        f"read (e.g. {failures[0]}){fix}")
     warn_skipped(source, failures, len(paths))
     return arrays, skipped
 

@@ -88,9 +88,13 @@ def _check_counts(data, training, count):
     trained = min(left, data.max_images) if data.max_images else left
     if batch_size > trained:
         held = f", {data.holdout} held out" if data.holdout else ""
+        more = "use more data"
+        if trained < left:  # data.max_images is what limits them
+            held += f", data.max_images={data.max_images} trained on"
+            more = f"raise data.max_images (up to {left})"
         raise UserError(f"training.batch_size {batch_size} is more than the {trained} training "
                         f"images ({count} image files in {data.source}{held}); lower it, e.g. "
-                        f"--config.training.batch_size={max(1, trained // 2)}, or use more data")
+                        f"--config.training.batch_size={max(1, trained // 2)}, or {more}")
 
 
 def _check_class_folders(source, directory, listing):

@@ -67,6 +67,14 @@ class TrainingData:
         self.images, self.labels, self.held_out, self.held_out_labels = \
             input_pipeline.select_images(images, config.seed, config.data.max_images,
                                          config.data.holdout, labels)
+        data, batch_size = config.data, config.training.batch_size
+        if data.max_images and batch_size > len(self.images) == data.max_images:
+            # The limit is the user's own: name it, or the fix of "use more data" misleads.
+            raise UserError(f"training.batch_size {batch_size} is more than the "
+                            f"{data.max_images} training images data.max_images={data.max_images}"
+                            f" keeps of the {len(images)} in {data.source}; lower it, e.g. "
+                            f"--config.training.batch_size={max(1, data.max_images // 2)}, or "
+                            "raise data.max_images")
 
 
 def train_and_evaluate(config, root, allow_new_data=False):
