@@ -160,3 +160,18 @@ def test_a_batch_larger_than_max_images_names_max_images(tmp_path):
                        r"data.max_images=3 keeps of the 40 in synthetic:digits:40; .* or raise "
                        r"data.max_images"):
         train.TrainingData(config)
+
+
+@pytest.mark.parametrize("holdout", [0, 1])
+def test_too_few_pictures_to_score_against_says_which_and_the_fix(tmp_path, holdout):
+    from dcgan.quality import features
+
+    pictures(tmp_path, 3)
+    data = {"source": f"folder:{tmp_path}", "image_size": 28, "channels": 3,
+            "holdout": holdout, "cache_dir": ""}
+    expected = (r"but data.holdout=1 held out only 1 picture\(s\), the unseen ones .*; train a "
+                r"run with --config.data.holdout=4 or more" if holdout else
+                r"but folder:.* has only 3 picture\(s\); use more pictures")
+    with pytest.raises(UserError, match="scoring needs at least 4 real images to compare with, "
+                       + expected):
+        features.reference_images(data, 100, seed=0)
