@@ -175,3 +175,57 @@ def test_too_few_pictures_to_score_against_says_which_and_the_fix(tmp_path, hold
     with pytest.raises(UserError, match="scoring needs at least 4 real images to compare with, "
                        + expected):
         features.reference_images(data, 100, seed=0)
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_a_signal_before_the_first_checkpoint_says_nothing_is_saved_yet(tmp_path, caplog,
+                                                                        saved):
+    import signal
+    import time
+
+    from dcgan.training import recovery
+
+    if saved:
+        (tmp_path / "ckpt-2.index").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, "dcgan"), \
+            recovery.StopOnSignal(str(tmp_path)) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while stop.exit_code is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert stop.exit_code == 130
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert ("losing the steps since the last checkpoint" if saved else
+            "losing every step so far: no checkpoint is saved yet") in message
+
+
+@pytest.mark.slow
+def test_a_second_signal_before_the_first_checkpoint_says_the_run_starts_again(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT
+
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dcgan.main", "--config=configs/demo.py",
+             "--config.training.num_steps=100000", f"--workdir={tmp_path / 'run'}"],
+            cwd=ROOT, stderr=stderr, stdout=subprocess.DEVNULL,
+            env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+        try:
+            deadline = time.monotonic() + 120
+            while "starting at step 0" not in log.read_text():
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 130
+        finally:
+            process.kill()
+    said = log.read_text()
+    assert "no checkpoint was saved yet, so the same command starts the run again" in said
+    assert "resume from the last checkpoint" not in said and "Traceback" not in said

@@ -132,7 +132,7 @@ def _train(config, root, strategy, policy, allow_new_data):
                  "resuming" if run.start else "starting", run.start, t.num_steps,
                  len(data.images), policy, strategy.num_replicas_in_sync)
         del data  # the input pipeline holds its own copy of the images
-        with recovery.StopOnSignal() as stop, progress.Progress(
+        with recovery.StopOnSignal(writer.folder) as stop, progress.Progress(
                 run.start, t.num_steps, t.batch_size, enabled=chief,
                 max_seconds=t.max_seconds) as bar:
             end, out_of_time = _loop(run, stop, bar)
