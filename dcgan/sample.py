@@ -59,7 +59,8 @@ flags.DEFINE_bool("overwrite", False, "Write into an --output or --export folder
                   "holds files: an --output folder's numbered PNGs are removed first, an "
                   "--export folder's model files replaced; files of other names are kept.")
 flags.DEFINE_string("labels", None, "Conditional runs: the classes to draw, by number or name "
-                    "(3 or Sneaker,Bag); images cycle through them. Default: every class.")
+                    "(3 or Sneaker,Bag); images cycle through them. A name with a comma goes in "
+                    "double quotes: --labels='\"cats, dogs\",birds'. Default: every class.")
 flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
                     "generator.keras.")
 

@@ -229,3 +229,18 @@ def test_a_second_signal_before_the_first_checkpoint_says_the_run_starts_again(t
     said = log.read_text()
     assert "no checkpoint was saved yet, so the same command starts the run again" in said
     assert "resume from the last checkpoint" not in said and "Traceback" not in said
+
+
+def test_a_class_name_with_a_comma_can_be_asked_for():
+    from dcgan.data import classes
+
+    names = ["birds", "cats, dogs", "fish"]
+    assert classes.parse_labels('"cats, dogs",birds', names) == [1, 0]
+    assert classes.parse_labels(r"cats\, dogs, 2", names) == [1, 2]
+    assert classes.parse_labels("Fish, 0", names) == [2, 0]  # as before: names and numbers
+    with pytest.raises(UserError, match=r"no class 'cats'.*a name with a comma goes in double "
+                       r"quotes: --labels='\"cats, dogs\"'"):
+        classes.parse_labels("cats, dogs", names)
+    result = run_cli("dcgan.sample", "--help")
+    assert result.returncode == 0
+    assert "A name with a comma goes in double quotes" in " ".join(result.stdout.split())
