@@ -244,3 +244,18 @@ def test_a_class_name_with_a_comma_can_be_asked_for():
     result = run_cli("dcgan.sample", "--help")
     assert result.returncode == 0
     assert "A name with a comma goes in double quotes" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("override, guess", [
+    ("training.batchsize=4", "did you mean training.batch_size?"),
+    ("trainin.batch_size=4", "did you mean training.batch_size?"),
+    ("batch_size=4", "did you mean training.batch_size?"),
+    ("data.imagesize=32", "did you mean data.image_size?"),
+    ("training.nonsense=1", "'training.nonsense' in --config.training.nonsense=1; --dry_run"),
+])
+def test_a_misspelt_config_field_gets_a_did_you_mean(override, guess):
+    result = run_cli("dcgan.main", "--config=configs/demo.py", f"--config.{override}",
+                     "--dry_run")
+    field = override.partition("=")[0]
+    assert_one_line_error(result, f"unknown config field {field!r} in --config.{override}",
+                          guess, "--dry_run lists the fields")
