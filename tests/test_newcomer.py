@@ -259,3 +259,50 @@ def test_a_misspelt_config_field_gets_a_did_you_mean(override, guess):
     field = override.partition("=")[0]
     assert_one_line_error(result, f"unknown config field {field!r} in --config.{override}",
                           guess, "--dry_run lists the fields")
+
+
+def cached_folder(tmp_path):
+    """(source, cache folder, the images) of a folder whose cache is built."""
+    from dcgan.data.input_pipeline import load_images
+
+    pictures(tmp_path / "pictures", 6)
+    source, cache = f"folder:{tmp_path / 'pictures'}", tmp_path / "cache"
+    return source, cache, np.array(load_images(source, 28, 3, cache_dir=str(cache)))
+
+
+def test_a_read_only_cache_folder_with_a_current_cache_is_read(tmp_path, caplog):
+    from dcgan.data.input_pipeline import load_images
+    from tests import unwritable
+
+    source, cache, images = cached_folder(tmp_path)
+    with unwritable.read_only(cache):
+        result = dry_run(source, f"--config.data.cache_dir={cache}")
+        assert result.returncode == 0, result.stderr
+        with caplog.at_level(logging.INFO, "dcgan"):
+            # A copy: a memory map left open would keep the read-only mount busy.
+            again = np.array(load_images(source, 28, 3, cache_dir=str(cache)))
+        np.testing.assert_array_equal(again, images)
+        assert any("6 images read from the cache" in r.getMessage() for r in caplog.records)
+        # A cache that would have to be built there is still refused, before anything loads.
+        pictures(tmp_path / "pictures", 7)
+        assert_one_line_error(dry_run(source, f"--config.data.cache_dir={cache}"),
+                              f"{cache} is not writable")
+
+
+def test_a_cache_whose_content_was_replaced_is_built_again(tmp_path, caplog):
+    from dcgan.data.input_pipeline import load_images
+    from tests import unwritable
+
+    source, cache, images = cached_folder(tmp_path)
+    (npy,) = cache.glob("*.npy")
+    np.save(npy, np.zeros_like(images))  # a valid array of the right shape, other pixels
+    with unwritable.read_only(cache), pytest.raises(UserError) as refused:
+        load_images(source, 28, 3, cache_dir=str(cache))
+    assert str(refused.value).startswith(f"the image cache {npy} does not match the content "
+                                         "hash recorded when it was written")
+    assert f"cannot be built again: data.cache_dir {cache}" in str(refused.value)
+    with caplog.at_level(logging.WARNING, "dcgan"):
+        rebuilt = load_images(source, 28, 3, cache_dir=str(cache))
+    np.testing.assert_array_equal(rebuilt, images)
+    assert any("does not match" in r.getMessage() and "building it again" in r.getMessage()
+               for r in caplog.records)

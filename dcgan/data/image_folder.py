@@ -398,6 +398,10 @@ def cache_dir_problem(cache_dir):
 def cached_images(directory, paths, source, image_size, channels, cache_dir, build):
     """The folder's fitted images from the cache, built first if missing or out of date.
 
+    A cache that is current is read even from a folder that cannot be written; its content
+    is checked against the hash recorded when it was written, and one that no longer matches
+    (replaced, damaged) is built again, or refused where it cannot be.
+
     Args:
         directory, source: the folder and the data.source naming it (for messages).
         paths: the folder's image files (list_images).
@@ -409,32 +413,63 @@ def cached_images(directory, paths, source, image_size, channels, cache_dir, bui
         (images, a read-only memory-mapped uint8 array; the paths skipped as unreadable).
 
     Raises:
-        UserError: the cache cannot be written.
+        UserError: the cache must be built and cannot be written.
     """
-    problem = cache_dir_problem(cache_dir)
-    if problem:
-        raise UserError(problem)
     path = cache_path(cache_dir, directory, image_size, channels)
     sidecar = path[:-len(".npy")] + ".json"
     stamp = _fingerprint(paths)
-    try:
-        with open(sidecar) as f:
-            meta = json.load(f)
-        if meta.get("fingerprint") == stamp:
+    meta, changed = _read_json(sidecar), None
+    if meta.get("fingerprint") == stamp and os.path.exists(path):
+        try:
+            if meta.get("sha256") != _content_hash(path):
+                raise ValueError("another content")
             images = np.load(path, mmap_mode="r")
             log.info("data.source %s: %d images read from the cache %s", source, len(images),
                      path)
             warn_skipped(source, meta.get("skipped", []), len(paths))
             return images, meta.get("skipped", [])
-    except (OSError, ValueError, AttributeError):
-        pass  # no cache yet, or a damaged one: build it again
+        except (OSError, ValueError):
+            changed = (f"the image cache {path} does not match the content hash recorded "
+                       "when it was written (replaced or damaged since, or written by an "
+                       "older version)")
+    problem = cache_dir_problem(cache_dir)
+    if problem:
+        raise UserError(f"{changed}, and cannot be built again: {problem}" if changed
+                        else problem)
+    if changed:
+        log.warning("%s; building it again", changed)
     remove_stale_partial_files(cache_dir)
     images, skipped = build(paths)
     _write_cache(path, images)
     write_json_atomically(sidecar, {"source": source, "fingerprint": stamp,
-                                    "count": len(images), "skipped": skipped})
+                                    "count": len(images), "skipped": skipped,
+                                    "sha256": _content_hash(path)})
     log.info("data.source %s: %d images cached in %s", source, len(images), path)
     return np.load(path, mmap_mode="r"), skipped
+
+
+def cache_is_current(cache_dir, directory, paths, image_size, channels):
+    """Whether the cache of these files exists and was written for them (its content is
+    checked when it is read): a folder that cannot be written still serves it."""
+    path = cache_path(os.path.expanduser(cache_dir), directory, image_size, channels)
+    meta = _read_json(path[:-len(".npy")] + ".json")
+    return meta.get("fingerprint") == _fingerprint(paths) and os.path.exists(path)
+
+
+def _read_json(path):
+    """The JSON object in `path`, {} if there is none or it cannot be read."""
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _content_hash(path):
+    """SHA-256 of the file: about half a second a GB here, against minutes of decoding."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _write_cache(path, images):

@@ -51,13 +51,14 @@ def check_before_start(config, root, allow_new_data):
             raise UserError(f"data.source {data.source}: no such {kind}")
     if scheme != "folder":
         return
-    if data.cache_dir:
-        problem = image_folder.cache_dir_problem(data.cache_dir)
-        if problem:
-            raise UserError(problem)
     directory = image_folder.folder_of(data.source)
     listing = image_folder.scan(directory, data.source)
     paths = listing.paths
+    if data.cache_dir and not image_folder.cache_is_current(
+            data.cache_dir, directory, paths, data.image_size, data.channels):
+        problem = image_folder.cache_dir_problem(data.cache_dir)  # it will be written
+        if problem:
+            raise UserError(problem)
     if root:
         _check_run_folder_outside(root, directory, listing.folders)
     if not paths:
