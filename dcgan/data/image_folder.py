@@ -12,6 +12,9 @@ Large pictures are decoded reduced: a JPEG at 1/2, 1/4 or 1/8 of its size by the
 any other file reduced by whole-pixel boxes as soon as it is read, so each image held in memory
 is at most (4 x image_size)^2 pixels, whatever the camera made.
 
+Files of other kinds (.svg, .tiff, ...) are skipped and counted in one line; decoding a few
+hundred files shows its progress.
+
 The folder is listed with its symbolic links followed, files and sub-folders alike; a file
 reached twice (a link to a file already listed) counts once, so it can never be both trained on
 and held out. A link to nothing is skipped with one warning, and so is a named pipe, socket or
@@ -20,8 +23,10 @@ device with an image's name: reading a pipe would wait for a writer forever.
 Decoding thousands of files takes minutes; with a cache folder the fitted images are written
 once to a .npy file there and read back memory-mapped by later runs and resumes. The cache of a
 folder is rebuilt when any file of it is added, removed or changed, or the size or channels
-asked for differ (each size has its own file). A cache write that fails (a full disk) or is
-killed leaves no partial file behind: the next build removes those of processes gone.
+asked for differ (each size has its own file), or its own content no longer matches the SHA-256
+recorded when it was written. A current cache is read from a folder that cannot be written. A
+cache write that fails (a full disk) or is killed leaves no partial file behind: the next build
+removes those of processes gone.
 """
 
 import collections
@@ -141,8 +146,8 @@ def list_images(directory, source):
     """
     listing = scan(directory, source)
     paths, duplicates, broken, special = listing[:4]
-    if listing.others:
-        log.warning("data.source %s: skipped %d file(s) of kinds not read (%s); only %s files "
+    if listing.others:  # said, not warned: notes and other files are often there on purpose
+        log.info("data.source %s: skipped %d file(s) of kinds not read (%s); only %s files "
                     "are, convert the others to train on them", source, len(listing.others),
                     kinds_counted(listing.others), "/".join(e[1:] for e in IMAGE_EXTENSIONS))
     if broken:
