@@ -44,12 +44,15 @@ def write_svgs(folder, n):
             f.write("<svg xmlns='http://www.w3.org/2000/svg'/>")
 
 
-@pytest.mark.parametrize("kind", ["empty", "svg", "links"])
+@pytest.mark.parametrize("kind", ["empty", "svg", "links", "folder_link"])
 def test_a_class_folder_with_nothing_read_is_refused_by_name(tmp_path, kind):
     source = two_classes(tmp_path / "data")
     # Listed after cats and dogs: a file reached twice counts under the first path to it.
     wolves = tmp_path / "data" / "wolves"
-    wolves.mkdir()
+    if kind == "folder_link":
+        os.symlink("cats", wolves)
+    else:
+        wolves.mkdir()
     if kind == "svg":
         write_svgs(wolves, 3)
     elif kind == "links":
@@ -58,7 +61,8 @@ def test_a_class_folder_with_nothing_read_is_refused_by_name(tmp_path, kind):
     result = dry_run(source, "--config.model.conditional=True")
     fix = {"empty": "holds no image files: put pictures in it",
            "svg": "holds only files of kinds not read (3 .svg): convert them",
-           "links": "holds only the same 6 file(s) as cats (reached through links)"}[kind]
+           "links": "holds only the same 6 file(s) as cats (reached through links)",
+           "folder_link": "is the same folder as cats (a link)"}[kind]
     assert_one_line_error(result, f"but wolves {fix}", "or move it out of")
     # Without classes the same folder trains: its sub-folders are no classes then.
     assert dry_run(source).returncode == 0

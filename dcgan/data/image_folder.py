@@ -210,6 +210,13 @@ def unused_class_folders(directory, listing):
         if name.startswith(".") or name in used or not os.path.isdir(
                 os.path.join(directory, name)):
             continue
+        real = os.path.realpath(os.path.join(directory, name))
+        twin = [other for other in sorted(used)
+                if os.path.realpath(os.path.join(directory, other)) == real]
+        if twin:  # a link to another class folder: its files are listed there only
+            problems.append(f"{name} is the same folder as {twin[0]} (a link), whose pictures "
+                            "count there once: copy the files instead of linking the folder")
+            continue
         links = [p for p in listing.duplicates if top(p) == name]
         others = [p for p in listing.others if top(p) == name]
         broken = [p for p in listing.broken + listing.special if top(p) == name]
