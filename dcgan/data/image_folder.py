@@ -148,8 +148,8 @@ def list_images(directory, source):
     paths, duplicates, broken, special = listing[:4]
     if listing.others:  # said, not warned: notes and other files are often there on purpose
         log.info("data.source %s: skipped %d file(s) of kinds not read (%s); only %s files "
-                    "are, convert the others to train on them", source, len(listing.others),
-                    kinds_counted(listing.others), "/".join(e[1:] for e in IMAGE_EXTENSIONS))
+                 "are, convert the others to train on them", source, len(listing.others),
+                 kinds_counted(listing.others), "/".join(e[1:] for e in IMAGE_EXTENSIONS))
     if broken:
         log.warning("data.source %s: skipped %d broken link(s): %s", source, len(broken),
                     named(broken))
@@ -433,17 +433,17 @@ def cached_images(directory, paths, source, image_size, channels, cache_dir, bui
     meta, changed = _read_json(sidecar), None
     if meta.get("fingerprint") == stamp and os.path.exists(path):
         try:
-            if meta.get("sha256") != _content_hash(path):
-                raise ValueError("another content")
-            images = np.load(path, mmap_mode="r")
+            same = meta.get("sha256") == _content_hash(path)
+            images = np.load(path, mmap_mode="r") if same else None
+        except (OSError, ValueError):  # unreadable, or not an .npy file
+            images = None
+        if images is not None:
             log.info("data.source %s: %d images read from the cache %s", source, len(images),
                      path)
             warn_skipped(source, meta.get("skipped", []), len(paths))
             return images, meta.get("skipped", [])
-        except (OSError, ValueError):
-            changed = (f"the image cache {path} does not match the content hash recorded "
-                       "when it was written (replaced or damaged since, or written by an "
-                       "older version)")
+        changed = (f"the image cache {path} does not match the content hash recorded when it "
+                   "was written (replaced or damaged since, or written by an older version)")
     problem = cache_dir_problem(cache_dir)
     if problem:
         raise UserError(f"{changed}, and cannot be built again: {problem}" if changed
