@@ -98,6 +98,9 @@ def _flag_problem(error):
     problem = _config_file_problem(error)
     if problem:
         return problem
+    misspelt = _unknown_config_override()
+    if misspelt and isinstance(error, (flags.Error, AttributeError, KeyError)):
+        return misspelt
     if isinstance(error, flags.Error):
         return f"{first_line(error)}; see --help"
     if isinstance(error, (AttributeError, KeyError)):
@@ -109,6 +112,29 @@ def _flag_problem(error):
                 "--dry_run lists the fields")
     if isinstance(error, (ValueError, TypeError, OSError)):
         return f"{first_line(error)}; check --config and its overrides"
+    return None
+
+
+def _unknown_config_override():
+    """'unknown config field ...; did you mean ...' for the first --config.FIELD=VALUE of the
+    command line that names no field of its loaded config, else None."""
+    files = dict(arg[2:].partition("=")[::2] for arg in sys.argv[1:] if arg.startswith("--"))
+    for arg in sys.argv[1:]:
+        name = arg.lstrip("-").partition("=")[0]
+        flag, dot, field = name.partition(".")
+        parser = flags.FLAGS[flag].parser if flag in flags.FLAGS else None
+        if not dot or not arg.startswith("--") or not files.get(flag) or \
+                type(parser).__name__ != "ConfigFileFlagParser":
+            continue
+        try:  # the overrides failed, so the flag holds no config: loaded again, without them
+            config = parser.parse(files[flag])
+        except Exception:  # noqa: BLE001 - the file's own problem is reported as it is
+            return None
+        close = config_check.unknown_field(config, field) if hasattr(config, "items") else None
+        if close is not None:
+            guess = f"did you mean {' or '.join(close)}? " if close else ""
+            return (f"unknown config field {field!r} in {arg}; {guess}--dry_run lists the "
+                    "fields")
     return None
 
 

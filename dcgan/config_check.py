@@ -6,6 +6,7 @@ fast. What only running can tell (data found on disk, batch_size over the replic
 where it is found.
 """
 
+import difflib
 import hashlib
 import math
 import os
@@ -303,6 +304,24 @@ def _leaves(config, prefix=""):
         else:
             found[name] = value
     return found
+
+
+def unknown_field(config, name):
+    """None if `name` is a field or group of `config`; else the fields it may be a misspelling
+    of, closest first (perhaps none)."""
+    fields = _leaves(config)
+    groups = {".".join(field.split(".")[:depth]) for field in fields
+              for depth in range(1, field.count(".") + 1)}
+    if name in fields or name in groups:
+        return None
+    group, _, last = name.rpartition(".")
+    if group in groups:  # the group is right: the closest field of that group
+        own = [field.rpartition(".")[2] for field in fields if field.rpartition(".")[0] == group]
+        return [f"{group}.{close}" for close in difflib.get_close_matches(last, own, n=1,
+                                                                          cutoff=0.7)]
+    # "batch_size" for "training.batch_size": the group left out.
+    ends = [field for field in fields if field.endswith("." + name)]
+    return ends or difflib.get_close_matches(name, list(fields), n=1, cutoff=0.7)
 
 
 def check_config(config, origin="the config"):

@@ -1,5 +1,7 @@
 """The one exception type users see, and the one-line reason of any error it wraps."""
 
+import os
+
 # The OS errors of a write that cannot succeed until the user acts.
 FULL_DISK = {"No space left on device", "Disk quota exceeded", "File too large",
              "Read-only file system"}
@@ -13,8 +15,24 @@ class UserError(Exception):
 
 def unwritable_workdir(workdir, error):
     """The UserError for a run or comparison folder that cannot be made or written to."""
+    problem = file_in_place_of_folder(workdir)
+    if problem:
+        return UserError(f"{problem}; choose another --workdir (a new name makes a new run), "
+                         "or move the file away")
     return UserError(f"workdir {workdir} is not writable ({reason(error)}); "
                      "choose another --workdir")
+
+
+def file_in_place_of_folder(workdir):
+    """'workdir W is a file, not a folder' (or one of the folders it lies in is), else None."""
+    existing = os.path.abspath(workdir)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if os.path.isdir(existing):
+        return None
+    if existing == os.path.abspath(workdir):
+        return f"workdir {workdir} is a file, not a folder"
+    return f"workdir {workdir}: {existing} is a file, not a folder"
 
 
 def first_line(error, limit=200):

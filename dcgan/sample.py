@@ -59,7 +59,8 @@ flags.DEFINE_bool("overwrite", False, "Write into an --output or --export folder
                   "holds files: an --output folder's numbered PNGs are removed first, an "
                   "--export folder's model files replaced; files of other names are kept.")
 flags.DEFINE_string("labels", None, "Conditional runs: the classes to draw, by number or name "
-                    "(3 or Sneaker,Bag); images cycle through them. Default: every class.")
+                    "(3 or Sneaker,Bag); images cycle through them. A name with a comma goes in "
+                    "double quotes: --labels='\"cats, dogs\",birds'. Default: every class.")
 flags.DEFINE_string("export", None, "Folder for a SavedModel (noise in, uint8 images out) and "
                     "generator.keras.")
 
@@ -152,8 +153,9 @@ def _check_flags():
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder of a training run")
     if not os.path.isdir(FLAGS.workdir):
-        raise cli.UserError(f"workdir {FLAGS.workdir} does not exist; pass the --workdir "
-                            "of a training run")
+        what = (errors.file_in_place_of_folder(FLAGS.workdir)
+                or f"workdir {FLAGS.workdir} does not exist")
+        raise cli.UserError(f"{what}; pass the --workdir of a training run")
 
 
 def _chosen_classes(class_names):

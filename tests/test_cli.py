@@ -71,7 +71,8 @@ def test_empty_folder_and_corrupt_image(tmp_path):
 def test_unwritable_workdir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    helpers.assert_one_line_error(train(tmp_path, workdir=blocker / "run"), "not writable")
+    helpers.assert_one_line_error(train(tmp_path, workdir=blocker / "run"),
+                                  f"{blocker} is a file, not a folder")
     assert blocker.read_text() == "not a folder"
 
 

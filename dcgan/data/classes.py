@@ -6,6 +6,8 @@ from the source where it has them (tfds label names, folder names), else from
 the one place sample and evaluate read them from to rebuild the models.
 """
 
+import csv
+
 from dcgan.errors import UserError
 
 
@@ -37,6 +39,8 @@ def parse_labels(spec, names):
     """The class numbers of a comma-separated list of class numbers or names ("3", "Sneaker,Bag").
 
     A name matches exactly, or else case-insensitively when only one class matches that way.
+    A name holding a comma is given in double quotes ('"cats, dogs",birds') or with the comma
+    escaped ('cats\\, dogs'), as in a CSV line.
 
     Raises:
         UserError: an empty item or a class the run does not have, naming the classes it has.
@@ -45,7 +49,8 @@ def parse_labels(spec, names):
     for k, name in enumerate(names):
         folded.setdefault(name.casefold(), []).append(k)
     chosen = []
-    for item in (part.strip() for part in spec.split(",")):
+    items = next(csv.reader([spec], skipinitialspace=True, escapechar="\\"), [""])
+    for item in (part.strip() for part in items):
         if item in names:
             chosen.append(names.index(item))
         # ASCII only: "²".isdigit() is True, yet int("²") raises.
@@ -54,8 +59,11 @@ def parse_labels(spec, names):
         elif len(folded.get(item.casefold(), ())) == 1:
             chosen.append(folded[item.casefold()][0])
         else:
+            commas = [name for name in names if "," in name]
+            quoting = f"; a name with a comma goes in double quotes: --labels='\"{commas[0]}\"'" \
+                if commas else ""
             raise UserError(f"--labels={spec}: no class {item!r}; the run has {len(names)} "
-                            f"classes: {describe(names)}")
+                            f"classes: {describe(names)}{quoting}")
     return chosen
 
 

@@ -12,6 +12,9 @@ Large pictures are decoded reduced: a JPEG at 1/2, 1/4 or 1/8 of its size by the
 any other file reduced by whole-pixel boxes as soon as it is read, so each image held in memory
 is at most (4 x image_size)^2 pixels, whatever the camera made.
 
+Files of other kinds (.svg, .tiff, ...) are skipped and counted in one line; decoding a few
+hundred files shows its progress.
+
 The folder is listed with its symbolic links followed, files and sub-folders alike; a file
 reached twice (a link to a file already listed) counts once, so it can never be both trained on
 and held out. A link to nothing is skipped with one warning, and so is a named pipe, socket or
@@ -20,8 +23,10 @@ device with an image's name: reading a pipe would wait for a writer forever.
 Decoding thousands of files takes minutes; with a cache folder the fitted images are written
 once to a .npy file there and read back memory-mapped by later runs and resumes. The cache of a
 folder is rebuilt when any file of it is added, removed or changed, or the size or channels
-asked for differ (each size has its own file). A cache write that fails (a full disk) or is
-killed leaves no partial file behind: the next build removes those of processes gone.
+asked for differ (each size has its own file), or its own content no longer matches the SHA-256
+recorded when it was written. A current cache is read from a folder that cannot be written. A
+cache write that fails (a full disk) or is killed leaves no partial file behind: the next build
+removes those of processes gone.
 """
 
 import collections
@@ -37,6 +42,7 @@ import stat as file_mode
 import numpy as np
 from PIL import Image, ImageOps
 
+from dcgan import progress
 from dcgan.errors import UserError
 from dcgan.files import replaced_atomically, write_json_atomically
 
@@ -47,6 +53,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 NAMED_FAILURES = 3
 # Decoding threads: Pillow releases the GIL while it decodes.
 _DECODE_THREADS = 4
+# Folders of at least this many files show the decoding's progress (a bar, or a log line every
+# tenth of the way); fewer decode in about a second.
+PROGRESS_FROM = 100
 # Part of every cache key: a change to how images are decoded or fitted must bump it.
 CACHE_VERSION = 2
 # Pictures are decoded reduced to no less than this many times the size trained on, so the
@@ -68,13 +77,14 @@ def folder_of(source):
     return os.path.expanduser(source.partition(":")[2])
 
 
-Listing = collections.namedtuple("Listing", "paths duplicates broken special folders")
+Listing = collections.namedtuple("Listing", "paths duplicates broken special folders others")
 
 
 def scan(directory, source):
     """Lists the folder without logging: a Listing of the image paths, the duplicates (a file
     reached again by a link or a hard link), the broken links, the paths that are not regular
-    files (named pipes, sockets, devices) and the real paths of the folders read.
+    files (named pipes, sockets, devices), the real paths of the folders read and the other
+    files (of kinds not read: .svg, .tiff, .txt...).
 
     Paths are sorted; each file counts once, under the first path that reaches it. A link to
     a folder that holds `directory` (`..`, a loop) is not followed: it would list the folder's
@@ -87,7 +97,7 @@ def scan(directory, source):
         raise UserError(f"data.source {source}: no such directory; point it at a folder of "
                         f"{'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
     top = os.path.realpath(directory)
-    candidates, walked = [], set()
+    candidates, others, walked = [], [], set()
     for root, dirs, files in os.walk(directory, followlinks=True):
         real = os.path.realpath(root)
         if real in walked or (real != top and inside(top, real)):
@@ -96,8 +106,10 @@ def scan(directory, source):
         walked.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         # Hidden files include macOS "._name.png" resource forks, which are not images.
-        candidates += [os.path.join(root, f) for f in files
-                       if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        for f in files:
+            if not f.startswith("."):
+                read = f.lower().endswith(IMAGE_EXTENSIONS)
+                (candidates if read else others).append(os.path.join(root, f))
     candidates.sort()  # os.walk's order depends on the file system; the data order must not
     paths, duplicates, broken, special, seen = [], [], [], [], set()
     for path in candidates:
@@ -115,7 +127,7 @@ def scan(directory, source):
         else:
             seen.add(file_id)
             paths.append(path)
-    return Listing(paths, duplicates, broken, special, sorted(walked))
+    return Listing(paths, duplicates, broken, special, sorted(walked), sorted(others))
 
 
 def inside(path, folder):
@@ -132,7 +144,12 @@ def list_images(directory, source):
     Raises:
         UserError: not a folder, or no image file in it.
     """
-    paths, duplicates, broken, special, _ = scan(directory, source)
+    listing = scan(directory, source)
+    paths, duplicates, broken, special = listing[:4]
+    if listing.others:  # said, not warned: notes and other files are often there on purpose
+        log.info("data.source %s: skipped %d file(s) of kinds not read (%s); only %s files "
+                 "are, convert the others to train on them", source, len(listing.others),
+                 kinds_counted(listing.others), "/".join(e[1:] for e in IMAGE_EXTENSIONS))
     if broken:
         log.warning("data.source %s: skipped %d broken link(s): %s", source, len(broken),
                     named(broken))
@@ -147,6 +164,13 @@ def list_images(directory, source):
         raise UserError(f"data.source {source}: no image files "
                         f"({', '.join(IMAGE_EXTENSIONS)}) in {directory} or below")
     return paths
+
+
+def kinds_counted(paths):
+    """'3 .svg, 1 .tiff, 1 without extension': the files of each kind, most first."""
+    kinds = collections.Counter(os.path.splitext(p)[1].lower() or "without extension"
+                                for p in paths)
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
 
 
 def named(paths):
@@ -171,6 +195,51 @@ def class_folders(directory, paths):
     names = sorted({parts[0] for parts in tops})
     index = {name: k for k, name in enumerate(names)}
     return names, [index[parts[0]] for parts in tops], []
+
+
+def unused_class_folders(directory, listing):
+    """What is wrong with each immediate sub-folder of `directory` that holds no image file
+    the loader reads, so would be no class, with its fix: 'c holds no image files: put...'.
+    Hidden folders are no classes and are left out."""
+    def top(path):
+        return os.path.relpath(path, directory).split(os.sep)[0]
+
+    used = {top(path) for path in listing.paths}
+    problems = []
+    for name in sorted(os.listdir(directory)):
+        if name.startswith(".") or name in used or not os.path.isdir(
+                os.path.join(directory, name)):
+            continue
+        real = os.path.realpath(os.path.join(directory, name))
+        twin = [other for other in sorted(used)
+                if os.path.realpath(os.path.join(directory, other)) == real]
+        if twin:  # a link to another class folder: its files are listed there only
+            problems.append(f"{name} is the same folder as {twin[0]} (a link), whose pictures "
+                            "count there once: copy the files instead of linking the folder")
+            continue
+        links = [p for p in listing.duplicates if top(p) == name]
+        others = [p for p in listing.others if top(p) == name]
+        broken = [p for p in listing.broken + listing.special if top(p) == name]
+        if links:
+            listed = {_file_id(p): p for p in listing.paths}
+            classes = sorted({top(listed[_file_id(p)]) for p in links if _file_id(p) in listed})
+            problems.append(f"{name} holds only the same {len(links)} file(s) as "
+                            f"{', '.join(classes)} (reached through links), counted there once: "
+                            "copy the files instead of linking them")
+        elif others:
+            problems.append(f"{name} holds only files of kinds not read ({kinds_counted(others)}): "
+                            f"convert them to {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}")
+        elif broken:
+            problems.append(f"{name} holds only broken links or special files ({named(broken)}): "
+                            "put pictures in it")
+        else:
+            problems.append(f"{name} holds no image files: put pictures in it")
+    return problems
+
+
+def _file_id(path):
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def identity(directory, paths):
@@ -206,7 +275,11 @@ def decode(path, size=None):
             image.draft(None, (DECODE_MARGIN * size, DECODE_MARGIN * size))
         width, height = image.size
         if width * height > MAX_DECODED_PIXELS:
-            raise TooLarge(f"{width}x{height} pixels, more than {MAX_DECODED_PIXELS} decode")
+            side = int(MAX_DECODED_PIXELS ** 0.5)
+            raise TooLarge(f"too large to decode: {width}x{height} pixels is "
+                           f"{width * height / 1e6:.0f} megapixels, more than the "
+                           f"{MAX_DECODED_PIXELS / 1e6:.0f} allowed; shrink it to {side}x{side} "
+                           "or less")
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
         image = _eight_bit(image)
@@ -264,14 +337,22 @@ def decode_all(paths, source, size=None):
         except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...)
             return path
 
-    with concurrent.futures.ThreadPoolExecutor(_DECODE_THREADS) as pool:
-        decoded = list(pool.map(attempt, paths))
+    log.info("data.source %s: decoding %d image file(s)", source, len(paths))
+    decoded = []
+    # A few hundred photos take seconds to decode: long enough to look stuck without a count.
+    with concurrent.futures.ThreadPoolExecutor(_DECODE_THREADS) as pool, progress.Counter(
+            len(paths), "decoding", enabled=len(paths) >= PROGRESS_FROM) as counter:
+        for result in pool.map(attempt, paths):
+            decoded.append(result)
+            counter.update(1)
     failures = [why for why in decoded if isinstance(why, str)]
     skipped = [path for path, array in zip(paths, decoded, strict=True) if isinstance(array, str)]
     arrays = [array for array in decoded if not isinstance(array, str)]
     if not arrays:
+        # A picture too large says its own fix.
+        fix = "" if failures[0] != skipped[0] else "; check they are images"
         raise UserError(f"data.source {source}: none of the {len(paths)} image files can be "
-                        f"read (e.g. {failures[0]}); check they are images")
+                        f"read (e.g. {failures[0]}){fix}")
     warn_skipped(source, failures, len(paths))
     return arrays, skipped
 
@@ -329,6 +410,10 @@ def cache_dir_problem(cache_dir):
 def cached_images(directory, paths, source, image_size, channels, cache_dir, build):
     """The folder's fitted images from the cache, built first if missing or out of date.
 
+    A cache that is current is read even from a folder that cannot be written; its content
+    is checked against the hash recorded when it was written, and one that no longer matches
+    (replaced, damaged) is built again, or refused where it cannot be.
+
     Args:
         directory, source: the folder and the data.source naming it (for messages).
         paths: the folder's image files (list_images).
@@ -340,32 +425,63 @@ def cached_images(directory, paths, source, image_size, channels, cache_dir, bui
         (images, a read-only memory-mapped uint8 array; the paths skipped as unreadable).
 
     Raises:
-        UserError: the cache cannot be written.
+        UserError: the cache must be built and cannot be written.
     """
-    problem = cache_dir_problem(cache_dir)
-    if problem:
-        raise UserError(problem)
     path = cache_path(cache_dir, directory, image_size, channels)
     sidecar = path[:-len(".npy")] + ".json"
     stamp = _fingerprint(paths)
-    try:
-        with open(sidecar) as f:
-            meta = json.load(f)
-        if meta.get("fingerprint") == stamp:
-            images = np.load(path, mmap_mode="r")
+    meta, changed = _read_json(sidecar), None
+    if meta.get("fingerprint") == stamp and os.path.exists(path):
+        try:
+            same = meta.get("sha256") == _content_hash(path)
+            images = np.load(path, mmap_mode="r") if same else None
+        except (OSError, ValueError):  # unreadable, or not an .npy file
+            images = None
+        if images is not None:
             log.info("data.source %s: %d images read from the cache %s", source, len(images),
                      path)
             warn_skipped(source, meta.get("skipped", []), len(paths))
             return images, meta.get("skipped", [])
-    except (OSError, ValueError, AttributeError):
-        pass  # no cache yet, or a damaged one: build it again
+        changed = (f"the image cache {path} does not match the content hash recorded when it "
+                   "was written (replaced or damaged since, or written by an older version)")
+    problem = cache_dir_problem(cache_dir)
+    if problem:
+        raise UserError(f"{changed}, and cannot be built again: {problem}" if changed
+                        else problem)
+    if changed:
+        log.warning("%s; building it again", changed)
     remove_stale_partial_files(cache_dir)
     images, skipped = build(paths)
     _write_cache(path, images)
     write_json_atomically(sidecar, {"source": source, "fingerprint": stamp,
-                                    "count": len(images), "skipped": skipped})
+                                    "count": len(images), "skipped": skipped,
+                                    "sha256": _content_hash(path)})
     log.info("data.source %s: %d images cached in %s", source, len(images), path)
     return np.load(path, mmap_mode="r"), skipped
+
+
+def cache_is_current(cache_dir, directory, paths, image_size, channels):
+    """Whether the cache of these files exists and was written for them (its content is
+    checked when it is read): a folder that cannot be written still serves it."""
+    path = cache_path(os.path.expanduser(cache_dir), directory, image_size, channels)
+    meta = _read_json(path[:-len(".npy")] + ".json")
+    return meta.get("fingerprint") == _fingerprint(paths) and os.path.exists(path)
+
+
+def _read_json(path):
+    """The JSON object in `path`, {} if there is none or it cannot be read."""
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _content_hash(path):
+    """SHA-256 of the file: about half a second a GB here, against minutes of decoding."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _write_cache(path, images):

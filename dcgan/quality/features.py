@@ -320,9 +320,28 @@ def reference_images(data, num, seed, with_labels=False):
         log.warning("no per-class metrics: the real images to compare with have no labels "
                     "(%s)", e)
         _, (images, labels), kind = split_images(data, seed, need_training=False)
+    if len(images) < config_check.MIN_SCORING_SAMPLES:
+        raise UserError(_too_few_to_score(data, kind, len(images)))
     _warn_if_fewer(data["source"], images, kind, num)
     chosen = subset_positions(len(images), num, seed)
     return images[chosen], None if labels is None else labels[chosen], kind
+
+
+def _too_few_to_score(data, kind, count):
+    """What the real images too few to score against are, and what gives more."""
+    least = config_check.MIN_SCORING_SAMPLES
+    if kind == HOLDOUT:
+        what = (f"data.holdout={data['holdout']} held out only {count} picture(s), the "
+                "unseen ones the samples are compared with")
+        fix = (f"train a run with --config.data.holdout={least} or more (a run keeps the "
+               "pictures it held out when it started)")
+    elif kind == TEST_SPLIT:
+        what = f"the test split of {data['source']} has only {count}"
+        fix = "use a source with a larger test split"
+    else:
+        what = f"{data['source']} has only {count} picture(s)"
+        fix = "use more pictures"
+    return f"scoring needs at least {least} real images to compare with, but {what}; {fix}"
 
 
 def baseline_images(data, num, seed, with_labels=False):

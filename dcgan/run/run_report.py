@@ -7,7 +7,7 @@ Training draws it when it finishes, `dcgan.report` at any other time, from a run
 import os
 
 from dcgan import equilibrium, visualize
-from dcgan.errors import UserError
+from dcgan.errors import UserError, file_in_place_of_folder
 from dcgan.run import run_record, workdir
 
 
@@ -24,11 +24,18 @@ def write_report(root, path=None):
         path: where to write; the run folder's report.png by default.
 
     Raises:
-        UserError: `root` is not a folder, or holds no metrics yet.
+        UserError: `root` is not a folder, is no run folder, or holds no metrics yet.
     """
     if not os.path.isdir(root):
-        raise UserError(f"workdir {root} does not exist; pass the --workdir of a training run")
+        what = file_in_place_of_folder(root) or f"workdir {root} does not exist"
+        raise UserError(f"{what}; pass the --workdir of a training run")
     records = run_record.read_metrics(root)
+    run = workdir.RunDir(root)
+    if not records and not any(os.path.exists(p) for p in (run.config, run.log, run.metrics,
+                                                             run.lock_file, run.checkpoints)):
+        raise UserError(f"{root} is not a run folder (no {os.path.basename(run.config)}, "
+                        f"{os.path.basename(run.metrics)} or {os.path.basename(run.log)}); "
+                        "pass the --workdir of a training run")
     if not records:
         raise UserError(
             f"no metrics in {workdir.RunDir(root).metrics} yet; a run writes its "

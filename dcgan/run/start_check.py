@@ -51,13 +51,14 @@ def check_before_start(config, root, allow_new_data):
             raise UserError(f"data.source {data.source}: no such {kind}")
     if scheme != "folder":
         return
-    if data.cache_dir:
-        problem = image_folder.cache_dir_problem(data.cache_dir)
-        if problem:
-            raise UserError(problem)
     directory = image_folder.folder_of(data.source)
     listing = image_folder.scan(directory, data.source)
     paths = listing.paths
+    if data.cache_dir and not image_folder.cache_is_current(
+            data.cache_dir, directory, paths, data.image_size, data.channels):
+        problem = image_folder.cache_dir_problem(data.cache_dir)  # it will be written
+        if problem:
+            raise UserError(problem)
     if root:
         _check_run_folder_outside(root, directory, listing.folders)
     if not paths:
@@ -65,7 +66,7 @@ def check_before_start(config, root, allow_new_data):
                         f"({', '.join(image_folder.IMAGE_EXTENSIONS)}) in {directory} or below")
     _check_counts(data, training, len(paths))
     if config.model.conditional:
-        _check_class_folders(data.source, directory, paths)
+        _check_class_folders(data.source, directory, listing)
     if _has_checkpoint(root):
         workdir.data_change(root, image_folder.identity(directory, paths), allow_new_data,
                             config.model.conditional, data.holdout)
@@ -88,12 +89,17 @@ def _check_counts(data, training, count):
     trained = min(left, data.max_images) if data.max_images else left
     if batch_size > trained:
         held = f", {data.holdout} held out" if data.holdout else ""
+        more = "use more data"
+        if trained < left:  # data.max_images is what limits them
+            held += f", data.max_images={data.max_images} trained on"
+            more = f"raise data.max_images (up to {left})"
         raise UserError(f"training.batch_size {batch_size} is more than the {trained} training "
                         f"images ({count} image files in {data.source}{held}); lower it, e.g. "
-                        f"--config.training.batch_size={max(1, trained // 2)}, or use more data")
+                        f"--config.training.batch_size={max(1, trained // 2)}, or {more}")
 
 
-def _check_class_folders(source, directory, paths):
+def _check_class_folders(source, directory, listing):
+    paths = listing.paths
     names, _, strays = image_folder.class_folders(directory, paths)
     if len(strays) == len(paths):
         raise UserError(f"model.conditional=True needs labels: data.source {source} has no "
@@ -104,6 +110,12 @@ def _check_class_folders(source, directory, paths):
                         f"{len(strays)} image file(s) lie directly in {directory}, outside the "
                         f"class sub-folders ({image_folder.named(strays)}); move them into a "
                         "class folder or out of the tree")
+    unused = image_folder.unused_class_folders(directory, listing)
+    if unused:
+        # Training without them would leave classes out of classes.json unseen.
+        them = "it" if len(unused) == 1 else "them"
+        raise UserError(f"data.source {source}: every sub-folder is a class of a conditional "
+                        f"run, but {'; '.join(unused)}; or move {them} out of {directory}")
     if len(names) < 2:
         raise UserError(f"data.source {source}: all images are in one class folder "
                         f"({names[0]}); a conditional run needs two or more (or set "

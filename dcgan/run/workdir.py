@@ -7,7 +7,7 @@ import os
 import re
 
 from dcgan import files
-from dcgan.errors import UserError, unwritable_workdir
+from dcgan.errors import UserError, file_in_place_of_folder, unwritable_workdir
 
 # The sample grids training writes; a user's own files in samples/ are never touched.
 _SAMPLE_GRID = re.compile(r"step_(\d{6})\.png")
@@ -447,7 +447,8 @@ def read_trained_config(root):
     config = read_config(root)
     path = RunDir(root).config
     if config is None:
-        raise UserError(f"{path} not found; point --workdir at a run folder written by "
+        what = file_in_place_of_folder(root) or f"{path} not found"
+        raise UserError(f"{what}; point --workdir at a run folder written by "
                         "`python -m dcgan.main`")
     config_check.check_config(config, origin=path)
     return config

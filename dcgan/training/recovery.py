@@ -61,7 +61,10 @@ class StopOnSignal:
 
     CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-    def __init__(self):
+    def __init__(self, checkpoint_folder=None):
+        """`checkpoint_folder`: the run's checkpoints, to tell whether quitting loses the run's
+        steps since its last checkpoint or all of them (None: assume a checkpoint exists)."""
+        self.checkpoint_folder = checkpoint_folder
         self.exit_code = None
         self._previous = {}
         self._pipe = None
@@ -103,14 +106,19 @@ class StopOnSignal:
             for signum in data:
                 if signum not in self.CODES:
                     continue
+                saved = self.checkpoint_folder is None or bool(
+                    checkpoints.candidates(self.checkpoint_folder))
                 if self.exit_code is None:
                     self.exit_code = self.CODES[signum]
                     log.warning("signal %d: saving a checkpoint after this step, then exiting "
-                                "(again to quit at once, losing the steps since the last "
-                                "checkpoint)", signum)
+                                "(again to quit at once, losing %s)", signum,
+                                "the steps since the last checkpoint" if saved else
+                                "every step so far: no checkpoint is saved yet")
                     continue
-                log.warning("signal %d again: quitting now; rerun the same command to resume "
-                            "from the last checkpoint", signum)
+                log.warning("signal %d again: quitting now; %s", signum,
+                            "rerun the same command to resume from the last checkpoint" if saved
+                            else "no checkpoint was saved yet, so the same command starts the "
+                            "run again from step 0")
                 for handler in logging.getLogger().handlers + log.handlers:
                     handler.flush()
                 os._exit(self.CODES[signum])

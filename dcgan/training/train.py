@@ -68,6 +68,14 @@ class TrainingData:
         self.images, self.labels, self.held_out, self.held_out_labels = \
             input_pipeline.select_images(images, config.seed, config.data.max_images,
                                          config.data.holdout, labels)
+        data, batch_size = config.data, config.training.batch_size
+        if data.max_images and batch_size > len(self.images) == data.max_images:
+            # The limit is the user's own: name it, or the fix of "use more data" misleads.
+            raise UserError(f"training.batch_size {batch_size} is more than the "
+                            f"{data.max_images} training images data.max_images={data.max_images}"
+                            f" keeps of the {len(images)} in {data.source}; lower it, e.g. "
+                            f"--config.training.batch_size={max(1, data.max_images // 2)}, or "
+                            "raise data.max_images")
 
 
 def train_and_evaluate(config, root, allow_new_data=False):
@@ -129,7 +137,7 @@ def _train(config, root, strategy, policy, allow_new_data):
                  "resuming" if run.start else "starting", run.start, t.num_steps,
                  len(data.images), policy, strategy.num_replicas_in_sync)
         del data  # the input pipeline holds its own copy of the images
-        with recovery.StopOnSignal() as stop, progress.Progress(
+        with recovery.StopOnSignal(writer.folder) as stop, progress.Progress(
                 run.start, t.num_steps, t.batch_size, enabled=chief,
                 max_seconds=t.max_seconds) as bar:
             end, out_of_time = _loop(run, stop, bar)
