@@ -1,6 +1,5 @@
 """The sample command as users run it on a finished run: every output form, export, errors."""
 
-import json
 import os
 import shutil
 import signal
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from dcgan.errors import UserError
-from dcgan.run import checkpoints, sample_output
+from dcgan.run import checkpoints, sample_output, workdir
 from dcgan.training import train
 from tests import helpers, unwritable
 
@@ -215,9 +214,8 @@ def test_bad_input_is_one_line(run, tmp_path, case, words):
 
 def test_checkpoint_of_another_model_is_refused(run):
     """A config.json edited after training: the restore fails with one clear sentence."""
-    with open(os.path.join(run["root"], "config.json")) as f:
-        config = json.load(f)
-    config["model"]["gen_filters"] = 8
+    config = workdir.read_config(run["root"])
+    config.model.gen_filters = 8
     checkpoint = os.path.join(run["root"], "checkpoints", "ckpt-4")
     with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching the run's "
                                         "config.json"):
