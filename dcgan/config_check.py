@@ -328,7 +328,7 @@ def check_config(config, origin="the config"):
     """Raise one UserError listing every field of `config` that breaks a rule.
 
     Args:
-        config: a ConfigDict from a config file, or the dict of a run's config.json.
+        config: a ConfigDict, from a config file or a run's config.json.
         origin: what the config came from, named in the message (e.g. "--config=x.py").
 
     Raises:

@@ -84,10 +84,10 @@ def _checked_flags():
     if not root:
         raise cli.UserError("--workdir is required: the run folder to score")
     config = workdir.read_trained_config(root)
-    training = config["training"]
+    training = config.training
     asked = FLAGS.num_samples is not None  # 0 is a value to refuse, not "the default"
-    num_samples = FLAGS.num_samples if asked else training["eval_num_samples"]
-    spec = FLAGS.features if FLAGS.features is not None else training["eval_features"]
+    num_samples = FLAGS.num_samples if asked else training.eval_num_samples
+    spec = FLAGS.features if FLAGS.features is not None else training.eval_features
     if FLAGS.inception_weights is not None:
         spec = _with_inception_weights(FLAGS.features, FLAGS.inception_weights)
     if num_samples < config_check.MIN_SCORING_SAMPLES:
@@ -121,16 +121,16 @@ def score_run(root, config, num_samples, spec):
     from dcgan.quality import features  # TensorFlow loads here, after the cheap checks
     from dcgan.run import checkpoints
 
-    data, seed = config["data"], config["seed"]
+    data, seed = config.data, config.seed
     path, step = checkpoints.select(root, FLAGS.checkpoint, FLAGS.step)
-    extractor = features.load_extractor(spec, data["image_size"], data["channels"])
+    extractor = features.load_extractor(spec, data.image_size, data.channels)
     generator, key = checkpoints.restore_generator(config, path, use_ema=not FLAGS.no_ema,
                                                    num_classes=len(class_names or ()))
     log.info("scoring %s (%s, step %d) with %d samples; features: %s", path, key, step,
              num_samples, extractor.description)
     real, labels, kind = features.reference_images(data, num_samples, seed,
                                                    with_labels=bool(class_names))
-    scorer = features.Scorer(extractor, real, num_samples, config["model"]["noise_dim"], seed,
+    scorer = features.Scorer(extractor, real, num_samples, config.model.noise_dim, seed,
                              FLAGS.batch_size, show_progress=True, class_names=class_names,
                              real_labels=labels)
     scores, class_results = scorer.score_with_classes(generator)

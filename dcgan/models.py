@@ -517,9 +517,9 @@ def _projection_discriminator(trunk, logits, num_classes):
     return keras.Model([images, labels], logits(features) + projection, name="discriminator")
 
 
-def _classes(config, num_classes):
+def _classes(conditional, num_classes):
     """The number of classes the models condition on: 0 for an unconditional run."""
-    if not config["model"]["conditional"]:
+    if not conditional:
         return 0
     if num_classes < 2:
         raise ValueError(f"a conditional model needs num_classes >= 2, not {num_classes}")
@@ -527,31 +527,32 @@ def _classes(config, num_classes):
 
 
 def generator_from_config(config, dtype=None, num_classes=0):
-    """The generator a run's config describes (a ConfigDict, or the dict in config.json);
-    `num_classes` (the run's classes) only counts when model.conditional."""
-    model = config["model"]
+    """The generator a run's config describes (a preset's, or config.json's as
+    dcgan.run.workdir.read_config reads it back); `num_classes` (the run's classes) only
+    counts when model.conditional."""
+    model = config.model
     return build_generator(
-        noise_dim=model["noise_dim"], filters=model["gen_filters"], upsample=model["upsample"],
-        class_norm=model["class_norm"], skip_excitation=model["skip_excitation"],
+        noise_dim=model.noise_dim, filters=model.gen_filters, upsample=model.upsample,
+        class_norm=model.class_norm, skip_excitation=model.skip_excitation,
         **_shared_settings(config, dtype, num_classes))
 
 
 def discriminator_from_config(config, dtype=None, num_classes=0):
-    model = config["model"]
+    model = config.model
     return build_discriminator(
-        filters=model["disc_filters"], dropout=model["dropout"],
-        spectral_norm=model["spectral_norm"], minibatch_stddev=model["minibatch_stddev"],
-        stddev_by_class=model["stddev_by_class"], **_shared_settings(config, dtype, num_classes))
+        filters=model.disc_filters, dropout=model.dropout, spectral_norm=model.spectral_norm,
+        minibatch_stddev=model.minibatch_stddev, stddev_by_class=model.stddev_by_class,
+        **_shared_settings(config, dtype, num_classes))
 
 
 def _shared_settings(config, dtype, num_classes):
     """What both networks take from the config alike."""
-    model, data = config["model"], config["data"]
-    return dict(image_size=data["image_size"], channels=data["channels"],
-                kernel_size=model["kernel_size"], init=model["init"], dtype=dtype,
+    model, data = config.model, config.data
+    return dict(image_size=data.image_size, channels=data.channels,
+                kernel_size=model.kernel_size, init=model.init, dtype=dtype,
                 # Batch norm sees only a replica's slice of the batch unless synchronized.
-                sync_batch_norm=config["runtime"]["sync_batch_norm"],
-                num_classes=_classes(config, num_classes))
+                sync_batch_norm=config.runtime.sync_batch_norm,
+                num_classes=_classes(model.conditional, num_classes))
 
 
 def model_inputs(first, labels):

@@ -178,7 +178,7 @@ def _check_output(output, kind, config):
         images = FLAGS.num_images or (DEFAULT_NUM_PAIRS if FLAGS.interpolate else
                                       DEFAULT_NUM_IMAGES)
         sample_output.check_grid_size(images * max(FLAGS.interpolate, 1),
-                                      int(config["data"]["image_size"]))
+                                      config.data.image_size)
     check_writable(output, kind == "folder")
 
 

@@ -306,21 +306,6 @@ def test_a_resume_still_refuses_a_different_model(run):
     assert history(run) == []
 
 
-def test_an_old_config_json_gets_todays_defaults(tmp_path):
-    from dcgan.run import workdir
-
-    config = json.loads(helpers.tiny_config().to_json_best_effort())
-    del config["model"]["minibatch_stddev"], config["runtime"]["sync_batch_norm"]
-    with open(tmp_path / "config.json", "w") as f:
-        json.dump(config, f)
-    filled = workdir.read_config(str(tmp_path))
-    assert filled["model"]["minibatch_stddev"] == -1
-    assert filled["runtime"]["sync_batch_norm"] is False
-    (tmp_path / "config.json").write_text("[1, 2]")
-    with pytest.raises(UserError, match="not a JSON object"):
-        workdir.read_config(str(tmp_path))
-
-
 def test_an_augmentation_named_twice_is_refused():
     from configs import default
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dcgan import seeds
 from dcgan.training import train
 from dcgan.training.state import TrainingState
 from tests import helpers
@@ -24,7 +25,8 @@ def restored_gan(config, workdir):
 def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(tmp_path):
     config = helpers.tiny_config(SOURCE, num_steps=1, checkpoint_every_steps=1)
     config.model.ema_decay = 0.999
-    tf.keras.utils.set_random_seed(config.seed)  # as training does before building the GAN
+    # As training does before building the GAN.
+    tf.keras.utils.set_random_seed(seeds.fold(config.seed, seeds.WEIGHTS))
     initial = TrainingState(config, "float32").generator.get_weights()
     train.train_and_evaluate(config, str(tmp_path))
     gan = restored_gan(config, str(tmp_path))

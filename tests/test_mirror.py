@@ -13,7 +13,8 @@ from tests import helpers
 
 
 def batches(images, seed, start, count, mirror):
-    stream = input_pipeline.make_dataset(images, 4, seed, start_step=start, mirror=mirror)
+    stream = input_pipeline.make_dataset(images, 4, seed, start_step=start,
+                                          mirror_seed=seed + 100 if mirror else None)
     return [batch.numpy() for batch in stream.take(count)]
 
 

@@ -37,7 +37,8 @@ def one_step(config, policy):
     gan = TrainingState(config, policy)
     dataset = training_step.make_input(helpers.random_digits(16), 8, config.model.noise_dim, 0, 0)
     config.training.batch_size = 8
-    step = training_step.make_train_fn(gan, tf.distribute.get_strategy(), config.training, 1)
+    settings = training_step.StepSettings.from_training(config.training)
+    step = training_step.make_train_fn(gan, tf.distribute.get_strategy(), settings, 1)
     return gan, step, iter(dataset)
 
 

@@ -68,9 +68,9 @@ def test_the_folder_presets_draw_their_size_in_colour_and_cost_by_it():
     from dcgan import models
 
     small, large = folder32.get_config(), folder64.get_config()
-    generator = models.generator_from_config(small.to_dict())
+    generator = models.generator_from_config(small)
     assert generator.output_shape == (None, 32, 32, 3)
-    assert models.discriminator_from_config(small.to_dict()).input_shape == (None, 32, 32, 3)
+    assert models.discriminator_from_config(small).input_shape == (None, 32, 32, 3)
     # The same settings on a quarter of the pixels: the quick look costs far less a step.
     assert small.to_dict() | {"data": None} == large.to_dict() | {"data": None}
     assert step_macs(folder32.get_config()) < step_macs(large) / 4

@@ -1,6 +1,5 @@
 """The sample command as users run it on a finished run: every output form, export, errors."""
 
-import json
 import os
 import shutil
 import signal
@@ -12,10 +11,9 @@ import zipfile
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from dcgan.errors import UserError
-from dcgan.run import checkpoints, sample_output
+from dcgan.run import checkpoints, sample_output, workdir
 from dcgan.training import train
 from tests import helpers, unwritable
 
@@ -57,9 +55,8 @@ def run(tmp_path_factory):
     config = helpers.tiny_config()
     config.model.ema_decay = 0.5
     train.train_and_evaluate(config, root)
-    grid_noise = tf.random.stateless_normal(
-        [config.training.num_grid_images, config.model.noise_dim],
-        seed=[config.seed, train.GRID_SEED_OFFSET])
+    grid_noise = train.grid_noise(config.training.num_grid_images, config.model.noise_dim,
+                                  config.seed)
     return {"root": root, "grid_noise": grid_noise.numpy(), "noise_dim": config.model.noise_dim}
 
 
@@ -217,9 +214,8 @@ def test_bad_input_is_one_line(run, tmp_path, case, words):
 
 def test_checkpoint_of_another_model_is_refused(run):
     """A config.json edited after training: the restore fails with one clear sentence."""
-    with open(os.path.join(run["root"], "config.json")) as f:
-        config = json.load(f)
-    config["model"]["gen_filters"] = 8
+    config = workdir.read_config(run["root"])
+    config.model.gen_filters = 8
     checkpoint = os.path.join(run["root"], "checkpoints", "ckpt-4")
     with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching the run's "
                                         "config.json"):

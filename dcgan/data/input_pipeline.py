@@ -41,9 +41,6 @@ _LUMA = (0.2989, 0.5870, 0.1140)
 _CHUNK = 4096  # images converted per TensorFlow call, to bound float32 temporaries
 TFDS_PROBE_URL = "https://storage.googleapis.com/"
 TFDS_PROBE_SECONDS = 10
-# The mirroring of a step's batch draws from (seed, step) folded with this, a stream of its
-# own: the order of the images (seed, epoch) and the noise (seed, step) never meet it.
-MIRROR_STREAM = 0x6D697272  # "mirr"
 
 
 class NoLabels(UserError):
@@ -156,7 +153,7 @@ def select_images(images, seed, max_images=0, holdout=0, labels=None):
     return images[training], labels[training], images[held_out], labels[held_out]
 
 
-def make_dataset(images, batch_size, seed, start_step=0, labels=None, mirror=False):
+def make_dataset(images, batch_size, seed, start_step=0, labels=None, mirror_seed=None):
     """An endless stream of shuffled batches whose order is a function of (seed, step).
 
     Every epoch is a fresh permutation of the images, drawn from (seed, epoch) by
@@ -171,8 +168,9 @@ def make_dataset(images, batch_size, seed, start_step=0, labels=None, mirror=Fal
         seed: integer seed of the order.
         start_step: index of the first batch produced.
         labels: optional int labels (N,); each batch then comes with its images' labels.
-        mirror: flip each image of a batch left to right with probability 1/2, drawn from
-            (seed, step), so a resumed run flips the same images as an uninterrupted one.
+        mirror_seed: when given, flip each image of a batch left to right with probability
+            1/2, drawn from (mirror_seed, step), so a resumed run flips the same images as an
+            uninterrupted one.
 
     Returns:
         tf.data.Dataset of float32 (batch_size, H, W, C) in [-1, 1], or of (those images,
@@ -205,8 +203,8 @@ def make_dataset(images, batch_size, seed, start_step=0, labels=None, mirror=Fal
             positions, seed=tf.stack([seed, epoch]), max_index=max_index
         )
         batch = tf.gather(pixels, indices)
-        if mirror:
-            batch = mirrored(batch, seed, step)
+        if mirror_seed is not None:
+            batch = mirrored(batch, mirror_seed, step)
         batch = to_model_range(batch)
         return batch if classes is None else (batch, tf.gather(classes, indices))
 
@@ -223,8 +221,7 @@ def make_dataset(images, batch_size, seed, start_step=0, labels=None, mirror=Fal
 def mirrored(batch, seed, step):
     """`batch` (B, H, W, C) with about half of its images flipped left to right, which ones a
     function of (seed, step) alone."""
-    draw = tf.random.experimental.stateless_fold_in(
-        tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), MIRROR_STREAM)
+    draw = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
     flip = tf.random.stateless_uniform([tf.shape(batch)[0]], draw) < 0.5
     return tf.where(flip[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
 

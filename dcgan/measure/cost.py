@@ -24,13 +24,13 @@ def forward_macs(model):
     return total
 
 
-def step_macs(config_dict):
+def step_macs(config):
     """Estimated multiply-accumulates per image of one training step of a run's models.
 
     The generator runs forward and backward (3 forward passes' worth); the discriminator
     runs forward on a real and a fake image, backward for its own loss on both (4), and
     passes the generator's gradient back to the fake image (1): 3 G + 7 D.
     """
-    generator = models.generator_from_config(config_dict)
-    discriminator = models.discriminator_from_config(config_dict)
+    generator = models.generator_from_config(config)
+    discriminator = models.discriminator_from_config(config)
     return 3 * forward_macs(generator) + 7 * forward_macs(discriminator)

@@ -35,7 +35,8 @@ def step_runner(config, images, batch_size, precision_name, jit_compile, steps_p
                               num_classes, paired=config.training.mode_seeking > 0,
                               mirror=config.data.mirror)
     iterator = iter(dataset)
-    step_fn = step.make_train_fn(gan, strategy, config.training, steps_per_call,
+    step_fn = step.make_train_fn(gan, strategy, step.StepSettings.from_training(config.training),
+                                 steps_per_call,
                                  augment.Augmentation.from_config(config.training, config.seed))
 
     def run(steps):

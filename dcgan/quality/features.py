@@ -21,7 +21,7 @@ import zipfile
 import numpy as np
 import tensorflow as tf
 
-from dcgan import config_check, pixels, progress
+from dcgan import config_check, pixels, progress, seeds
 from dcgan.data import input_pipeline
 from dcgan.errors import UserError, first_line
 from dcgan.quality import metrics, per_class, random_features
@@ -35,10 +35,6 @@ FEATURE_LAYER = "features"
 INCEPTION_WEIGHTS = config_check.INCEPTION_WEIGHTS
 INCEPTION_SIZE = 299
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-# Evaluation noise has a seed stream of its own, beyond any training step, so every
-# evaluation of a run draws the same latents: scores of two checkpoints differ by the
-# generator, not by the draw.
-EVAL_NOISE_SEED = 2**40 + 17
 
 
 class Extractor:
@@ -211,10 +207,12 @@ def sample_labels(num_samples, num_classes):
 
 
 def sample_batches(generator, num_samples, noise_dim, batch_size, seed, num_classes=0):
-    """Generated images, the same ones for equal (seed, num_samples, noise_dim); a conditional
-    generator (num_classes > 0) is asked for `sample_labels`."""
+    """Generated images, the same ones for equal (seed, num_samples, noise_dim): every score of
+    a run draws the same latents (seeds.EVAL_NOISE), so the scores of two checkpoints differ by
+    the generator, not by the draw. A conditional generator (num_classes > 0) is asked for
+    `sample_labels`."""
     noise = tf.random.stateless_normal([num_samples, noise_dim],
-                                       seed=[seed, EVAL_NOISE_SEED])
+                                       seed=[seeds.fold(seed, seeds.EVAL_NOISE), 0])
     labels = tf.constant(sample_labels(num_samples, num_classes)) if num_classes else None
     for start in range(0, num_samples, batch_size):
         end = start + batch_size
@@ -323,7 +321,7 @@ def reference_images(data, num, seed, with_labels=False):
     if len(images) < config_check.MIN_SCORING_SAMPLES:
         raise UserError(_too_few_to_score(data, kind, len(images)))
     _warn_if_fewer(data["source"], images, kind, num)
-    chosen = subset_positions(len(images), num, seed)
+    chosen = subset_positions(len(images), num, seeds.fold(seed, seeds.REFERENCE_IMAGES))
     return images[chosen], None if labels is None else labels[chosen], kind
 
 
@@ -349,7 +347,7 @@ def baseline_images(data, num, seed, with_labels=False):
     what a perfect generator's samples would score."""
     (images, labels), _, kind = split_images(data, seed, with_labels)
     _warn_if_fewer(data["source"], images, TRAINING, num)
-    chosen = subset_positions(len(images), num, seed + 1)
+    chosen = subset_positions(len(images), num, seeds.fold(seed, seeds.BASELINE_IMAGES))
     return images[chosen], None if labels is None else labels[chosen]
 
 

@@ -142,8 +142,9 @@ def select(root, which="latest", step=None):
     return path, step_of(path)
 
 
-def restore_generator(config_dict, path, use_ema=True, num_classes=0):
-    """The run's generator in float32 with the weights of checkpoint `path`.
+def restore_generator(config, path, use_ema=True, num_classes=0):
+    """The generator of the run whose config is `config` (workdir.read_config), in float32
+    with the weights of checkpoint `path`.
 
     `num_classes` is the number of the run's classes (workdir.read_classes) for a conditional
     run.
@@ -160,7 +161,7 @@ def restore_generator(config_dict, path, use_ema=True, num_classes=0):
     names = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(path)}
     key = EMA_KEY if use_ema and EMA_KEY in names else "generator"
     # float32 whatever precision the run trained in: the same images on every machine.
-    generator = models.generator_from_config(config_dict, "float32", num_classes)
+    generator = models.generator_from_config(config, "float32", num_classes)
     try:
         tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial() \
             .assert_existing_objects_matched()

@@ -49,7 +49,6 @@ def gap_target(root):
     """The run's training.ada_gap_target, 0 when it has none or its config cannot be read:
     the report is drawn from the metrics, whatever state the rest of the folder is in."""
     try:
-        config = workdir.read_config(root)
-    except UserError:
+        return float(workdir.read_config(root).training.ada_gap_target)
+    except (UserError, AttributeError, TypeError, ValueError):  # none, or not a config of ours
         return 0.0
-    return float(config["training"]["ada_gap_target"]) if config else 0.0

@@ -6,6 +6,8 @@ import json
 import os
 import re
 
+import ml_collections
+
 from dcgan import files
 from dcgan.errors import UserError, file_in_place_of_folder, unwritable_workdir
 
@@ -83,6 +85,32 @@ ALLOW_NEW_DATA = "pass --allow_new_data to continue it on these, or "
 # Fields that split the CPU for tests and dry runs: how this process runs, not what the run is,
 # so config.json never holds them (a resume takes the default).
 NOT_RECORDED_FIELDS = ("runtime.virtual_cpu_devices",)
+# Fields added to the config after the first runs were written, with the value their absence
+# means: what the versions before them did (each is off, or unused while it is off). A new
+# field goes here with that value, so that the run folders written before it still read.
+ADDED_FIELDS = {
+    "data.max_images": 0,
+    "data.holdout": 0,
+    "data.cache_dir": "",
+    "data.class_names": [],
+    "model.minibatch_stddev": -1,
+    "model.conditional": False,
+    "model.stddev_by_class": False,
+    "model.class_norm": False,
+    "optim.schedule": "constant",
+    "optim.decay_start": 0.0,
+    "training.max_seconds": 0.0,
+    "training.r1_gamma": 0.0,
+    "training.r1_every": 16,
+    "training.mode_seeking": 0.0,
+    "training.augment": "",
+    "training.augment_p": 1.0,
+    "training.ada_target": 0.0,
+    "training.ada_gap_target": 0.0,
+    "training.ada_kimg": 500.0,
+    # Never recorded (NOT_RECORDED_FIELDS): a run read back runs undivided.
+    "runtime.virtual_cpu_devices": 0,
+}
 # Fields a resume may change, each change kept in config_history.jsonl: how long and how fast to
 # train (num_steps, learning rates, betas, label smoothing, batch size, steps per call), how
 # often to log, sample, save and score, the precision, the hardware (runtime) and where decoded
@@ -209,13 +237,14 @@ def record_config(root, config_dict, resumed_step, will_train, allow_new_data=Fa
 
 
 def check_change(root, saved, config_dict, allow_new_data):
-    """The changes from `saved`, the run's config.json, to `config_dict`, {field: [old, new]}.
+    """The changes from `saved`, the run's config.json (read_config), to `config_dict`, a
+    plain dict of the config about to be trained: {field: [old, new]}.
 
     Raises:
         UserError: a change the run's checkpoint cannot take: another model, or other data
             without `allow_new_data`.
     """
-    old, new = _leaves(_recorded(saved)), _leaves(_recorded(config_dict))
+    old, new = _leaves(_recorded(saved.to_dict())), _leaves(_recorded(config_dict))
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
                if old.get(name) != new.get(name)}
     if "data.source" in changes and same_source(*changes["data.source"]):
@@ -396,7 +425,7 @@ def classes_of_run(root, config):
     Raises:
         UserError: a conditional run without a readable classes.json.
     """
-    if not config["model"]["conditional"]:
+    if not config.model.conditional:
         return None
     names = read_classes(root)
     if names is None:
@@ -406,19 +435,12 @@ def classes_of_run(root, config):
     return names
 
 
-def _defaults():
-    from configs import default
-
-    return default.get_config().to_dict()
-
-
 def read_config(workdir):
-    """The run's config.json as a dict, None if there is none.
+    """The run's config.json as a ConfigDict, as training had it; None if there is none.
 
-    Fields added to the config after the run was written are filled in from
-    configs/default.py, so older runs still resume, sample and evaluate. That holds as long as a
-    field's default is what its absence meant (model.minibatch_stddev -1 and
-    runtime.sync_batch_norm False: the behaviour before they existed).
+    config.json holds every field of the version that wrote it. A field added since is given
+    the value its absence meant (ADDED_FIELDS), so an older run resumes, samples and is scored
+    with the settings it was trained with.
 
     Raises:
         UserError: config.json exists but cannot be read as a config.
@@ -431,12 +453,23 @@ def read_config(workdir):
             config = json.load(f)
         if not isinstance(config, dict):
             raise ValueError(f"holds a {type(config).__name__}, not a JSON object")
-    except (OSError, ValueError) as e:
+        return ml_collections.ConfigDict(_with_added_fields(config))
+    except (OSError, ValueError) as e:  # ConfigDict refuses a field name with a dot
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise UserError(f"cannot read {path} ({reason}); restore it, or delete it and run "
                         "dcgan.main on this workdir with the config it was trained with") \
             from None
-    _fill_missing(config, _defaults())
+
+
+def _with_added_fields(config):
+    """`config`, a dict of config.json, with the ADDED_FIELDS it lacks."""
+    for name, value in ADDED_FIELDS.items():
+        *groups, field = name.split(".")
+        group = config
+        for key in groups:
+            group = group.get(key) if isinstance(group, dict) else None
+        if isinstance(group, dict):  # else not a config of ours: config_check says so
+            group.setdefault(field, value)
     return config
 
 
@@ -452,12 +485,3 @@ def read_trained_config(root):
                         "`python -m dcgan.main`")
     config_check.check_config(config, origin=path)
     return config
-
-
-def _fill_missing(config, defaults):
-    for key, value in defaults.items():
-        if key not in config:
-            config[key] = value
-        elif isinstance(value, dict) and isinstance(config[key], dict):
-            _fill_missing(config[key], value)
-

@@ -17,18 +17,18 @@ Two measures:
   that on held-out ones (dcgan.training.evaluations), at every log. It stays near 0 until D
   memorises, so p stays near 0 where augmentation would only cost.
 
-Every random draw is stateless, from a seed derived from (run seed, step), so a resumed run
-draws the same augmentations as an uninterrupted one.
+Every random draw is stateless, from the step and the run's stream of augmentations of the
+real or the generated batch (dcgan.seeds), so a resumed run draws the same augmentations as an
+uninterrupted one.
 
 Images are float32 (B, H, W, C) in [-1, 1], H == W.
 """
 
 import tensorflow as tf
 
+from dcgan import seeds
 from dcgan.config_check import AUGMENT_POLICIES
 
-# Distinct seed streams for the real and the generated batch of a step.
-REAL_STREAM, FAKE_STREAM = 0, 1
 # Translation shifts by up to this fraction of the image side; cutout's square is this
 # fraction of the side.
 TRANSLATION_FRACTION = 1 / 8
@@ -41,15 +41,15 @@ def parse_policies(augment):
 
 
 def step_seed(seed, step, stream):
-    """The stateless seed of one step's augmentation of one batch (stream: real or fake).
+    """The stateless seed of one step's augmentation of one batch, `stream`
+    seeds.AUGMENT_REAL or seeds.AUGMENT_FAKE of the run seeded `seed`.
 
     Under a distribution strategy each replica augments its own slice of the batch, so the
     replica's index is folded in too: replicas must not draw the same augmentations.
     """
-    base = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+    base = tf.stack([tf.constant(seeds.fold(seed, stream), tf.int64), tf.cast(step, tf.int64)])
     replica = tf.distribute.get_replica_context()
     replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-    base = tf.random.experimental.stateless_fold_in(base, tf.cast(stream, tf.int64))
     return tf.random.experimental.stateless_fold_in(base, tf.cast(replica_id, tf.int64))
 
 

@@ -15,35 +15,36 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from dcgan import models, pixels
+from dcgan import models, pixels, seeds
 from dcgan.quality import per_class
 
 log = logging.getLogger("dcgan")
 
 
-def build(config, data, scorer, writer):
+def build(data, scorer, writer, seed, batch_size):
     """The evaluations a run's config asks for.
 
     Args:
-        config: the run's config.
         data: the run's TrainingData (training and held-out images).
         scorer: the quality scorer (features.run_scorer), or None when not evaluating.
         writer: the run's checkpoints.CheckpointWriter, which keeps the best state.
+        seed: the run's seed.
+        batch_size: images per call of D.
     """
     evaluations = []
     if len(data.held_out):
         evaluations.append(HeldOutComparison(
-            data.images, data.labels, data.held_out, data.held_out_labels, config.seed,
-            config.training.batch_size))
+            data.images, data.labels, data.held_out, data.held_out_labels, seed, batch_size))
     if scorer is not None:
         evaluations.append(QualityScore(scorer, writer))
     return evaluations
 
 
 def trained_sample(num_images, size, seed):
-    """Positions of `size` of `num_images` training images, drawn by `seed` like the held-out
-    images are (input_pipeline.select_images): a random sample, in their order."""
-    return np.sort(np.random.default_rng(seed).permutation(num_images)[:size])
+    """Positions of `size` of `num_images` training images, drawn from the seeds.TRAINED_SAMPLE
+    stream of the run seeded `seed`: a random sample, in their order."""
+    rng = np.random.default_rng(seeds.fold(seed, seeds.TRAINED_SAMPLE))
+    return np.sort(rng.permutation(num_images)[:size])
 
 
 class HeldOutComparison:

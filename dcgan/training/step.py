@@ -4,30 +4,44 @@ Both are pure functions of the config and (seed, step): the loop (dcgan.training
 step timing (dcgan.measure.step_timing) run the same step.
 """
 
+import typing
+
 import tensorflow as tf
 
-from dcgan import models
+from dcgan import models, seeds
 from dcgan.data import input_pipeline
-from dcgan.training import augment, losses
-
-# The classes the generator is asked for in training have their own stream: seeds are below
-# 2**32 (config_check), so (seed + this, step) never meets the noise's (seed, step).
-FAKE_LABEL_SEED_OFFSET = 2**32
+from dcgan.training import losses
 
 
-def make_train_fn(gan, strategy, training, steps_per_call, augmentation=None):
-    """A tf.function running `steps_per_call` GAN steps of the config's `training` settings
-    (batch, label smoothing, R1, XLA); returns summed metrics.
+class StepSettings(typing.NamedTuple):
+    """The values the step takes from the config's `training` group."""
+
+    batch_size: int
+    label_smoothing: float = 0.0
+    r1_gamma: float = 0.0  # R1 penalty on real images, every r1_every steps (0: off)
+    r1_every: int = 16
+    mode_seeking: float = 0.0
+    jit_compile: bool = False
+
+    @classmethod
+    def from_training(cls, training):
+        return cls(training.batch_size, training.label_smoothing, training.r1_gamma,
+                   training.r1_every, training.mode_seeking, training.jit_compile)
+
+
+def make_train_fn(gan, strategy, settings, steps_per_call, augmentation=None):
+    """A tf.function running `steps_per_call` GAN steps of `settings` (a StepSettings);
+    returns summed metrics.
 
     `augmentation` (an augment.Augmentation, or None for none) transforms every image D sees.
-    With training.r1_gamma > 0, gamma / 2 x the R1 penalty joins D's loss every
-    training.r1_every steps.
+    With settings.r1_gamma > 0, gamma / 2 x the R1 penalty joins D's loss every
+    settings.r1_every steps.
     """
-    global_batch = training.batch_size
-    replica_step = _make_replica_step(gan, training, augmentation)
+    global_batch = settings.batch_size
+    replica_step = _make_replica_step(gan, settings, augmentation)
     names = ("g_loss", "d_loss", "d_real", "d_fake", "d_entropy", "d_kl", "d_sign_real") + \
-        (("d_r1",) if training.r1_gamma else ()) + \
-        (("g_pair_distance",) if training.mode_seeking else ())
+        (("d_r1",) if settings.r1_gamma else ()) + \
+        (("g_pair_distance",) if settings.mode_seeking else ())
 
     def train_steps(iterator):
         totals = {k: tf.constant(0.0) for k in names + (("augment_p",) if augmentation else ())}
@@ -52,11 +66,11 @@ def make_train_fn(gan, strategy, training, steps_per_call, augmentation=None):
     return tf.function(train_steps)
 
 
-def _make_replica_step(gan, training, augmentation):
+def _make_replica_step(gan, settings, augmentation):
     """One GAN step on one replica's slice of the batch: both updates; returns its metrics."""
-    global_batch, label_smoothing = training.batch_size, training.label_smoothing
-    r1_gamma, r1_every = training.r1_gamma, training.r1_every
-    mode_seeking = training.mode_seeking
+    global_batch, label_smoothing = settings.batch_size, settings.label_smoothing
+    r1_gamma, r1_every = settings.r1_gamma, settings.r1_every
+    mode_seeking = settings.mode_seeking
     scaled = isinstance(gan.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
 
     # Plain arithmetic: converting it inside strategy.run only earns an AutoGraph warning.
@@ -71,8 +85,8 @@ def _make_replica_step(gan, training, augmentation):
             fake = gan.generator(models.model_inputs(noise, fake_labels), training=True)
             if augmentation:
                 # Inside the tape: G's gradient flows back through the augmentation of its fakes.
-                images = augmentation(images, gan.augment_p, gan.step, augment.REAL_STREAM)
-                fake = augmentation(fake, gan.augment_p, gan.step, augment.FAKE_STREAM)
+                images = augmentation(images, gan.augment_p, gan.step, seeds.AUGMENT_REAL)
+                fake = augmentation(fake, gan.augment_p, gan.step, seeds.AUGMENT_FAKE)
             # Two passes, not one over real and fake concatenated: the generator's gradient
             # would then flow back through the real half too (measured 10% slower in bfloat16).
             real_logits = gan.discriminator(models.model_inputs(images, labels), training=True)
@@ -124,7 +138,7 @@ def _make_replica_step(gan, training, augmentation):
             "d_sign_real": average(tf.reshape(tf.sign(tf.cast(real_logits, tf.float32)), [-1])),
         }
 
-    if training.jit_compile:
+    if settings.jit_compile:
         # XLA compiles the math; reading the input iterator must stay outside the cluster.
         return tf.function(replica_step, jit_compile=True)
     return replica_step
@@ -132,7 +146,9 @@ def _make_replica_step(gan, training, augmentation):
 
 def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num_classes=0,
                paired=False, mirror=False):
-    """Batches of (real images, noise), all pure functions of (seed, step).
+    """Batches of (real images, noise), all pure functions of (seed, step): the run's seed,
+    each draw from its own stream (seeds.DATA_ORDER, seeds.NOISE, seeds.FAKE_LABELS,
+    seeds.MIRROR).
 
     With `labels` (a conditional run of `num_classes` classes) the batches are (real images,
     noise, their labels, fake labels): the real images' classes, and the classes the
@@ -140,17 +156,21 @@ def make_input(images, batch_size, noise_dim, seed, start_step, labels=None, num
     of those classes twice in a row, so noises 2i and 2i + 1 draw the same class. `mirror`
     flips about half of each batch's real images left to right (data.mirror).
     """
-    real = input_pipeline.make_dataset(images, batch_size, seed, start_step, labels, mirror)
+    real = input_pipeline.make_dataset(
+        images, batch_size, seeds.fold(seed, seeds.DATA_ORDER), start_step, labels,
+        mirror_seed=seeds.fold(seed, seeds.MIRROR) if mirror else None)
     steps = tf.data.Dataset.range(start_step, 2**62)
+    noise_seed, labels_seed = (tf.constant(seeds.fold(seed, name), tf.int64)
+                               for name in (seeds.NOISE, seeds.FAKE_LABELS))
     noise = steps.map(
         lambda step: tf.random.stateless_normal(
-            [batch_size, noise_dim], seed=tf.stack([tf.cast(seed, tf.int64), step])))
+            [batch_size, noise_dim], seed=tf.stack([noise_seed, step])))
     if labels is None:
         return tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
     drawn = (batch_size + 1) // 2 if paired else batch_size
     fake_labels = steps.map(
         lambda step: tf.random.stateless_uniform(
-            [drawn], seed=tf.stack([tf.cast(seed, tf.int64) + FAKE_LABEL_SEED_OFFSET, step]),
+            [drawn], seed=tf.stack([labels_seed, step]),
             minval=0, maxval=num_classes, dtype=tf.int32))
     if paired:
         fake_labels = fake_labels.map(lambda drawn: tf.repeat(drawn, 2)[:batch_size])

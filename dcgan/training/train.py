@@ -14,7 +14,7 @@ import time
 
 import tensorflow as tf
 
-from dcgan import models, progress, visualize
+from dcgan import models, progress, seeds, visualize
 from dcgan.data import classes, image_folder, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
@@ -33,9 +33,12 @@ from dcgan.training.state import TrainingState
 
 log = logging.getLogger("dcgan")
 
-# The latent grid rendered through training comes from its own seed stream, so it is the same
-# picture-to-picture and run-to-run whatever the data order.
-GRID_SEED_OFFSET = 7919
+
+def grid_noise(num_images, noise_dim, seed):
+    """The latents of the sample grid drawn through training: the same at every step and every
+    resume, whatever the data order."""
+    return tf.random.stateless_normal([num_images, noise_dim],
+                                      seed=[seeds.fold(seed, seeds.GRID), 0])
 
 
 def grid_labels(num_images, num_classes):
@@ -116,7 +119,7 @@ def _train(config, root, strategy, policy, allow_new_data):
         data = TrainingData(config)
         # Before the state is built: loading the extractor must not shift its initial weights.
         scorer = features.run_scorer(config, data.class_names) if t.eval_every_steps else None
-        tf.keras.utils.set_random_seed(config.seed)
+        tf.keras.utils.set_random_seed(seeds.fold(config.seed, seeds.WEIGHTS))
         with strategy.scope():
             gan = TrainingState(config, policy, data.num_classes)
         clock = schedule.Clock(gan.train_seconds, t.max_seconds)
@@ -132,7 +135,7 @@ def _train(config, root, strategy, policy, allow_new_data):
         clock.start()
         record = run_record.Record(root, chief)
         run = _Run(config, root, strategy, gan, data, writer, record, clock,
-                   evaluations.build(config, data, scorer, writer))
+                   evaluations.build(data, scorer, writer, config.seed, t.batch_size))
         log.info("%s at step %d of %d (%d images, precision %s, %d replica(s))",
                  "resuming" if run.start else "starting", run.start, t.num_steps,
                  len(data.images), policy, strategy.num_replicas_in_sync)
@@ -213,6 +216,7 @@ class _Steps:
 
     def __init__(self, config, strategy, gan, data, clock, start):
         self.config, self.strategy, self.gan, self.clock = config, strategy, gan, clock
+        self.settings = step.StepSettings.from_training(config.training)
         self.num_classes = data.num_classes
         self.augmentation = augment.Augmentation.from_config(config.training, config.seed)
         self.idle_augmentation = self.augmentation.idle() if self.augmentation else None
@@ -262,8 +266,8 @@ class _Steps:
             self.pending.append((n, self.functions[key](self.iterator)))
         else:  # its first call traces (and compiles) it: not counted as training time
             began = time.monotonic()
-            self.functions[key] = step.make_train_fn(self.gan, self.strategy,
-                                                     self.config.training, n, self.applied)
+            self.functions[key] = step.make_train_fn(self.gan, self.strategy, self.settings, n,
+                                                     self.applied)
             self.pending.append((n, self.functions[key](self.iterator)))
             self.clock.exclude(time.monotonic() - began)
         self.at += n
@@ -296,8 +300,7 @@ class _Run:
         if t.on_nan == "rollback" and not writer.latest:
             writer.save(self.start)  # something to roll back to
         record.rewind(self.start)  # what was logged past the checkpoint will be logged again
-        self.grid_noise = tf.random.stateless_normal(
-            [t.num_grid_images, config.model.noise_dim], seed=[config.seed, GRID_SEED_OFFSET])
+        self.grid_noise = grid_noise(t.num_grid_images, config.model.noise_dim, config.seed)
         self.grid_classes = grid_labels(t.num_grid_images, data.num_classes) \
             if data.num_classes else None
         self.columns = data.num_classes or None
