@@ -55,7 +55,7 @@ def test_dry_run_shows_mirror_and_refuses_a_value_that_is_not_a_bool():
 def test_switching_mirror_on_at_a_resume_is_other_data(tmp_path):
     from configs import default
 
-    before = default.get_config().to_dict()
+    before = default.get_config()
     after = default.get_config()
     after.data.mirror = True
     with pytest.raises(UserError, match="trained on other data .*data.mirror: False -> True"):

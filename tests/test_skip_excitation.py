@@ -75,7 +75,7 @@ def test_28_px_networks_refuse_it_and_dry_run_shows_it():
 
 
 def test_switching_it_at_a_resume_is_another_model(tmp_path):
-    before = default.get_config().to_dict()
+    before = default.get_config()
     after = default.get_config()
     after.model.skip_excitation = True
     with pytest.raises(UserError, match="different model .*model.skip_excitation"):

@@ -93,10 +93,12 @@ ADDED_FIELDS = {
     "data.holdout": 0,
     "data.cache_dir": "",
     "data.class_names": [],
+    "data.mirror": False,
     "model.minibatch_stddev": -1,
     "model.conditional": False,
     "model.stddev_by_class": False,
     "model.class_norm": False,
+    "model.skip_excitation": False,
     "optim.schedule": "constant",
     "optim.decay_start": 0.0,
     "training.max_seconds": 0.0,
@@ -108,6 +110,10 @@ ADDED_FIELDS = {
     "training.ada_target": 0.0,
     "training.ada_gap_target": 0.0,
     "training.ada_kimg": 500.0,
+    "training.ada_start_p": 0.0,
+    "training.init_from": "",
+    "training.freeze_d_layers": 0,
+    "training.init_lr_scale": 1.0,
     # Never recorded (NOT_RECORDED_FIELDS): a run read back runs undivided.
     "runtime.virtual_cpu_devices": 0,
 }
