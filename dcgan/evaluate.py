@@ -21,6 +21,7 @@ generated for, overall and per class.
 
 import functools
 import logging
+import os
 import sys
 
 from absl import flags
@@ -118,13 +119,13 @@ def run_source(root, config, data_path=None):
         if not data_path:
             raise cli.UserError("--data_path is empty; give the data's new place, or leave it out")
         source = source.moved_to(data_path)
-    try:
-        source.check_before_start()
-    except cli.UserError as e:
+    place = source.place()
+    if place is not None and not os.path.exists(place):
         if data_path is not None:
-            raise cli.UserError(f"--data_path={data_path}: {e}") from None
-        raise cli.UserError(f"{e}; if the run's data has moved, give its new place with "
-                        "--data_path=PATH") from None
+            raise cli.UserError(f"--data_path={data_path}: no such file or folder")
+        raise cli.UserError(f"the run's data {source} is not there; if it has moved, give its "
+                            "new place with --data_path=PATH")
+    source.check_before_start()
     if data_path is not None:
         workdir.check_same_files(root, source.identity(), f"--data_path={data_path}")
     return source

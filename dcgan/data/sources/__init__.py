@@ -101,6 +101,10 @@ class Source:
         """Whether `other` (a Source or a data.source string) names the same data."""
         return self.resolved() == parse(other).resolved()
 
+    def place(self):
+        """The file or folder the source reads, or None for a source not on disk."""
+        return None
+
     def moved_to(self, where):
         """The same kind of source at another place (evaluate --data_path).
 
@@ -156,6 +160,9 @@ class OnDisk(Source):
     @property
     def path(self):
         return os.path.expanduser(self.where)
+
+    def place(self):
+        return self.path
 
     def resolved(self):
         return f"{self.kind}:{os.path.realpath(self.path)}"
