@@ -157,6 +157,15 @@ class Source:
 class OnDisk(Source):
     """A source whose WHERE is a path; `~` and relative paths are resolved."""
 
+    is_folder = False  # a folder, or else a file
+
+    def check_before_start(self, run_root=None, conditional=False, cache_dir=""):
+        del run_root, conditional, cache_dir
+        there = os.path.isdir(self.path) if self.is_folder else os.path.isfile(self.path)
+        if not there:
+            what = "directory" if self.is_folder else "file"
+            raise UserError(f"data.source {self.text}: no such {what}")
+
     @property
     def path(self):
         return os.path.expanduser(self.where)

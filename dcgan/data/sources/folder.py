@@ -19,6 +19,7 @@ class Folder(sources.OnDisk):
 
     kind = "folder"
     form = "folder:DIR"
+    is_folder = True
     no_labels_hint = "put each class's images in a sub-folder of its own"
 
     def listing(self):

@@ -12,11 +12,7 @@ from dcgan.errors import UserError
 class Idx(sources.OnDisk):
     kind = "idx"
     form = "idx:DIR"
-
-    def check_before_start(self, run_root=None, conditional=False, cache_dir=""):
-        del run_root, conditional, cache_dir
-        if not os.path.isdir(self.path):
-            raise UserError(f"data.source {self.text}: no such directory")
+    is_folder = True
 
     def has_labels(self):
         return os.path.isdir(self.path) and bool(_candidates(self.path, "train-labels",

@@ -18,11 +18,6 @@ class Npz(sources.OnDisk):
     kind = "npz"
     form = "npz:FILE"
 
-    def check_before_start(self, run_root=None, conditional=False, cache_dir=""):
-        del run_root, conditional, cache_dir
-        if not os.path.isfile(self.path):
-            raise UserError(f"data.source {self.text}: no such file")
-
     def _keys(self):
         """The archive's array names, read from its index without loading them; None when it
         cannot be read (loading says why)."""
