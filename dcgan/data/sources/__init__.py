@@ -42,7 +42,7 @@ def forms():
 def problem(text):
     """Why `text` is no data.source of a registered kind, or None."""
     if not isinstance(text, str):
-        return f"a string, one of {forms()}"
+        return f"use a string, one of {forms()}"
     kind, _, where = text.partition(":")
     kind_class = KINDS.get(kind)
     if kind_class is None or not where:
