@@ -287,7 +287,7 @@ def data_change(root, identity, allow_new_data, conditional, holdout):
     """What changed in a folder source since the run recorded it (RunDir.data_files), or None.
 
     Args:
-        identity: image_folder.identity of the folder now; None for other sources.
+        identity: the Source's identity() now (a folder's files); None for other sources.
         holdout: the run's data.holdout.
 
     Raises:
