@@ -23,6 +23,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from dcgan import cli, files, pixels
+from dcgan.data import sources
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -138,7 +139,7 @@ def _accuracy_line(report, source):
 
 def main(argv):
     del argv  # run_app has refused stray arguments
-    config = cli.require_config(FLAGS, "config")
+    config = cli.require_config(FLAGS, "config", sources.rule())
     output = FLAGS.output
     if not output:
         raise cli.UserError("--output is required, e.g. --output=runs/classifiers/mnist.keras")

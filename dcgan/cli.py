@@ -226,8 +226,9 @@ class _SilentTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def require_config(flag_values, name):
-    """The config of the config-file flag `name`, loaded and checked (config_check)."""
+def require_config(flag_values, name, source_rule=None):
+    """The config of the config-file flag `name`, loaded and checked (config_check; its
+    data.source by `source_rule`, the data layer's dcgan.data.sources.rule())."""
     config = flag_values[name].value
     if config is None:
         raise UserError(f"--{name} is required, e.g. --{name}=configs/mnist.py")
@@ -238,7 +239,7 @@ def require_config(flag_values, name):
         config.get("seed")  # ml_collections defers an unreadable file's OSError to first use
     except OSError as e:
         raise UserError(f"cannot load --{name}={filename}: {first_line(e)}") from None
-    config_check.check_config(config, origin=f"--{name}={filename}")
+    config_check.check_config(config, origin=f"--{name}={filename}", source_rule=source_rule)
     return config
 
 

@@ -13,7 +13,6 @@ import os
 
 from dcgan.errors import UserError
 
-DATA_SOURCES = ("tfds:NAME[:SPLIT]", "idx:DIR", "folder:DIR", "npz:FILE", "synthetic:digits")
 SUPPORTED_IMAGE_SIZES = (28, 32, 64, 128)
 SUPPORTED_CHANNELS = (1, 3)
 UPSAMPLE_MODES = ("transpose", "resize")
@@ -42,7 +41,7 @@ MAX_LABEL_SMOOTHING = 0.5
 # NumPy and Keras seed their generators with an unsigned 32-bit integer.
 SEED_LIMIT = 2**32
 # What workdir adds to a run's config.json beside the config's own fields.
-RECORDED_EXTRAS = ("resolved_precision", "initialized_from")
+RECORDED_EXTRAS = ("resolved_precision", "initialized_from", "data.source_as_typed")
 
 
 def inception_weights(spec):
@@ -137,17 +136,51 @@ def _augment_policies(value):
     return value.strip() == "" or all(name in AUGMENT_POLICIES for name in names)
 
 
-def _data_source(value):
-    if not isinstance(value, str):
-        return False
-    scheme, _, rest = value.partition(":")
-    return bool(rest) and any(form.startswith(scheme + ":") for form in DATA_SOURCES)
+def _kind_and_where(value):
+    return isinstance(value, str) and all(value.partition(":")[::2])
+
+
+def batch_size_problem(batch_size, mode_seeking=0, replicas=1, training_images=None, where="",
+                       more=None):
+    """Why training.batch_size cannot train, or None: every rule of the batch, in one place.
+
+    Each caller gives what it knows: the config alone, the replicas once the devices are
+    known, the number of training images once a listing or the decoding tells it.
+
+    Args:
+        batch_size: training.batch_size, a positive integer.
+        mode_seeking: training.mode_seeking; above 0 the noises are paired, so the batch, and
+            each replica's share of it, must be even.
+        replicas: how many devices the batch is split over.
+        training_images: how many images are trained on, when known.
+        where: what that count is of, for the message ("12 image files in folder:x").
+        more: how to train on more images, where it is not "use more data".
+    """
+    if _is_number(mode_seeking) and mode_seeking > 0 and batch_size % 2:
+        return (f"training.mode_seeking={mode_seeking!r} pairs the generator's noises, but "
+                f"training.batch_size={batch_size} is odd; use an even batch, e.g. "
+                f"{batch_size + 1}")
+    if batch_size % replicas:
+        return f"training.batch_size={batch_size} must divide evenly over {replicas} replicas"
+    if _is_number(mode_seeking) and mode_seeking > 0 and (batch_size // replicas) % 2:
+        # A pair of noises must land on one replica to be compared there.
+        return (f"training.mode_seeking pairs the noises, but training.batch_size={batch_size} "
+                f"gives each of {replicas} replicas an odd {batch_size // replicas}; use a "
+                f"multiple of {2 * replicas}")
+    if training_images is not None and batch_size > training_images:
+        note = f" ({where})" if where else ""
+        return (f"training.batch_size {batch_size} is more than the {training_images} training "
+                f"images{note}; lower it, e.g. --config.training.batch_size="
+                f"{max(1, training_images // 2)}, or {more or 'use more data'}")
+    return None
 
 
 # Field -> (test, what is allowed): the whole schema of a config, group by group.
 RULES = {
     "seed": (lambda v: _is_int(v) and 0 <= v < SEED_LIMIT, "an integer in [0, 2**32)"),
-    "data.source": (_data_source, _listed(DATA_SOURCES)),
+    # The kinds of source are the data layer's (dcgan/data/sources): the commands pass their
+    # rule to check_config; without it a source need only read KIND:WHERE.
+    "data.source": (_kind_and_where, "KIND:WHERE"),
     "data.image_size": _one_of(SUPPORTED_IMAGE_SIZES),
     "data.channels": (_one_of(SUPPORTED_CHANNELS)[0], "1 (greyscale) or 3 (RGB)"),
     "data.max_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: all)"),
@@ -324,12 +357,14 @@ def unknown_field(config, name):
     return ends or difflib.get_close_matches(name, list(fields), n=1, cutoff=0.7)
 
 
-def check_config(config, origin="the config"):
+def check_config(config, origin="the config", source_rule=None):
     """Raise one UserError listing every field of `config` that breaks a rule.
 
     Args:
         config: a ConfigDict, from a config file or a run's config.json.
         origin: what the config came from, named in the message (e.g. "--config=x.py").
+        source_rule: the (test, allowed) rule of data.source, dcgan.data.sources.rule(): the
+            kinds of source registered.
 
     Raises:
         UserError: one line per problem, each naming the field, its value and what is allowed.
@@ -339,7 +374,8 @@ def check_config(config, origin="the config"):
                         "get_config() must return one (see configs/default.py)")
     leaves = _leaves(config)
     problems = []
-    for name, (test, allowed) in RULES.items():
+    rules = dict(RULES, **{"data.source": source_rule} if source_rule else {})
+    for name, (test, allowed) in rules.items():
         value = leaves.get(name, _MISSING)
         if value is _MISSING:
             problems.append(f"{name} is missing; set it (configs/default.py has every field)")
@@ -366,12 +402,11 @@ def check_config(config, origin="the config"):
         problems.append("model.skip_excitation=True gates 16x16 and larger maps by smaller "
                         "ones, which the 28 px networks do not have; use data.image_size=32 or "
                         "more, or leave it False")
-    mode_seeking, batch_size = leaves.get("training.mode_seeking"), \
-        leaves.get("training.batch_size")
-    if _is_number(mode_seeking) and mode_seeking > 0 and _is_int(batch_size) and batch_size % 2:
-        problems.append(f"training.mode_seeking={mode_seeking!r} pairs the generator's noises, "
-                        f"but training.batch_size={batch_size} is odd; use an even batch, e.g. "
-                        f"{batch_size + 1}")
+    batch_size = leaves.get("training.batch_size")
+    if _is_int(batch_size) and batch_size > 0:
+        problem = batch_size_problem(batch_size, leaves.get("training.mode_seeking"))
+        if problem:
+            problems.append(problem)
     max_seconds = leaves.get("training.max_seconds")
     if _is_number(max_seconds) and max_seconds > 0 and \
             leaves.get("runtime.distribute") == "multi_worker":

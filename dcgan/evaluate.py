@@ -6,7 +6,9 @@ table and writes WORKDIR/eval.json (a run folder that cannot be written keeps th
 table only). The held-out images are the data set's test split; a source without one (a
 folder of pictures) uses the run's data.holdout images, which training never saw, and with
 data.holdout=0 the training images, which the printed line and eval.json's "real_images"
-say. `--real_baseline` also scores M real training images the same way: the values a perfect
+say. A run's data that has moved since training is found with `--data_path=NEW_PLACE`; a
+folder there must hold the files the run recorded (data_files.json). `--real_baseline` also
+scores M real training images the same way: the values a perfect
 generator would reach with M samples, since every metric is biased at finite M.
 
 A conditional run is asked for every class in turn. Its metrics are those of the mixed set, and
@@ -19,11 +21,13 @@ generated for, overall and per class.
 
 import functools
 import logging
+import os
 import sys
 
 from absl import flags
 
 from dcgan import cli, config_check, errors, files
+from dcgan.data import sources
 from dcgan.quality import per_class
 from dcgan.run import workdir
 
@@ -44,6 +48,9 @@ flags.DEFINE_string("inception_weights", None, "A local copy of Keras' "
 flags.DEFINE_bool("real_baseline", False, "Also score real training images against the "
                   "held-out ones: the floor a perfect generator would reach.")
 flags.DEFINE_bool("no_ema", False, "Score the trained generator even if the run kept an EMA one.")
+flags.DEFINE_string("data_path", None, "Where the run's data (folder:, idx: or npz:) is now, "
+                    "when it has moved since training; a folder must hold the same files "
+                    "(the run's data_files.json).")
 flags.DEFINE_integer("batch_size", 250, "Images per generator and feature-extractor call.")
 
 log = logging.getLogger("dcgan")
@@ -79,7 +86,8 @@ def format_class_table(classes):
 
 
 def _checked_flags():
-    """(run folder, number of samples, feature spec), each checked before TensorFlow loads."""
+    """(config, number of samples, feature spec, source), each checked before TensorFlow
+    loads."""
     root = FLAGS.workdir
     if not root:
         raise cli.UserError("--workdir is required: the run folder to score")
@@ -100,7 +108,27 @@ def _checked_flags():
     problem = spec and config_check.missing_features(spec)
     if problem:
         raise cli.UserError(problem)
-    return config, num_samples, spec
+    return config, num_samples, spec, run_source(root, config, FLAGS.data_path)
+
+
+def run_source(root, config, data_path=None):
+    """The run's data source, at `data_path` when it has moved; checked to be there, and a
+    moved folder to hold the files the run recorded."""
+    source = sources.parse(config["data"]["source"])
+    if data_path is not None:
+        if not data_path:
+            raise cli.UserError("--data_path is empty; give the data's new place, or leave it out")
+        source = source.moved_to(data_path)
+    place = source.place()
+    if place is not None and not os.path.exists(place):
+        if data_path is not None:
+            raise cli.UserError(f"--data_path={data_path}: no such file or folder")
+        raise cli.UserError(f"the run's data {source} is not there; if it has moved, give its "
+                            "new place with --data_path=PATH")
+    source.check_before_start()
+    if data_path is not None:
+        workdir.check_same_files(root, source.identity(), f"--data_path={data_path}")
+    return source
 
 
 def _with_inception_weights(features, weights):
@@ -115,8 +143,9 @@ def _with_inception_weights(features, weights):
     return f"{config_check.INCEPTION}:{weights}"
 
 
-def score_run(root, config, num_samples, spec):
-    """Every score of the chosen checkpoint of the run in `root`, as eval.json holds them."""
+def score_run(root, config, num_samples, spec, source):
+    """Every score of the chosen checkpoint of the run in `root`, as eval.json holds them;
+    the real images are read from `source` (run_source)."""
     class_names = workdir.classes_of_run(root, config)
     from dcgan.quality import features  # TensorFlow loads here, after the cheap checks
     from dcgan.run import checkpoints
@@ -128,8 +157,10 @@ def score_run(root, config, num_samples, spec):
                                                    num_classes=len(class_names or ()))
     log.info("scoring %s (%s, step %d) with %d samples; features: %s", path, key, step,
              num_samples, extractor.description)
-    real, labels, kind = features.reference_images(data, num_samples, seed,
-                                                   with_labels=bool(class_names))
+    # Read once: the reference and the baseline images are two draws of one split.
+    split = features.labelled_split(data, seed, bool(class_names),
+                                    need_training=FLAGS.real_baseline, source=source)
+    real, labels, kind = features.choose_reference(split, num_samples, seed, source)
     scorer = features.Scorer(extractor, real, num_samples, config.model.noise_dim, seed,
                              FLAGS.batch_size, show_progress=True, class_names=class_names,
                              real_labels=labels)
@@ -145,8 +176,7 @@ def score_run(root, config, num_samples, spec):
         if "test_accuracy" in info:
             result["classifier_test_accuracy"] = info["test_accuracy"]
     if FLAGS.real_baseline:
-        train, train_labels = features.baseline_images(data, num_samples, seed,
-                                                       with_labels=labels is not None)
+        train, train_labels = features.choose_baseline(split, num_samples, seed, source)
         result["real_baseline"] = scorer.score_images(train, "real training images",
                                                       train_labels)
     compared = features.describe_reference(kind, scorer.num_real)
@@ -169,8 +199,8 @@ def write_result(root, result):
 
 def main(argv):
     del argv  # run_app has refused stray arguments
-    config, num_samples, spec = _checked_flags()
-    result = score_run(FLAGS.workdir, config, num_samples, spec)
+    config, num_samples, spec, source = _checked_flags()
+    result = score_run(FLAGS.workdir, config, num_samples, spec, source)
     print(format_table(result["metrics"], result.get("real_baseline")))
     if "metrics_per_class" in result:
         print(format_class_table(result["metrics_per_class"]))

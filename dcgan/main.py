@@ -20,26 +20,29 @@ flags.DEFINE_bool("allow_new_data", False, "Let a resumed run continue on anothe
 
 def main(argv):
     del argv  # run_app has refused stray arguments
-    config = cli.require_config(FLAGS, "config")
+    from dcgan.data import sources
+
+    config = cli.require_config(FLAGS, "config", sources.rule())
     from dcgan.run import start_check, workdir
 
     # What the data's listing can tell, refused before TensorFlow loads and before the run
-    # folder, its log or its config exist; a dry run checks as much.
-    start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
+    # folder, its log or its config exist; a dry run checks as much. What they found (the
+    # source and its listing, the run folder, the changes on resume) goes on to the run.
+    start = start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
     from dcgan.training import init_from
 
-    source = init_from.check_source(config, FLAGS.workdir)  # the run to copy the networks of
+    init_source = init_from.check_source(config, FLAGS.workdir)  # the run to copy networks of
     if FLAGS.dry_run:
         print(config)
-        if source:
-            print(source.describe())
+        if init_source:
+            print(init_source.describe())
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
-    run_dir = workdir.RunDir(FLAGS.workdir)
+    run_dir = start.run_dir
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
-    _run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(
+    run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(
         FLAGS.workdir)
     # TensorFlow loads here, after the cheap checks.
     from dcgan.training import distribute, recovery, train
@@ -50,7 +53,8 @@ def main(argv):
     logging.getLogger("dcgan").info("config:\n%s", config)
 
     try:
-        train.train_and_evaluate(config, FLAGS.workdir, allow_new_data=FLAGS.allow_new_data)
+        train.train_and_evaluate(config, FLAGS.workdir, allow_new_data=FLAGS.allow_new_data,
+                                 start=start, lock=run_lock, init_source=init_source)
     except recovery.Interrupted as stop:
         logging.getLogger("dcgan").warning("%s", stop)
         return stop.exit_code

@@ -362,10 +362,12 @@ def main(argv):
     import keras
 
     from dcgan import files
+    from dcgan.data import sources
     from dcgan.run.workdir import RunDir
     from dcgan.training import train as dcgan_train
 
-    data = dcgan_train.TrainingData(config)  # decoded, held out and thinned as dcgan.main does
+    # Decoded, held out and thinned as dcgan.main does.
+    data = dcgan_train.TrainingData(config, sources.parse(config.data.source))
     print(f"{len(data.images)} training pictures, {len(data.held_out)} held out", flush=True)
     keras.utils.set_random_seed(config.seed)
     model = KerasAda(FLAGS.width, FLAGS.batch_size)

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from dcgan.data import idx_files, input_pipeline
 from dcgan.data.input_pipeline import load_images, load_labelled_images, make_dataset
+from dcgan.data.sources import synthetic
 from dcgan.errors import UserError
 from tests import helpers
 
@@ -334,7 +335,7 @@ def test_synthetic_digits_deterministic_by_seed_and_split():
     np.testing.assert_array_equal(load_images("synthetic:digits:50", 28, 1, seed=0), first)
     assert not np.array_equal(load_images("synthetic:digits:50", 28, 1, seed=1), first)
     test = load_images("synthetic:digits", 28, 1, seed=0, split="test")
-    assert test.shape == (input_pipeline.SYNTHETIC_TEST_SIZE, 28, 28, 1)
+    assert test.shape == (synthetic.SYNTHETIC_TEST_SIZE, 28, 28, 1)
     assert not np.array_equal(test[:50], first)
 
 

@@ -51,12 +51,14 @@ def test_config_json_leaves_out_how_the_process_split_its_cpu(tmp_path):
     def as_training_records_it():
         return json.loads(config.to_json_best_effort())
 
-    workdir.record_config(root, as_training_records_it(), None, True)
+    workdir.record_config(root, as_training_records_it(), None, True, None, None)
     with open(workdir.RunDir(root).config) as f:
         assert "virtual_cpu_devices" not in f.read()
     # A resume on other hardware is the same run: nothing to record as a change.
     config.runtime.virtual_cpu_devices = 0
-    workdir.record_config(root, as_training_records_it(), 2, True)
+    saved = workdir.read_config(root)
+    changes = workdir.check_change(root, saved, as_training_records_it(), False)
+    workdir.record_config(root, as_training_records_it(), 2, True, saved, changes)
     assert not os.path.exists(workdir.RunDir(root).config_history)
     assert workdir.read_config(root)["runtime"]["virtual_cpu_devices"] == 0  # the default
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan.data import image_folder
+from dcgan.data import image_folder, sources
 from dcgan.errors import UserError
 from tests.helpers import assert_one_line_error, run_cli
 
@@ -161,9 +161,9 @@ def test_a_batch_larger_than_max_images_names_max_images(tmp_path):
     config = tiny_config("synthetic:digits:40")
     config.data.max_images = 3
     with pytest.raises(UserError, match=r"batch_size 8 is more than the 3 training images "
-                       r"data.max_images=3 keeps of the 40 in synthetic:digits:40; .* or raise "
+                       r"\(data.max_images=3 keeps of the 40 in synthetic:digits:40\); .* or raise "
                        r"data.max_images"):
-        train.TrainingData(config)
+        train.TrainingData(config, sources.parse(config.data.source))
 
 
 @pytest.mark.parametrize("holdout", [0, 1])

@@ -62,14 +62,14 @@ def test_the_same_folder_spelt_another_way_is_the_same_data(tmp_path, monkeypatc
     root = str(tmp_path / "run")
     os.makedirs(root)
     recorded = json.loads(helpers.tiny_config(f"folder:{pictures}").to_json_best_effort())
-    workdir.record_config(root, recorded, None, True)
+    workdir.record_config(root, recorded, None, True, None, None)
+    saved = workdir.read_config(root)
     for spelt in (f"folder:{pictures}/", "folder:pictures", "folder:./pictures/"):
         again = json.loads(helpers.tiny_config(spelt).to_json_best_effort())
-        workdir.record_config(root, again, 2, True)  # no refusal, nothing to record
-    assert not os.path.exists(workdir.RunDir(root).config_history)
+        assert workdir.check_change(root, saved, again, False) == {}  # no refusal, no change
     other = json.loads(helpers.tiny_config(f"folder:{tmp_path}").to_json_best_effort())
     with pytest.raises(UserError, match="other data"):
-        workdir.record_config(root, other, 2, True)
+        workdir.check_change(root, saved, other, False)
 
 
 @pytest.mark.parametrize("pictures_in_folder, fix", [

@@ -72,11 +72,6 @@ class TooLarge(ValueError):
     """A file that would decode to more than MAX_DECODED_PIXELS."""
 
 
-def folder_of(source):
-    """The folder a `folder:DIR` source names, with ~ expanded as for data.cache_dir."""
-    return os.path.expanduser(source.partition(":")[2])
-
-
 Listing = collections.namedtuple("Listing", "paths duplicates broken special folders others")
 
 
@@ -135,16 +130,13 @@ def inside(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def list_images(directory, source):
-    """Sorted paths of the distinct image files below `directory`, links followed.
-
-    Logs one warning for links to nothing, one for named pipes, sockets and devices, and one
-    line for files reached twice.
+def report_listing(listing, directory, source):
+    """The listing's image paths, once its skipped paths are told: one warning for links to
+    nothing, one for named pipes, sockets and devices, and one line for files reached twice.
 
     Raises:
-        UserError: not a folder, or no image file in it.
+        UserError: no image file in the folder.
     """
-    listing = scan(directory, source)
     paths, duplicates, broken, special = listing[:4]
     if listing.others:  # said, not warned: notes and other files are often there on purpose
         log.info("data.source %s: skipped %d file(s) of kinds not read (%s); only %s files "
@@ -251,14 +243,6 @@ def identity(directory, paths):
     files = [[os.path.relpath(path, directory), os.path.getsize(path)] for path in paths]
     digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()
     return {"fingerprint": digest, "files": files, "classes": class_folders(directory, paths)[0]}
-
-
-def source_identity(source):
-    """identity() of a `folder:` source's folder as listed now; None for other sources."""
-    if not source.startswith("folder:"):
-        return None
-    directory = folder_of(source)
-    return identity(directory, scan(directory, source)[0])
 
 
 def decode(path, size=None):
@@ -416,7 +400,7 @@ def cached_images(directory, paths, source, image_size, channels, cache_dir, bui
 
     Args:
         directory, source: the folder and the data.source naming it (for messages).
-        paths: the folder's image files (list_images).
+        paths: the folder's image files (report_listing).
         image_size, channels: what the images were fitted to (part of the cache's name).
         cache_dir: folder of the cache files; created if needed.
         build: paths -> (uint8 (N, S, S, C) images, skipped paths), run on a cache miss.

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from dcgan import config_check
+from dcgan.data import sources
 from dcgan.errors import UserError, first_line, unwritable_workdir
 from dcgan.run import start_check, workdir
 from dcgan.run.workdir import RunDir
@@ -75,7 +76,7 @@ def checked_presets(presets, seeds, *, source, root, script_fields):
         loaded = [f"data.source={source}"] * bool(source) + list(overrides)
         try:
             config = load_preset(path, loaded)
-            config_check.check_config(config, origin=path)
+            config_check.check_config(config, origin=path, source_rule=sources.rule())
             for seed in seeds[label]:
                 config.seed = seed
                 start_check.check_before_start(config, run_folder(root, label, seed),

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan import config_check, pixels, progress, seeds
-from dcgan.data import input_pipeline
+from dcgan.data import input_pipeline, sources
 from dcgan.errors import UserError, first_line
 from dcgan.quality import metrics, per_class, random_features
 
@@ -243,22 +243,7 @@ HOLDOUT = "held out (data.holdout)"
 TRAINING = "training images"
 
 
-def has_test_split(source):
-    """Whether `source` keeps test images apart from its training images. A folder or a
-    single-array .npz has none: its "test" split is the training images again."""
-    scheme, _, rest = source.partition(":")
-    if scheme == "folder":
-        return False
-    if scheme == "npz":
-        try:
-            with np.load(rest, allow_pickle=False) as archive:
-                return "x_test" in archive.files
-        except Exception:  # noqa: BLE001 - loading the images will say what is wrong
-            return True
-    return True
-
-
-def split_images(data, seed, with_labels=False, need_training=True):
+def split_images(data, seed, with_labels=False, need_training=True, source=None):
     """The images a run learned from and those its samples are compared with.
 
     The reference images are the source's test split when it has one; else the data.holdout
@@ -270,29 +255,44 @@ def split_images(data, seed, with_labels=False, need_training=True):
         seed: the run's seed.
         with_labels: also return the labels.
         need_training: False when only the reference images are wanted.
+        source: the sources.Source to read instead of data's own (its data at a new place).
 
     Returns:
         (training part, reference part, kind): each part (images, labels or None), the
         training part None when not needed; kind is TEST_SPLIT, HOLDOUT or TRAINING.
     """
-    source, holdout = data["source"], data.get("holdout") or 0
+    source = sources.parse(source or data["source"])
 
     def load(split):
-        args = (source, data["image_size"], data["channels"])
-        options = {"split": split, "seed": seed, "cache_dir": data.get("cache_dir") or ""}
-        if with_labels:
-            return input_pipeline.load_labelled_images(*args, **options)[:2]
-        return input_pipeline.load_images(*args, **options), None
+        return load_split(source, data, split, seed, with_labels)
 
-    if has_test_split(source):
+    if source.has_test_split():
         return load("train") if need_training else None, load("test"), TEST_SPLIT
     images, labels = load("train")
-    if not holdout:
-        return (images, labels), (images, labels), TRAINING
     # max_images only thins the training part; the held-out draw is the same without it.
     kept, kept_labels, held, held_labels = input_pipeline.select_images(
-        images, seed, 0, holdout, labels)
-    return (kept, kept_labels), (held, held_labels), HOLDOUT
+        images, seed, 0, data.get("holdout") or 0, labels)
+    return reference_part(source, data, seed, (kept, kept_labels), (held, held_labels),
+                          with_labels)
+
+
+def load_split(source, data, split, seed, with_labels):
+    """(images, labels or None) of one split of `source` at the run's size."""
+    args = (source, data["image_size"], data["channels"])
+    options = {"split": split, "seed": seed, "cache_dir": data.get("cache_dir") or ""}
+    if with_labels:
+        return input_pipeline.load_labelled_images(*args, **options)[:2]
+    return input_pipeline.load_images(*args, **options), None
+
+
+def reference_part(source, data, seed, training, held_out, with_labels):
+    """(training, reference, kind) of split_images, from the training and held-out images a
+    run already holds: only a test split is read."""
+    if source.has_test_split():
+        return training, load_split(source, data, "test", seed, with_labels), TEST_SPLIT
+    if len(held_out[0]):
+        return training, held_out, HOLDOUT
+    return training, training, TRAINING
 
 
 def describe_reference(kind, count):
@@ -304,7 +304,7 @@ def describe_reference(kind, count):
     return f"{count} held-out images ({where})"
 
 
-def reference_images(data, num, seed, with_labels=False):
+def reference_images(data, num, seed, with_labels=False, source=None):
     """`num` real images to compare samples with, a fixed draw per seed.
 
     Returns:
@@ -312,41 +312,56 @@ def reference_images(data, num, seed, with_labels=False):
         not asked for, or when the reference images have none: their per-class metrics are
         then left out, with a warning).
     """
+    split = labelled_split(data, seed, with_labels, need_training=False, source=source)
+    return choose_reference(split, num, seed, source or data["source"])
+
+
+def labelled_split(data, seed, with_labels, need_training=True, source=None):
+    """split_images, with labels if asked and the source has them (else a warning)."""
     try:
-        _, (images, labels), kind = split_images(data, seed, with_labels, need_training=False)
+        return split_images(data, seed, with_labels, need_training, source)
     except input_pipeline.NoLabels as e:
         log.warning("no per-class metrics: the real images to compare with have no labels "
                     "(%s)", e)
-        _, (images, labels), kind = split_images(data, seed, need_training=False)
+        return split_images(data, seed, False, need_training, source)
+
+
+def choose_reference(split, num, seed, source):
+    """(images, labels, kind): `num` of a split_images' reference images, drawn by `seed`.
+
+    Raises:
+        UserError: fewer than config_check.MIN_SCORING_SAMPLES images to compare with.
+    """
+    _, (images, labels), kind = split
     if len(images) < config_check.MIN_SCORING_SAMPLES:
-        raise UserError(_too_few_to_score(data, kind, len(images)))
-    _warn_if_fewer(data["source"], images, kind, num)
+        raise UserError(_too_few_to_score(source, kind, len(images)))
+    _warn_if_fewer(source, images, kind, num)
     chosen = subset_positions(len(images), num, seeds.fold(seed, seeds.REFERENCE_IMAGES))
     return images[chosen], None if labels is None else labels[chosen], kind
 
 
-def _too_few_to_score(data, kind, count):
+def _too_few_to_score(source, kind, count):
     """What the real images too few to score against are, and what gives more."""
     least = config_check.MIN_SCORING_SAMPLES
     if kind == HOLDOUT:
-        what = (f"data.holdout={data['holdout']} held out only {count} picture(s), the "
-                "unseen ones the samples are compared with")
+        what = (f"data.holdout={count} held out only {count} picture(s), the unseen ones the "
+                "samples are compared with")
         fix = (f"train a run with --config.data.holdout={least} or more (a run keeps the "
                "pictures it held out when it started)")
     elif kind == TEST_SPLIT:
-        what = f"the test split of {data['source']} has only {count}"
+        what = f"the test split of {source} has only {count}"
         fix = "use a source with a larger test split"
     else:
-        what = f"{data['source']} has only {count} picture(s)"
+        what = f"{source} has only {count} picture(s)"
         fix = "use more pictures"
     return f"scoring needs at least {least} real images to compare with, but {what}; {fix}"
 
 
-def baseline_images(data, num, seed, with_labels=False):
-    """(`num` training images, their labels or None): another draw than the reference one,
-    what a perfect generator's samples would score."""
-    (images, labels), _, kind = split_images(data, seed, with_labels)
-    _warn_if_fewer(data["source"], images, TRAINING, num)
+def choose_baseline(split, num, seed, source):
+    """(`num` training images, their labels or None) of a split_images: another draw than the
+    reference one, what a perfect generator's samples would score."""
+    (images, labels), _, _ = split
+    _warn_if_fewer(source, images, TRAINING, num)
     chosen = subset_positions(len(images), num, seeds.fold(seed, seeds.BASELINE_IMAGES))
     return images[chosen], None if labels is None else labels[chosen]
 
@@ -489,12 +504,17 @@ class Scorer:
         return means, scores
 
 
-def run_scorer(config, class_names=None):
-    """The Scorer of a training run: training.eval_* and the data set's held-out images;
-    `class_names` those of a conditional run."""
-    t, data = config.training, config.data
-    extractor = load_extractor(t.eval_features, data.image_size, data.channels)
-    real, labels, _ = reference_images(data, t.eval_num_samples, config.seed,
-                                       with_labels=bool(class_names))
+def run_scorer(config, source, data, class_names=None):
+    """The Scorer of a training run: training.eval_* and the real images to compare with,
+    taken from the run's own training and held-out images (`data`) unless the source has a
+    test split; `class_names` those of a conditional run."""
+    t = config.training
+    extractor = load_extractor(t.eval_features, config.data.image_size, config.data.channels)
+    with_labels = bool(class_names)
+    split = reference_part(
+        source, config.data, config.seed,
+        (data.images, data.labels if with_labels else None),
+        (data.held_out, data.held_out_labels if with_labels else None), with_labels)
+    real, labels, _ = choose_reference(split, t.eval_num_samples, config.seed, source)
     return Scorer(extractor, real, t.eval_num_samples, config.model.noise_dim, config.seed,
                   class_names=class_names, real_labels=labels)

@@ -86,10 +86,11 @@ def custom_scalars_layout():
 
 
 class Record:
-    """metrics.jsonl and TensorBoard summaries of the run in `root`, written by the chief only."""
+    """metrics.jsonl and TensorBoard summaries of the run in `run_dir` (a workdir.RunDir),
+    written by the chief only."""
 
-    def __init__(self, root, enabled):
-        self.run = workdir.RunDir(root)
+    def __init__(self, run_dir, enabled):
+        self.run = run_dir
         self.enabled = enabled
         self.metrics_path = self.run.metrics
         self.writer = None

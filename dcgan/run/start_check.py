@@ -1,21 +1,33 @@
 """What the data can be checked for before TensorFlow loads and before the run folder is touched.
 
-A listing of a folder source tells its number of files and its class folders without decoding
-one: enough to refuse a hold-out or a batch larger than the folder, a conditional run whose
-files are not all in class folders, a resume on other files, and an unusable cache folder; the
-run folder's config.json tells a resume of another model or on other data. All in
-a fraction of a second instead of after TensorFlow's start and the decoding. What only
-decoding tells (unreadable files) is checked again where it is found.
+The data source (dcgan/data/sources) checks its place and, for a folder, its listing: the
+number of files and the class folders, without decoding one. Enough to refuse a hold-out or a
+batch larger than the folder, a conditional run whose files are not all in class folders or
+whose source has no labels, a resume on other files, and an unusable cache folder; the run
+folder's config.json tells a resume of another model or on other data. All in a fraction of a
+second instead of after TensorFlow's start and the decoding. What only decoding tells
+(unreadable files) is checked again where it is found.
+
+What the checks found is handed on to the run (`Start`), so that the run lists its folder,
+reads config.json and compares it once.
 """
 
+import collections
 import glob
-import json
 import os
 
 from dcgan import config_check
-from dcgan.data import image_folder
+from dcgan.data import sources
 from dcgan.errors import UserError
 from dcgan.run import workdir
+
+Start = collections.namedtuple("Start", "source run_dir config_dict saved changes data_change")
+Start.__doc__ = """What the checks before a run found, for the run to use rather than find again.
+
+source: the parsed sources.Source (a folder's listing inside); run_dir: the RunDir, or None;
+config_dict: the config as config.json records it (workdir.recorded_config); saved: the run's
+config.json when it holds a checkpoint, else None; changes: what check_change found against
+it; data_change: what workdir.data_change found in a folder's files, or None."""
 
 
 def check_before_start(config, root, allow_new_data):
@@ -26,6 +38,9 @@ def check_before_start(config, root, allow_new_data):
         root: the run folder (may not exist yet); None: no run folder (a --dry_run without
             --workdir), only the data is checked.
         allow_new_data: --allow_new_data: a resume may continue on other files.
+
+    Returns:
+        A Start.
 
     Raises:
         UserError: one line naming the problem and the fix.
@@ -39,37 +54,26 @@ def check_before_start(config, root, allow_new_data):
         problem = config_check.missing_features(training.eval_features)
         if problem:
             raise UserError(problem)
-    if _has_checkpoint(root):
-        saved = workdir.read_config(root)
-        if saved is not None:  # another model, other data: refused before TensorFlow loads
-            workdir.check_change(root, saved, json.loads(config.to_json_best_effort()),
-                                 allow_new_data)
-    scheme, _, path = data.source.partition(":")
-    if scheme in ("idx", "npz"):
-        if not (os.path.isdir(path) if scheme == "idx" else os.path.isfile(path)):
-            kind = "directory" if scheme == "idx" else "file"
-            raise UserError(f"data.source {data.source}: no such {kind}")
-    if scheme != "folder":
-        return
-    directory = image_folder.folder_of(data.source)
-    listing = image_folder.scan(directory, data.source)
-    paths = listing.paths
-    if data.cache_dir and not image_folder.cache_is_current(
-            data.cache_dir, directory, paths, data.image_size, data.channels):
-        problem = image_folder.cache_dir_problem(data.cache_dir)  # it will be written
-        if problem:
-            raise UserError(problem)
-    if root:
-        _check_run_folder_outside(root, directory, listing.folders)
-    if not paths:
-        raise UserError(f"data.source {data.source}: no image files "
-                        f"({', '.join(image_folder.IMAGE_EXTENSIONS)}) in {directory} or below")
-    _check_counts(data, training, len(paths))
-    if config.model.conditional:
-        _check_class_folders(data.source, directory, listing)
-    if _has_checkpoint(root):
-        workdir.data_change(root, image_folder.identity(directory, paths), allow_new_data,
-                            config.model.conditional, data.holdout)
+    source = sources.parse(data.source)
+    run_dir = workdir.RunDir(root) if root else None
+    config_dict = workdir.recorded_config(config, source)
+    resuming = _has_checkpoint(run_dir)
+    saved = workdir.read_config(root) if resuming else None
+    changes = None
+    if saved is not None:  # another model, other data: refused before TensorFlow loads
+        changes = workdir.check_change(root, saved, config_dict, allow_new_data)
+    conditional = config.model.conditional
+    source.check_before_start(root, conditional, data.cache_dir, image_size=data.image_size,
+                              channels=data.channels)
+    count = source.count()
+    if count is not None:
+        _check_counts(data, training, count)
+    if conditional and source.has_labels() is False:
+        raise UserError(f"model.conditional=True needs labels: data.source {source} has no "
+                        f"labels; {source.no_labels_hint} (or set model.conditional=False)")
+    data_change = workdir.data_change(root, source.identity(), allow_new_data, conditional,
+                                      data.holdout) if resuming else None
+    return Start(source, run_dir, config_dict, saved, changes, data_change)
 
 
 def _check_counts(data, training, count):
@@ -87,55 +91,20 @@ def _check_counts(data, training, count):
                         f"{data.source} has {count} image file(s); lower it, e.g. {fix}")
     left = count - data.holdout
     trained = min(left, data.max_images) if data.max_images else left
-    if batch_size > trained:
-        held = f", {data.holdout} held out" if data.holdout else ""
-        more = "use more data"
-        if trained < left:  # data.max_images is what limits them
-            held += f", data.max_images={data.max_images} trained on"
-            more = f"raise data.max_images (up to {left})"
-        raise UserError(f"training.batch_size {batch_size} is more than the {trained} training "
-                        f"images ({count} image files in {data.source}{held}); lower it, e.g. "
-                        f"--config.training.batch_size={max(1, trained // 2)}, or {more}")
+    held = f", {data.holdout} held out" if data.holdout else ""
+    more = None
+    if trained < left:  # data.max_images is what limits them: name it, not "use more data"
+        held += f", data.max_images={data.max_images} trained on"
+        more = f"raise data.max_images (up to {left})"
+    problem = config_check.batch_size_problem(
+        batch_size, training_images=trained,
+        where=f"{count} image files in {data.source}{held}", more=more)
+    if problem:
+        raise UserError(problem)
 
 
-def _check_class_folders(source, directory, listing):
-    paths = listing.paths
-    names, _, strays = image_folder.class_folders(directory, paths)
-    if len(strays) == len(paths):
-        raise UserError(f"model.conditional=True needs labels: data.source {source} has no "
-                        "labels (no class sub-folders); put each class's images in a sub-folder "
-                        "of its own (or set model.conditional=False)")
-    if strays:
-        raise UserError(f"model.conditional=True needs labels: data.source {source}: "
-                        f"{len(strays)} image file(s) lie directly in {directory}, outside the "
-                        f"class sub-folders ({image_folder.named(strays)}); move them into a "
-                        "class folder or out of the tree")
-    unused = image_folder.unused_class_folders(directory, listing)
-    if unused:
-        # Training without them would leave classes out of classes.json unseen.
-        them = "it" if len(unused) == 1 else "them"
-        raise UserError(f"data.source {source}: every sub-folder is a class of a conditional "
-                        f"run, but {'; '.join(unused)}; or move {them} out of {directory}")
-    if len(names) < 2:
-        raise UserError(f"data.source {source}: all images are in one class folder "
-                        f"({names[0]}); a conditional run needs two or more (or set "
-                        "model.conditional=False)")
-
-
-def _has_checkpoint(root):
+def _has_checkpoint(run_dir):
     """Whether the run folder holds a checkpoint (its index is written last), found without
     TensorFlow."""
-    return bool(root) and bool(glob.glob(os.path.join(
-        glob.escape(workdir.RunDir(root).checkpoints), "ckpt-*.index")))
-
-
-def _check_run_folder_outside(root, directory, folders):
-    """A run folder inside the picture folder, or inside a folder linked from it, would add its
-    own sample grids to the data."""
-    run = os.path.realpath(root)
-    for folder in folders:
-        if image_folder.inside(run, folder):
-            through = "" if folder == os.path.realpath(directory) else f" (through {folder})"
-            raise UserError(f"--workdir={root} is inside the picture folder {directory}{through}: "
-                            "the run's sample grids would become training data; put the run "
-                            "folder elsewhere")
+    return bool(run_dir) and bool(glob.glob(os.path.join(
+        glob.escape(run_dir.checkpoints), "ckpt-*.index")))

@@ -9,6 +9,7 @@ import re
 import ml_collections
 
 from dcgan import files
+from dcgan.data import sources
 from dcgan.errors import UserError, file_in_place_of_folder, unwritable_workdir
 
 # The sample grids training writes; a user's own files in samples/ are never touched.
@@ -124,7 +125,14 @@ ADDED_FIELDS = {
 # changes the shapes in the checkpoint or the data it was trained on, so the run stays the same
 # run; the history says from which step it was trained differently.
 RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_precision",
-                    "data.class_names", "initialized_from")
+                    "data.class_names")
+# Resolved when training starts (it needs TensorFlow), after the other changes were checked.
+PRECISION_FIELD = "resolved_precision"
+# The record of how data.source was typed: never a change of the run.
+AS_TYPED_FIELD = "data.source_as_typed"
+# The record of the run a run's networks were copied from (training.init_from) at its start:
+# a resume keeps it, and it is never a change of the run.
+INITIALIZED_FROM = "initialized_from"
 
 
 def prepare(workdir):
@@ -140,36 +148,14 @@ def prepare(workdir):
         raise unwritable_workdir(workdir, e) from None
 
 
-class _Lock:
-    """A hold on a run folder's lock; the lock goes when its last holder in the process closes."""
-
-    held = {}  # real path -> [open lock file, number of holders]
-
-    def __init__(self, key):
-        self.key = key
-
-    def close(self):
-        entry = self.held.get(self.key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self.held[self.key]
-            entry[0].close()  # closing the file releases the flock
-        self.key = None
-
-
 def lock(workdir):
-    """Hold an exclusive lock on the run folder until `.close()` (or this process ends).
+    """Hold an exclusive lock on the run folder until the returned file is closed (or this
+    process ends).
 
     flock is released by the kernel when the process dies, even on kill -9, so a crashed run
-    never leaves a stale lock. Within one process the lock can be taken again (the entry point
-    takes it before logging to the folder, train_and_evaluate takes it too).
+    never leaves a stale lock. A run takes it once: the entry point, before it logs to the
+    folder, and hands it to train_and_evaluate.
     """
-    key = os.path.realpath(workdir)
-    if key in _Lock.held:
-        _Lock.held[key][1] += 1
-        return _Lock(key)
     try:
         os.makedirs(workdir, exist_ok=True)
         handle = open(RunDir(workdir).lock_file, "a+")
@@ -189,8 +175,7 @@ def lock(workdir):
     handle.truncate()
     handle.write(f"pid {os.getpid()}")
     handle.flush()
-    _Lock.held[key] = [handle, 1]
-    return _Lock(key)
+    return handle
 
 
 def _leaves(config_dict, prefix=""):
@@ -208,33 +193,46 @@ def _under(name, groups):
     return any(name == group or name.startswith(group + ".") for group in groups)
 
 
-def record_config(root, config_dict, resumed_step, will_train, allow_new_data=False):
+def recorded_config(config, source):
+    """The config as config.json keeps it, a plain dict: data.source resolved
+    (Source.resolved: paths absolute, so the run is read from any directory), and as typed in
+    data.source_as_typed when that differs, for the record."""
+    config_dict = json.loads(config.to_json_best_effort())
+    if source.resolved() != source.text:
+        config_dict["data"]["source"] = source.resolved()
+        config_dict["data"]["source_as_typed"] = source.text
+    return config_dict
+
+
+def record_config(root, config_dict, resumed_step, will_train, saved, changes):
     """Keep config.json the config the run's checkpoints were trained with.
 
-    A new run (no checkpoint) writes it. A resume compares it with `config_dict`: a different
-    model is refused; a different data source or seed is refused unless `allow_new_data`;
-    other changes are allowed. When something changed and there are steps left to train,
-    the changes are appended to config_history.jsonl as {"step": resumed_step, "changes":
+    A new run (no checkpoint) writes it. A resume has had its changes checked before it
+    started (check_change); when something changed and there are steps left to train, the
+    changes are appended to config_history.jsonl as {"step": resumed_step, "changes":
     {field: [old, new]}} and config.json is rewritten; a resume with nothing to train leaves
     both alone.
 
     Args:
         root: the run folder.
-        config_dict: the config about to be trained, as a plain dict.
+        config_dict: the config about to be trained (recorded_config and resolved_precision).
         resumed_step: step of the checkpoint the run resumes from; None for a new run.
         will_train: whether any step is left to train.
-        allow_new_data: accept changes of DATA_FIELDS.
-
-    Raises:
-        UserError: a change the checkpoint cannot take, or config.json is unreadable.
+        saved: the run's config.json as it was before the run started; None for none.
+        changes: what check_change found between `saved` and the config, but the precision
+            resolved since.
     """
     path = RunDir(root).config
     config_dict = _recorded(config_dict)
-    saved = read_config(root) if resumed_step is not None else None
-    if saved is None:
+    if saved is None or resumed_step is None:
         files.write_json_atomically(path, config_dict)
         return
-    changes = check_change(root, saved, config_dict, allow_new_data)
+    # The precision was not resolved yet when the changes were found: compared here.
+    changes = {name: change for name, change in (changes or {}).items()
+               if name != PRECISION_FIELD}
+    precision = [saved.get(PRECISION_FIELD), config_dict.get(PRECISION_FIELD)]
+    if precision[0] != precision[1]:
+        changes[PRECISION_FIELD] = precision
     if not changes or not will_train:
         return
     with open(RunDir(root).config_history, "a") as f:
@@ -252,8 +250,9 @@ def check_change(root, saved, config_dict, allow_new_data):
     """
     old, new = _leaves(_recorded(saved.to_dict())), _leaves(_recorded(config_dict))
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
-               if old.get(name) != new.get(name)}
-    if "data.source" in changes and same_source(*changes["data.source"]):
+               if old.get(name) != new.get(name) and name != AS_TYPED_FIELD
+               and not _under(name, (INITIALIZED_FROM,))}
+    if "data.source" in changes and _same_source(*changes["data.source"]):
         del changes["data.source"]  # one folder or file, spelt another way
     # A field in none of these lists (a group added later) is refused too: it may shape the model.
     refused = [name for name in changes if _under(name, MODEL_FIELDS)
@@ -290,15 +289,12 @@ def _check_held_out_kept(root, old, new):
                         f"{before} and the seed, or use a new --workdir")
 
 
-def same_source(a, b):
-    """Whether two data.source values name the same data: file and folder sources compare by
-    the real path (`~`, a trailing slash, a relative path or a link name it alike)."""
-    def real(source):
-        scheme, _, path = str(source).partition(":")
-        if scheme not in ("folder", "idx", "npz"):
-            return source
-        return f"{scheme}:{os.path.realpath(os.path.expanduser(path))}"
-    return real(a) == real(b)
+def _same_source(a, b):
+    """Whether two data.source values name the same data (Source.same_as)."""
+    try:
+        return sources.parse(a).same_as(b)
+    except UserError:  # a kind this process does not know: the same only if spelt the same
+        return a == b
 
 
 def _recorded(config_dict):
@@ -330,7 +326,7 @@ def data_change(root, identity, allow_new_data, conditional, holdout):
     """What changed in a folder source since the run recorded it (RunDir.data_files), or None.
 
     Args:
-        identity: image_folder.identity of the folder now; None for other sources.
+        identity: the Source's identity() now (a folder's files); None for other sources.
         holdout: the run's data.holdout.
 
     Raises:
@@ -352,16 +348,8 @@ def data_change(root, identity, allow_new_data, conditional, holdout):
                         f"now has {new_classes} ({what}); a conditional model numbers its "
                         "classes by that list, so not even --allow_new_data can continue it: "
                         "restore the class folders or use a new --workdir")
-    old_files, new_files = dict(map(tuple, saved["files"])), dict(map(tuple, identity["files"]))
-    added = sorted(new_files.keys() - old_files.keys())
-    removed = sorted(old_files.keys() - new_files.keys())
-    resized = sorted(k for k in old_files.keys() & new_files.keys()
-                     if old_files[k] != new_files[k])
-    parts = [f"{len(names)} {verb} ({', '.join(names[:3])}{', ...' * (len(names) > 3)})"
-             for names, verb in ((added, "added"), (removed, "removed"), (resized, "changed"))
-             if names]
-    described = f"{len(old_files)} -> {len(new_files)} files: {'; '.join(parts)}"
-    if holdout and (added or removed):
+    described, added_or_removed = _files_change(saved, identity)
+    if holdout and added_or_removed:
         raise UserError(f"workdir {root} holds data.holdout={holdout} pictures out, picked by "
                         f"their place in the folder's list, and the folder changed ({described}): "
                         "pictures held out so far would be trained on, so not even "
@@ -371,6 +359,36 @@ def data_change(root, identity, allow_new_data, conditional, holdout):
         raise UserError(f"workdir {root} was trained on other files of the folder ({described}); "
                         f"{ALLOW_NEW_DATA}use a new --workdir")
     return described
+
+
+def _files_change(saved, identity):
+    """(what differs between two data files records, in words; whether files were added or
+    removed)."""
+    old_files, new_files = dict(map(tuple, saved["files"])), dict(map(tuple, identity["files"]))
+    added = sorted(new_files.keys() - old_files.keys())
+    removed = sorted(old_files.keys() - new_files.keys())
+    resized = sorted(k for k in old_files.keys() & new_files.keys()
+                     if old_files[k] != new_files[k])
+    parts = [f"{len(names)} {verb} ({', '.join(names[:3])}{', ...' * (len(names) > 3)})"
+             for names, verb in ((added, "added"), (removed, "removed"), (resized, "changed"))
+             if names]
+    return f"{len(old_files)} -> {len(new_files)} files: {'; '.join(parts)}", \
+        bool(added or removed)
+
+
+def check_same_files(root, identity, where):
+    """Refuse data at a new place (`where`, e.g. --data_path=DIR) that holds other files than
+    the run recorded in RunDir.data_files; fine when the run recorded none.
+
+    Raises:
+        UserError: one line naming what differs.
+    """
+    saved = _read_json(RunDir(root).data_files)
+    if identity is None or saved is None or saved.get("fingerprint") == identity["fingerprint"]:
+        return
+    described = _files_change(saved, identity)[0]
+    raise UserError(f"{where} holds other files than the run {root} trained on ({described}); "
+                    "point it at the run's own data")
 
 
 def record_data_files(root, identity, change, resumed_step, will_train):
@@ -489,5 +507,5 @@ def read_trained_config(root):
         what = file_in_place_of_folder(root) or f"{path} not found"
         raise UserError(f"{what}; point --workdir at a run folder written by "
                         "`python -m dcgan.main`")
-    config_check.check_config(config, origin=path)
+    config_check.check_config(config, origin=path, source_rule=sources.rule())
     return config

@@ -47,7 +47,7 @@ SHAPE_FIELDS = ("data.image_size", "data.channels", "model.noise_dim", "model.ge
                 "model.disc_filters", "model.kernel_size", "model.upsample",
                 "model.spectral_norm", "model.minibatch_stddev")
 # The key in config.json (beside the config's fields) that records what was copied.
-RECORD_KEY = "initialized_from"
+RECORD_KEY = workdir.INITIALIZED_FROM
 PARTS = ("generator", "discriminator", "ema_generator")
 
 

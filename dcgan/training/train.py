@@ -7,18 +7,17 @@ the sample grid and saves, each when its interval says so. Saving is the checkpo
 """
 
 import contextlib
-import json
 import logging
 import os
 import time
 
 import tensorflow as tf
 
-from dcgan import models, progress, seeds, visualize
-from dcgan.data import classes, image_folder, input_pipeline
+from dcgan import config_check, models, progress, seeds, visualize
+from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
-from dcgan.run import checkpoints, run_record, run_report, workdir
+from dcgan.run import checkpoints, run_record, run_report, start_check, workdir
 from dcgan.training import (
     augment,
     distribute,
@@ -46,61 +45,72 @@ def grid_labels(num_images, num_classes):
     return tf.constant(classes.cycle(list(range(num_classes)), num_images), tf.int32)
 
 
-def load_training_data(data, conditional, seed):
-    """(images, labels, class names); labels and names are None unless `conditional`."""
+def load_training_data(source, data, conditional, seed):
+    """(images, labels, class names) of `source` (a sources.Source) at data's size; labels and
+    names are None unless `conditional`."""
     if not conditional:
-        return input_pipeline.load_images(data.source, data.image_size, data.channels,
+        return input_pipeline.load_images(source, data.image_size, data.channels,
                                           seed=seed, cache_dir=data.cache_dir), None, None
     try:
         images, labels, names = input_pipeline.load_labelled_images(
-            data.source, data.image_size, data.channels, seed=seed, cache_dir=data.cache_dir)
+            source, data.image_size, data.channels, seed=seed, cache_dir=data.cache_dir)
     except input_pipeline.NoLabels as e:
         raise UserError(f"model.conditional=True needs labels: {e} (or set "
                         "model.conditional=False)") from None
-    return images, labels, classes.resolve_class_names(data.source, labels, names,
+    return images, labels, classes.resolve_class_names(str(source), labels, names,
                                                        data.class_names)
 
 
 class TrainingData:
-    """The run's training images and held-out images, with their labels in a conditional run."""
+    """The run's training images and held-out images, with their labels in a conditional run:
+    the source loaded and the held-out images drawn once, for the loop and the evaluations."""
 
-    def __init__(self, config):
+    def __init__(self, config, source):
         images, labels, self.class_names = load_training_data(
-            config.data, config.model.conditional, config.seed)
+            source, config.data, config.model.conditional, config.seed)
         self.num_classes = len(self.class_names or ())
         self.images, self.labels, self.held_out, self.held_out_labels = \
             input_pipeline.select_images(images, config.seed, config.data.max_images,
                                          config.data.holdout, labels)
-        data, batch_size = config.data, config.training.batch_size
-        if data.max_images and batch_size > len(self.images) == data.max_images:
-            # The limit is the user's own: name it, or the fix of "use more data" misleads.
-            raise UserError(f"training.batch_size {batch_size} is more than the "
-                            f"{data.max_images} training images data.max_images={data.max_images}"
-                            f" keeps of the {len(images)} in {data.source}; lower it, e.g. "
-                            f"--config.training.batch_size={max(1, data.max_images // 2)}, or "
-                            "raise data.max_images")
+        data = config.data
+        if data.max_images and len(self.images) == data.max_images:
+            # The limit is the user's own: name it, or the fix of "use more data" misleads
+            # (a folder's count was checked before the start; other sources are counted here).
+            problem = config_check.batch_size_problem(
+                config.training.batch_size, training_images=len(self.images),
+                where=f"data.max_images={data.max_images} keeps of the {len(images)} in "
+                      f"{data.source}", more="raise data.max_images")
+            if problem:
+                raise UserError(problem)
 
 
-def train_and_evaluate(config, root, allow_new_data=False):
+def train_and_evaluate(config, root, allow_new_data=False, start=None, lock=None,
+                       init_source=None):
     """Train (or resume) the run in `root`; returns the last logged metrics.
 
-    `config` has passed config_check.check_config; `allow_new_data` lets a resume change
-    data.source or seed (workdir.record_config).
+    Args:
+        config: a config that has passed config_check.check_config.
+        root: the run folder.
+        allow_new_data: a resume may change data.source or seed (workdir.check_change).
+        start: what start_check.check_before_start found; checked here when not given.
+        lock: the run folder's lock (workdir.lock) when the caller holds it; else the chief
+            takes it here.
+        init_source: the run to copy the networks of (init_from.check_source), checked with
+            `start`; checked here when `start` is not given.
     """
+    if start is None:
+        start = start_check.check_before_start(config, root, allow_new_data)
+        init_source = init_from.check_source(config, root)
     strategy = distribute.make_strategy(config.runtime.distribute,
                                         config.runtime.virtual_cpu_devices)
-    replicas, batch_size = strategy.num_replicas_in_sync, config.training.batch_size
-    if batch_size % replicas:
-        raise UserError(f"training.batch_size={batch_size} must divide evenly "
-                        f"over {replicas} replicas")
-    if config.training.mode_seeking and (batch_size // replicas) % 2:
-        # A pair of noises must land on one replica to be compared there.
-        raise UserError(f"training.mode_seeking pairs the noises, but training.batch_size="
-                        f"{batch_size} gives each of {replicas} replicas an odd "
-                        f"{batch_size // replicas}; use a multiple of {2 * replicas}")
+    problem = config_check.batch_size_problem(config.training.batch_size,
+                                              config.training.mode_seeking,
+                                              strategy.num_replicas_in_sync)
+    if problem:
+        raise UserError(problem)
     policy = precision.resolve_precision(config.training.precision)
     try:
-        return _train(config, root, strategy, policy, allow_new_data)
+        return _train(config, start, strategy, policy, lock, init_source)
     except (OSError, tf.errors.OpError) as e:
         problem = recovery.write_problem(e, root)  # a full disk or an unwritable folder
         if problem is None:
@@ -108,33 +118,34 @@ def train_and_evaluate(config, root, allow_new_data=False):
         raise UserError(problem) from None
 
 
-def _train(config, root, strategy, policy, allow_new_data):
+def _train(config, start, strategy, policy, lock, init_source):
     t = config.training
+    run_dir = start.run_dir
     chief = distribute.is_chief(strategy)
     with contextlib.ExitStack() as hold:
-        source = init_from.check_source(config, root)  # refused before anything is written
         if chief:  # the workdir is the chief's; other workers only save into temporary folders
-            workdir.prepare(root)
-            hold.enter_context(contextlib.closing(workdir.lock(root)))
-        data = TrainingData(config)
+            workdir.prepare(run_dir.root)
+            if lock is None:
+                hold.enter_context(contextlib.closing(workdir.lock(run_dir.root)))
+        data = TrainingData(config, start.source)
         # Before the state is built: loading the extractor must not shift its initial weights.
-        scorer = features.run_scorer(config, data.class_names) if t.eval_every_steps else None
+        scorer = features.run_scorer(config, start.source, data, data.class_names) \
+            if t.eval_every_steps else None
         tf.keras.utils.set_random_seed(seeds.fold(config.seed, seeds.WEIGHTS))
         with strategy.scope():
             gan = TrainingState(config, policy, data.num_classes)
         clock = schedule.Clock(gan.train_seconds, t.max_seconds)
-        writer = checkpoints.CheckpointWriter(gan.checkpoint, workdir.RunDir(root), chief,
+        writer = checkpoints.CheckpointWriter(gan.checkpoint, run_dir, chief,
                                               t.keep_checkpoints, before_save=clock.stamp)
         # A new run copies its networks once; a resume has its own checkpoints.
-        taken = init_from.copy_networks(gan, source, data.num_classes) \
-            if source and writer.resume_from is None else None
+        taken = init_from.copy_networks(gan, init_source, data.num_classes) \
+            if init_source and writer.resume_from is None else None
         if chief:  # before restoring: a checkpoint of another model is refused, not loaded
-            _record_config(config, root, policy, writer.resume_from, data.class_names,
-                           allow_new_data, taken)
+            _record_config(config, start, policy, writer.resume_from, data.class_names, taken)
         _restore(gan, writer.resume_from)
         clock.start()
-        record = run_record.Record(root, chief)
-        run = _Run(config, root, strategy, gan, data, writer, record, clock,
+        record = run_record.Record(run_dir, chief)
+        run = _Run(config, run_dir, strategy, gan, data, writer, record, clock,
                    evaluations.build(data, scorer, writer, config.seed, t.batch_size))
         log.info("%s at step %d of %d (%d images, precision %s, %d replica(s))",
                  "resuming" if run.start else "starting", run.start, t.num_steps,
@@ -148,26 +159,25 @@ def _train(config, root, strategy, policy, allow_new_data):
         return run.last_record
 
 
-def _record_config(config, root, policy, resume_from, class_names, allow_new_data, taken):
-    """config.json and its history, and a conditional run's classes, in the run folder;
-    `taken`, what a new run copied from training.init_from."""
-    config_dict = json.loads(config.to_json_best_effort())
-    config_dict["resolved_precision"] = policy
+def _record_config(config, start, policy, resume_from, class_names, taken):
+    """config.json and its history, and a conditional run's classes, in the run folder: what
+    the checks before the start found (start_check.Start), recorded; `taken`, what a new run
+    copied from training.init_from."""
+    root = start.run_dir.root
+    config_dict = dict(start.config_dict, resolved_precision=policy)
     started_from = init_from.recorded(root, taken, resume_from)
     if started_from:
         config_dict[init_from.RECORD_KEY] = started_from
     resumed = checkpoints.step_of(resume_from)
     will_train = resumed is None or resumed < config.training.num_steps
-    identity = image_folder.source_identity(config.data.source)
-    # Another folder is refused before another number of classes.
-    change = workdir.data_change(root, identity, allow_new_data, config.model.conditional,
-                                 config.data.holdout) if resume_from else None
+    # Another folder was refused before the start, before another number of classes.
+    change = start.data_change if resume_from else None
     if class_names and resume_from:
         workdir.check_classes(root, class_names)
-    workdir.record_config(root, config_dict, resumed, will_train, allow_new_data)
+    workdir.record_config(root, config_dict, resumed, will_train, start.saved, start.changes)
     if taken:
         init_from.record_start(root, taken)
-    workdir.record_data_files(root, identity, change, resumed, will_train)
+    workdir.record_data_files(root, start.source.identity(), change, resumed, will_train)
     if class_names:
         workdir.record_classes(root, class_names)
 
@@ -287,10 +297,10 @@ class _Steps:
 class _Run:
     """One invocation's pieces, and the loop's work that uses several of them."""
 
-    def __init__(self, config, root, strategy, gan, data, writer, record, clock, measures):
+    def __init__(self, config, run_dir, strategy, gan, data, writer, record, clock, measures):
         t = config.training
-        self.root, self.strategy, self.gan, self.writer, self.record, self.clock = \
-            root, strategy, gan, writer, record, clock
+        self.run_dir, self.strategy, self.gan, self.writer, self.record, self.clock = \
+            run_dir, strategy, gan, writer, record, clock
         self.evaluations = measures
         self.start = int(gan.step.numpy())
         distribute.check_same_step(strategy, self.start)
@@ -323,7 +333,7 @@ class _Run:
         images = self.gan.sampling_generator()(
             models.model_inputs(self.grid_noise, self.grid_classes), training=False).numpy()
         if self.record.enabled:  # the process that writes the run record writes its pictures
-            grid = visualize.save_grid(images, workdir.RunDir(self.root).sample_grid(at),
+            grid = visualize.save_grid(images, self.run_dir.sample_grid(at),
                                        columns=self.columns)
             self.record.image(at, grid)
 
@@ -350,13 +360,13 @@ class _Run:
                      "same command to train on", self.clock.max_seconds, at,
                      self.schedule.total)
         if self.record.enabled:
-            run_dir = workdir.RunDir(self.root)
+            run_dir = self.run_dir
             if not os.path.exists(run_dir.sample_grid(at)):
                 self.save_samples(at)
             self.record.close()
             visualize.write_gif(list(run_dir.sample_grids().values()), run_dir.progress_gif)
             if os.path.exists(self.record.metrics_path):  # a resume may have had nothing to do
-                run_report.write_report(self.root)
+                run_report.write_report(run_dir.root)
         if self.writer.saved_step != at:
             self.writer.save(at)
         # Workers leave together, once the chief has written everything: a worker that exits
