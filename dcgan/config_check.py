@@ -415,7 +415,8 @@ def check_config(config, origin="the config", source_rule=None):
                         "multi_worker; stop by training.num_steps there")
     problems += _init_from_problems(leaves)
     for name in sorted(name for name in leaves.keys() - RULES.keys()
-                       if name.split(".")[0] not in RECORDED_EXTRAS):
+                       if not any(name == extra or name.startswith(extra + ".")
+                                  for extra in RECORDED_EXTRAS)):
         problems.append(f"{name} is not a config field; check its spelling against "
                         "configs/default.py")
     if len(problems) == 1:

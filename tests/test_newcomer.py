@@ -74,7 +74,9 @@ def test_files_of_kinds_not_read_are_counted_in_one_line(tmp_path, caplog):
     (tmp_path / "dogs" / "scan.tiff").write_bytes(b"II*\0")
     (tmp_path / ".DS_Store").write_bytes(b"")  # hidden: not the user's pictures
     with caplog.at_level(logging.INFO, "dcgan"):
-        paths = image_folder.list_images(str(tmp_path), f"folder:{tmp_path}")
+        source = f"folder:{tmp_path}"
+        paths = image_folder.report_listing(image_folder.scan(str(tmp_path), source),
+                                            str(tmp_path), source)
     assert len(paths) == 12
     lines = [r.getMessage() for r in caplog.records if "kinds not read" in r.getMessage()]
     assert len(lines) == 1, lines
