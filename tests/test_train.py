@@ -180,8 +180,7 @@ def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path, tra
     training.in_new_process((config(), straight), (config(max_seconds=1e-6), stopped),
                             (config(), stopped))
     base = config().optim.g_learning_rate
-    with open(RunDir(straight).metrics) as f:
-        rates = {r["step"]: r["g_learning_rate"] for r in map(json.loads, f)}
+    rates = {r["step"]: r["g_learning_rate"] for r in helpers.read_records(straight)}
     # Logged after step s, the rate is the one step s - 1 used: full until step 2 of 8, then
     # down the line to 1/6 of it for the last step.
     expected = {s: base * min(1.0, 1 - (s - 1 - 2) / 6) for s in (2, 4, 6, 8)}
@@ -189,8 +188,7 @@ def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path, tra
     for s in rates:
         assert rates[s] == pytest.approx(expected[s], rel=1e-5), s
 
-    with open(RunDir(stopped).metrics) as f:
-        assert 0 < json.loads(f.readline())["step"] < 8  # stopped before the end
+    assert 0 < helpers.read_records(stopped)[0]["step"] < 8  # stopped before the end
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert a.keys() == b.keys()
     for name in a:
@@ -202,8 +200,7 @@ def test_a_conditional_run_with_held_out_images_logs_d_on_both(tmp_path, trainin
     config.model.conditional = True
     config.data.holdout = 8
     training.run(config, str(tmp_path))
-    with open(RunDir(str(tmp_path)).metrics) as f:
-        (record,) = [json.loads(line) for line in f]
+    (record,) = helpers.read_records(tmp_path)
     assert 0 < record["d_holdout"] < 1 and 0 < record["d_trained"] < 1
 
 
@@ -232,8 +229,7 @@ def test_a_budget_of_a_second_trains_for_about_a_second_not_one_step(tmp_path, t
     config = helpers.tiny_config(num_steps=10**6, max_seconds=1.0, log_every_steps=10**5,
                                  sample_every_steps=10**5, checkpoint_every_steps=10**5)
     training.run(config, str(tmp_path))
-    with open(RunDir(str(tmp_path)).metrics) as f:
-        (record,) = [json.loads(line) for line in f]
+    (record,) = helpers.read_records(tmp_path)
     assert record["step"] > 5
     reader = tf.train.load_checkpoint(RunDir(str(tmp_path)).checkpoints)
     assert 1.0 <= reader.get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE") < 3.0
