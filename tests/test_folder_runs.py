@@ -68,12 +68,13 @@ def test_data_checks_come_before_tensorflow_and_before_any_file(tmp_path, case, 
     assert not run.exists()
 
 
-def test_a_resume_of_another_model_or_on_other_data_is_refused_before_tensorflow(tmp_path):
+def test_a_resume_of_another_model_or_on_other_data_is_refused_before_tensorflow(tmp_path,
+                                                                                  training):
     pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"], per_class=6)
     run = tmp_path / "run"
     command = ["--config=configs/folder128.py", f"--workdir={run}",
                f"--config.data.source=folder:{pictures}", *TINY, "--config.data.holdout=2"]
-    assert helpers.run_cli("dcgan.main", *command).returncode == 0
+    assert training.command(*command).returncode == 0
     before, env = helpers.files_under(str(run)), no_tensorflow(tmp_path)
     for change, words in (("--config.model.gen_filters=16", ["different model",
                                                              "gen_filters: 8 -> 16"]),
