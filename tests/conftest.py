@@ -2,9 +2,11 @@
 
 A test trains through the `training` fixture, or through a fixture that asks for it (a run
 trained once for a module); every test whose fixtures include it is marked `slow`, so
-`make test-fast` leaves it out without anyone remembering to. A test not marked slow that
-trains anyway (it leaves a checkpoint in the test's temporary folders) fails, naming the
-fixture to ask for.
+`make test-fast` leaves it out without anyone remembering to. A test that trains in a process
+of its own making (on a terminal, to signal it, a cluster, a script) asks for `training` too, to
+say so. A test not marked slow that trains anyway (it leaves a checkpoint in the folders made
+for it) fails, naming the fixture. `slow` by hand is left for tests that train no run but cost
+as much.
 """
 
 import json
@@ -12,6 +14,9 @@ import os
 import time
 
 import pytest
+
+from dcgan.run.workdir import RunDir
+from tests import helpers
 
 # Tests run on the CPU, quietly, whatever accelerators the machine has.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -48,15 +53,17 @@ def _trains_only_when_slow(request, tmp_path_factory):
 
 
 def checkpoints_written(folder, since):
-    """Checkpoints (their index files) written under `folder` from the time `since` on."""
-    from dcgan.run.workdir import RunDir
-
+    """Checkpoints (their index files) written from the time `since` on, in the folders made
+    under `folder` since then: a test's tmp_path, a fixture's mktemp."""
     name = os.path.basename(RunDir("").checkpoints)
     found = []
-    for dirpath, _, names in os.walk(folder):
-        if os.path.basename(dirpath) == name:
-            found += [os.path.join(dirpath, n) for n in names if n.endswith(".index") and
-                      os.path.getmtime(os.path.join(dirpath, n)) >= since]
+    for made in os.scandir(folder):
+        if not made.is_dir() or made.stat().st_mtime < since:
+            continue
+        for dirpath, _, names in os.walk(made.path):
+            if os.path.basename(dirpath) == name:
+                found += [os.path.join(dirpath, n) for n in names if n.endswith(".index") and
+                          os.path.getmtime(os.path.join(dirpath, n)) >= since]
     return found
 
 
@@ -69,20 +76,16 @@ class Training:
 
     def run(self, config, workdir, **kwargs):
         """train_and_evaluate(config, workdir) in this process; returns the last record."""
-        from dcgan.training import train
+        from dcgan.training import train  # TensorFlow loads when a test first trains
 
         return train.train_and_evaluate(config, str(workdir), **kwargs)
 
     def in_new_process(self, *runs):
         """Each (config, workdir) in turn in one new process, op determinism on (see helpers)."""
-        from tests import helpers
-
         helpers.train_in_new_process(*runs)
 
     def command(self, *args, **kwargs):
         """The training command in a new process, as a user runs it (helpers.run_cli)."""
-        from tests import helpers
-
         return helpers.run_cli("dcgan.main", *args, **kwargs)
 
     def finished(self, config):
