@@ -2,7 +2,9 @@
 
 import gzip
 import importlib.util
+import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -10,14 +12,16 @@ import sys
 import numpy as np
 
 from configs import default
+from dcgan.run.workdir import RunDir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def tiny_config(source="synthetic:digits", **training):
-    """A config that trains in a second or two on 2 CPU cores."""
+def tiny_config(source="synthetic:digits", conditional=False, **training):
+    """A config that trains in a second or two on 2 CPU cores; `training` sets its fields."""
     config = default.get_config()
     config.data.source = source
+    config.model.conditional = conditional
     config.model.noise_dim = 8
     config.model.gen_filters = 4
     config.model.disc_filters = 4
@@ -34,6 +38,20 @@ def tiny_config(source="synthetic:digits", **training):
     return config
 
 
+def tiny_folder_config(pictures, conditional=False, **training):
+    """tiny_config on a folder of pictures, drawn at 32x32 in colour."""
+    config = tiny_config(f"folder:{pictures}", conditional, **{"num_steps": 2, **training})
+    config.data.image_size, config.data.channels = 32, 3
+    return config
+
+
+def tiny_eval_config(data, clf, **training):
+    """tiny_config on the IDX files in `data`, scored every 2 steps with the classifier `clf`
+    (see idx_with_classifier)."""
+    settings = dict(num_steps=4, eval_every_steps=2, eval_num_samples=16, eval_features=clf)
+    return tiny_config(f"idx:{data}", **{**settings, **training})
+
+
 def random_digits(n, size=28, channels=1, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
@@ -44,13 +62,33 @@ def write_idx(folder, n=24, prefix="train", gz=True):
     os.makedirs(folder, exist_ok=True)
     images = random_digits(n)[..., 0]
     labels = np.arange(n, dtype=np.uint8) % 10
-    opener = gzip.open if gz else open
     suffix = ".gz" if gz else ""
-    with opener(os.path.join(folder, f"{prefix}-images-idx3-ubyte{suffix}"), "wb") as f:
-        f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-    with opener(os.path.join(folder, f"{prefix}-labels-idx1-ubyte{suffix}"), "wb") as f:
-        f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+    write_idx_file(os.path.join(folder, f"{prefix}-images-idx3-ubyte{suffix}"), images)
+    write_idx_file(os.path.join(folder, f"{prefix}-labels-idx1-ubyte{suffix}"), labels)
     return images
+
+
+def write_idx_file(path, array):
+    """A uint8 array as an IDX file, gzip-compressed when the name ends in .gz."""
+    array = np.asarray(array, np.uint8)
+    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    data += struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    with open(path, "wb") as f:
+        f.write(gzip.compress(data) if str(path).endswith(".gz") else data)
+
+
+def numbered_pngs(folder, count, start=0):
+    """PNGs each of one grey level (its number), to tell the images apart after loading."""
+    from PIL import Image
+
+    os.makedirs(folder, exist_ok=True)
+    for i in range(start, start + count):
+        Image.new("L", (8, 8), 10 * i).save(os.path.join(folder, f"{i:03d}.png"))
+
+
+def png_names(folder):
+    """The names of the PNG files in `folder`, sorted."""
+    return sorted(name for name in os.listdir(folder) if name.endswith(".png"))
 
 
 def write_folder(folder, n=12, size=40):
@@ -68,6 +106,11 @@ def write_npz(path, n=16):
              x_test=images[:4], y_test=np.zeros(4, np.uint8))
 
 
+def command_env(**extra):
+    """The environment of a command the tests start: this one, on the CPU, quiet."""
+    return dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **extra)
+
+
 def run_cli(module, *args, cwd=ROOT, timeout=300, env=None):
     """Run a dcgan command in a fresh process, as a user would; `env` adds variables."""
     return _run([sys.executable, "-m", module, *args], cwd, timeout, env)
@@ -79,8 +122,8 @@ def run_script(path, *args, timeout=300):
 
 
 def _run(command, cwd, timeout, env):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run(command, cwd=cwd, env=command_env(**(env or {})),
+                          capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -124,6 +167,18 @@ def load_script(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def read_records(workdir):
+    """The run's metrics.jsonl, one dict a line; a line that is not JSON fails the test."""
+    with open(RunDir(workdir).metrics) as f:
+        return [json.loads(line) for line in f]
+
+
+def copy_run(workdir, to):
+    """A copy of the run folder `workdir` at `to` (made), free to resume or spoil."""
+    shutil.copytree(workdir, to)
+    return str(to)
 
 
 def files_under(folder):
@@ -175,7 +230,7 @@ def training_state(workdir):
     """
     import tensorflow as tf
 
-    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    reader = tf.train.load_checkpoint(RunDir(workdir).checkpoints)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
             if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter",
                                     "train_seconds"))}

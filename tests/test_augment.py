@@ -1,7 +1,5 @@
 """Differentiable augmentation and ADA: the ops, their randomness, and exact resume."""
 
-import json
-import os
 
 import numpy as np
 import pytest
@@ -10,7 +8,8 @@ import tensorflow as tf
 from dcgan import seeds
 from dcgan.config_check import AUGMENT_POLICIES
 from dcgan.run import run_report
-from dcgan.training import augment, train
+from dcgan.run.workdir import RunDir
+from dcgan.training import augment
 from tests import helpers
 
 SEED = tf.constant([3, 7], tf.int64)
@@ -97,11 +96,6 @@ def ada_config(**training):
     return config
 
 
-def records(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
 def gap_config(**training):
     config = helpers.tiny_config(**{"augment": "translation,cutout,color",
                                     "ada_gap_target": 0.01, "ada_kimg": 0.1, **training})
@@ -112,14 +106,14 @@ def gap_config(**training):
     return config
 
 
-def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path):
+def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path, training):
     """p moves only at multiples of log_every_steps, by the sign of the gap logged there:
     the records a checkpoint adds (every 3 steps) measure but do not steer."""
     config = gap_config(num_steps=12, checkpoint_every_steps=3)
-    train.train_and_evaluate(config, str(tmp_path))
+    training.run(config, str(tmp_path))
     # 2 steps of 8 images a log, of 100: each log moves p by 0.16.
     move, p, moved = 2 * 8 / 100, 0.0, 0
-    for record in records(str(tmp_path)):
+    for record in helpers.read_records(str(tmp_path)):
         assert record["augment_p"] == pytest.approx(p, abs=1e-6), record["step"]
         if record["step"] % 2 == 0:
             before, p = p, min(1.0, max(0.0, p + (move if record["d_gap"] > 0.01 else -move)))
@@ -128,52 +122,51 @@ def test_p_steered_by_the_gap_moves_at_each_log_by_the_gap_logged(tmp_path):
     assert run_report.gap_target(str(tmp_path)) == 0.01  # report.png's line beside the gap
 
 
-def test_while_the_gap_keeps_p_at_zero_training_is_that_without_augmentation(tmp_path):
+def test_while_the_gap_keeps_p_at_zero_training_is_that_without_augmentation(tmp_path, training):
     """p = 0 changes no image: the run trains exactly as one with no augmentation does."""
     steered, plain = str(tmp_path / "steered"), str(tmp_path / "plain")
     never_rises = gap_config(num_steps=4, ada_gap_target=0.99)  # the gap is never that wide
-    train.train_and_evaluate(never_rises, steered)
-    assert {r["augment_p"] for r in records(steered)} == {0.0}
+    training.run(never_rises, steered)
+    assert {r["augment_p"] for r in helpers.read_records(steered)} == {0.0}
     none = gap_config(num_steps=4, augment="", ada_gap_target=0.0)
-    train.train_and_evaluate(none, plain)
+    training.run(none, plain)
     a, b = helpers.training_state(steered), helpers.training_state(plain)
     for name in b:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["sign", "gap"])
-def test_adaptive_resume_is_exact(tmp_path, rule):
+def test_adaptive_resume_is_exact(tmp_path, rule, training):
     """p steered by the sign of D(x) after every step, or by the held-out gap at every log:
     the interrupted run stops at step 3, between two logs, and resumes."""
     make_config = ada_config if rule == "sign" else gap_config
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
     whole, half = (make_config(num_steps=n, checkpoint_every_steps=3) for n in (8, 3))
-    helpers.train_in_new_process((whole, straight), (half, stopped), (whole, stopped))
+    training.in_new_process((whole, straight), (half, stopped), (whole, stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert "augment_p/.ATTRIBUTES/VARIABLE_VALUE" in a
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    logged = records(straight)
+    logged = helpers.read_records(straight)
     assert all("augment_p" in r and -1 <= r["d_sign_real"] <= 1 for r in logged)
     assert any(r["augment_p"] > 0 for r in logged)  # p has moved, and was logged
-    assert records(stopped)[-1]["augment_p"] == logged[-1]["augment_p"]
+    assert helpers.read_records(stopped)[-1]["augment_p"] == logged[-1]["augment_p"]
 
 
-def test_unaugmented_runs_log_d_sign_real_but_no_p(tmp_path):
-    train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
-    (record,) = records(str(tmp_path))
+def test_unaugmented_runs_log_d_sign_real_but_no_p(tmp_path, training):
+    training.run(helpers.tiny_config(num_steps=2), str(tmp_path))
+    (record,) = helpers.read_records(str(tmp_path))
     assert -1 <= record["d_sign_real"] <= 1 and "augment_p" not in record
 
 
-def test_a_checkpoint_without_p_restores(tmp_path):
+def test_a_checkpoint_without_p_restores(tmp_path, training):
     """A run saved before augmentation existed resumes into an ADA run, p from 0."""
     config = helpers.tiny_config(num_steps=2)
-    train.train_and_evaluate(config, str(tmp_path / "old"))
+    training.run(config, str(tmp_path / "old"))
     from dcgan.training.state import TrainingState
 
     old = TrainingState(config, "float32")
-    old.restore(tf.train.latest_checkpoint(str(tmp_path / "old" / "checkpoints")))
+    old.restore(tf.train.latest_checkpoint(RunDir(tmp_path / "old").checkpoints))
     # Write a checkpoint as it was before p existed: every part but augment_p.
     legacy = old._make_checkpoint(missing=("augment_p",))
     path = legacy.save(str(tmp_path / "legacy" / "ckpt"))
@@ -186,12 +179,11 @@ def test_a_checkpoint_without_p_restores(tmp_path):
                                   old.generator.get_weights()[0])
 
 
-@pytest.mark.slow
-def test_an_adaptive_run_on_two_replicas_trains(tmp_path):
+def test_an_adaptive_run_on_two_replicas_trains(tmp_path, training):
     """Each replica augments its own slice of the batch; p is one value for the run."""
     run = str(tmp_path / "run")
-    result = helpers.run_cli(
-        "dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
+    result = training.command(
+        "--config=configs/demo.py", f"--workdir={run}",
         "--config.model.gen_filters=4", "--config.model.disc_filters=4",
         "--config.model.noise_dim=8", "--config.training.batch_size=8",
         "--config.training.num_steps=2", "--config.training.log_every_steps=2",
@@ -200,35 +192,36 @@ def test_an_adaptive_run_on_two_replicas_trains(tmp_path):
         "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 replica(s)" in result.stderr
-    (record,) = records(run)
+    (record,) = helpers.read_records(run)
     assert 0 <= record["augment_p"] <= 1 and -1 <= record["d_sign_real"] <= 1
 
 
-def test_adaptive_augmentation_switched_on_at_a_resume_starts_p_at_zero(tmp_path):
+def test_adaptive_augmentation_switched_on_at_a_resume_starts_p_at_zero(tmp_path, training):
     run = str(tmp_path)
-    train.train_and_evaluate(helpers.tiny_config(num_steps=2), run)  # no augmentation
+    training.run(helpers.tiny_config(num_steps=2), run)  # no augmentation
     config = helpers.tiny_config(num_steps=4, augment="color", ada_target=0.6)
-    train.train_and_evaluate(config, run)
+    training.run(config, run)
     # At 8 images a step of 500 thousand, two steps move p by at most 3.2e-5 from 0.
-    assert records(run)[-1]["augment_p"] < 1e-3
+    assert helpers.read_records(run)[-1]["augment_p"] < 1e-3
 
 
-def test_an_adaptive_run_resumed_with_augmentation_off_prints_no_restore_warnings(tmp_path):
+def test_an_adaptive_run_resumed_with_augmentation_off_prints_no_restore_warnings(tmp_path,
+                                                                                   training):
     """The checkpoint's p goes unused once augmentation is off: left unread on purpose, without
     TensorFlow's warnings about values it could not restore."""
     from tests.test_sample import UNRESTORED_WARNINGS
 
     run = str(tmp_path / "run")
-    tiny = ["dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
+    tiny = ["--config=configs/demo.py", f"--workdir={run}",
             "--config.model.gen_filters=4", "--config.model.disc_filters=4",
             "--config.model.noise_dim=8", "--config.training.batch_size=8",
             "--config.training.log_every_steps=2", "--config.training.precision=float32"]
-    first = helpers.run_cli(*tiny, "--config.training.num_steps=2",
-                            "--config.training.augment=color", "--config.training.ada_target=0.6")
+    first = training.command(*tiny, "--config.training.num_steps=2",
+                             "--config.training.augment=color", "--config.training.ada_target=0.6")
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = helpers.run_cli(*tiny, "--config.training.num_steps=4",
-                              "--config.training.augment=", "--config.training.ada_target=0")
+    resumed = training.command(*tiny, "--config.training.num_steps=4",
+                               "--config.training.augment=", "--config.training.ada_target=0")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert [r["step"] for r in records(run)] == [2, 4]
+    assert [r["step"] for r in helpers.read_records(run)] == [2, 4]
     for warning in UNRESTORED_WARNINGS:
         assert warning not in resumed.stderr

@@ -8,6 +8,7 @@ import sys
 import imageio.v3 as iio
 import pytest
 
+from dcgan.run.workdir import RunDir
 from tests import helpers
 
 TINY = ["--config=configs/default.py", "--config.training.num_steps=2",
@@ -16,9 +17,14 @@ TINY = ["--config=configs/default.py", "--config.training.num_steps=2",
         "--config.training.precision=float32", "--config.training.log_every_steps=1"]
 
 
+def tiny_args(tmp_path, *overrides, workdir=None):
+    """The training command's arguments for the tiny model, into tmp_path/run or `workdir`."""
+    return [*TINY, *overrides, f"--workdir={workdir or tmp_path / 'run'}"]
+
+
 def train(tmp_path, *overrides, workdir=None):
-    return helpers.run_cli("dcgan.main", *TINY, *overrides,
-                           f"--workdir={workdir or tmp_path / 'run'}")
+    """The training command, where it stops before training."""
+    return helpers.run_cli("dcgan.main", *tiny_args(tmp_path, *overrides, workdir=workdir))
 
 
 def test_dry_run_prints_the_resolved_config():
@@ -28,13 +34,14 @@ def test_dry_run_prints_the_resolved_config():
     assert "batch_size: 64" in result.stdout and "source: tfds:mnist" in result.stdout
 
 
-def test_trains_from_the_command_line(tmp_path):
-    result = train(tmp_path)
+def test_trains_from_the_command_line(tmp_path, training):
+    result = training.command(*tiny_args(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "done: samples in" in result.stdout
-    run = tmp_path / "run"
-    assert (run / "samples" / "step_000002.png").exists()
-    assert "step 2" in (run / "train.log").read_text()
+    run = RunDir(tmp_path / "run")
+    assert os.path.exists(run.sample_grid(2))
+    with open(run.log) as f:
+        assert "step 2" in f.read()
 
 
 @pytest.mark.parametrize("override, words", [
@@ -48,8 +55,8 @@ def test_trains_from_the_command_line(tmp_path):
 def test_bad_config_is_one_line(tmp_path, override, words):
     result = train(tmp_path, override)
     helpers.assert_one_line_error(result, *words)
-    assert not (tmp_path / "run" / "checkpoints").exists() or not os.listdir(
-        tmp_path / "run" / "checkpoints")
+    checkpoints = RunDir(tmp_path / "run").checkpoints
+    assert not os.path.exists(checkpoints) or not os.listdir(checkpoints)
 
 
 @pytest.mark.slow
@@ -76,17 +83,18 @@ def test_unwritable_workdir(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-@pytest.mark.slow
-def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
-    assert train(tmp_path).returncode == 0
-    before = helpers.files_under(str(tmp_path / "run"))
+def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, training):
+    assert training.command(*tiny_args(tmp_path)).returncode == 0
+    run = RunDir(str(tmp_path / "run"))
+    before = helpers.files_under(run.root)
     result = train(tmp_path, "--config.model.gen_filters=8", "--config.training.num_steps=4")
     helpers.assert_one_line_error(result, "different model", "gen_filters")
-    after = helpers.files_under(str(tmp_path / "run"))
-    for bookkeeping in ("train.log", ".lock"):  # appended log line, holder of the run lock
-        after.pop(bookkeeping), before.pop(bookkeeping)
+    after = helpers.files_under(run.root)
+    for bookkeeping in (run.log, run.lock_file):  # appended log line, holder of the run lock
+        name = os.path.relpath(bookkeeping, run.root)
+        after.pop(name), before.pop(name)
     assert after == before
-    iio.imread(tmp_path / "run" / "samples" / "step_000002.png")
+    iio.imread(run.sample_grid(2))
 
 
 @pytest.mark.parametrize("module", ["dcgan.main", "dcgan.sample", "dcgan.evaluate",
@@ -116,8 +124,7 @@ def test_console_script_help_lists_the_flags(script, module, names):
     assert module_help.splitlines()[0] in console.stdout  # the command's own description
 
 
-@pytest.mark.slow
-def test_tensorflow_chatter_only_with_verbose(tmp_path):
+def test_tensorflow_chatter_only_with_verbose(tmp_path, training):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["CUDA_VISIBLE_DEVICES"] = ""  # TensorFlow still calls cuInit, and fails, without a GPU
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dcgan import classifier
+from dcgan.run.workdir import RunDir
 from tests import helpers
 
 SCRIPT = os.path.join(helpers.ROOT, "scripts", "compare_presets.py")
@@ -57,8 +58,7 @@ def presets(tmp_path_factory):
     return paths
 
 
-@pytest.mark.slow
-def test_trains_and_scores_both_presets_at_the_same_steps(presets):
+def test_trains_and_scores_both_presets_at_the_same_steps(presets, training):
     root = presets["root"]
     result = compare(f"--a={presets['plain']}", f"--b={presets['fancy']}",
                      f"--source={presets['source']}", "--steps=3", "--seeds=5",
@@ -78,7 +78,7 @@ def test_trains_and_scores_both_presets_at_the_same_steps(presets):
     assert runs["plain"]["weights"] == "generator"
     assert runs["fancy"]["weights"] == "ema_generator"  # the EMA copy scores by default
     for label, run in runs.items():
-        with open(os.path.join(run["workdir"], "config.json")) as f:
+        with open(RunDir(run["workdir"]).config) as f:
             config = json.load(f)
         assert (config["seed"], config["data"]["source"]) == (5, presets["source"])
         assert config["training"]["num_steps"] == 3, label
@@ -111,7 +111,8 @@ def test_a_run_already_scored_is_not_scored_again(tmp_path):
     script = helpers.load_script(SCRIPT)
     scored = {"step": 7, "num_samples": 16, "features": "clf.keras", "weights": "generator",
               "metrics": {"fid": 1.5}}
-    (tmp_path / "eval.json").write_text(json.dumps(scored))
+    with open(RunDir(tmp_path).eval_results, "w") as f:
+        json.dump(scored, f)
     # No config.json here: an evaluation attempt would fail.
     assert script.score_run(str(tmp_path), 7, 16, "clf.keras") == scored
 
@@ -130,8 +131,8 @@ def test_a_missing_feature_classifier_is_named_with_the_fix(tmp_path):
     helpers.assert_one_line_error(result, "none.keras not found", "python -m dcgan.classifier")
 
 
-@pytest.mark.slow
-def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_way(presets):
+def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_way(presets,
+                                                                                   training):
     """time_to_quality: the budget becomes each preset's steps by its timed rate; every kept
     checkpoint is scored; a rerun neither times, trains nor scores again."""
     root = presets["root"]
@@ -150,7 +151,7 @@ def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_w
         rate, steps = summary["steps_per_sec"][label], summary["steps"][label]
         assert steps == max(1, round(rate)), label
         run = next(r for r in summary["runs"] if r["preset"] == label)
-        with open(os.path.join(run["workdir"], "config.json")) as f:
+        with open(RunDir(run["workdir"]).config) as f:
             assert json.load(f)["training"]["num_steps"] == steps
         # Scored at every kept checkpoint, the last one at the end of the budget.
         seconds = [point[0] for point in run["curve"]]
@@ -168,10 +169,10 @@ def test_same_seconds_each_preset_trains_its_own_steps_and_is_scored_along_the_w
     assert os.path.exists(root / "ttq" / "grids.png")
     # Only the preset that held images out has a held-out gap to draw.
     assert iio.imread(summary["gap_plot"]).shape[1] > 400
-    logged = [line for line in open(os.path.join(fancy_run, "metrics.jsonl"))
+    logged = [line for line in open(RunDir(fancy_run).metrics)
               if "d_holdout" in line]
     assert logged and not any("d_holdout" in line for line in open(
-        os.path.join(plain_run, "metrics.jsonl")))
+        RunDir(plain_run).metrics))
 
     again = compare(*args, script=TIME_SCRIPT, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -275,16 +276,15 @@ def get_config():
 """
 
 
-def test_a_run_begun_on_other_files_is_refused_with_a_fix_the_script_has(tmp_path):
+def test_a_run_begun_on_other_files_is_refused_with_a_fix_the_script_has(tmp_path, training):
     from dcgan.measure import comparison
-    from dcgan.training import train
 
     pictures, preset = tmp_path / "pictures", tmp_path / "tiny.py"
     helpers.write_folder(pictures, n=20)
     preset.write_text(TINY_FOLDER_PRESET)
     config = comparison.load_preset(str(preset), [f"data.source=folder:{pictures}",
                                                   "training.num_steps=2"])
-    train.train_and_evaluate(config, str(tmp_path / "cmp" / "x" / "seed0"))
+    training.run(config, str(tmp_path / "cmp" / "x" / "seed0"))
     helpers.write_folder(pictures / "more", n=2)
     result = compare(f"--a={preset}", f"--b={preset}", "--a_label=x",
                      "--b_label=y", f"--source=folder:{pictures}", "--steps=2",

@@ -14,20 +14,18 @@ from dcgan.data import classes, input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
 from dcgan.run import run_record, sample_output
-from dcgan.training import step, train
+from dcgan.run.workdir import RunDir
+from dcgan.training import step
 from tests import helpers
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def conditional_config(source="synthetic:digits:64", **training):
-    config = helpers.tiny_config(source, **training)
-    config.model.conditional = True
-    return config
+DIGITS = "synthetic:digits:64"
 
 
 def read_classes(workdir):
-    with open(os.path.join(workdir, "classes.json")) as f:
+    with open(RunDir(workdir).classes) as f:
         return json.load(f)["names"]
 
 
@@ -81,11 +79,11 @@ def test_labels_by_index_and_name():
         classes.parse_labels("²", names)  # a digit to str.isdigit, not to int()
 
 
-def test_conditional_training_resumes_bit_for_bit(tmp_path):
-    config = conditional_config(num_steps=6, checkpoint_every_steps=3)
+def test_conditional_training_resumes_bit_for_bit(tmp_path, training):
+    config = helpers.tiny_config(DIGITS, conditional=True, num_steps=6, checkpoint_every_steps=3)
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    half = conditional_config(num_steps=3, checkpoint_every_steps=3)
-    helpers.train_in_new_process((config, straight), (half, stopped), (config, stopped))
+    half = helpers.tiny_config(DIGITS, conditional=True, num_steps=3, checkpoint_every_steps=3)
+    training.in_new_process((config, straight), (half, stopped), (config, stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     # The generator's class embedding (one noise-sized row per class) and the discriminator's
     # projection (a row of its 7x7x8 features per class).
@@ -96,15 +94,15 @@ def test_conditional_training_resumes_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert read_classes(stopped) == [str(k) for k in range(10)]
     # The training grid: one column per class.
-    grid = iio.imread(os.path.join(straight, "samples", "step_000006.png"))
+    grid = iio.imread(RunDir(straight).sample_grid(6))
     no_labels = helpers.tiny_config(num_steps=6)
     assert grid.shape[1] > 28 * no_labels.training.num_grid_images
 
 
-def test_class_variety_layers_and_mode_seeking_train_and_resume_bit_for_bit(tmp_path):
+def test_class_variety_layers_and_mode_seeking_train_and_resume_bit_for_bit(tmp_path, training):
     def variety_config(num_steps):
-        config = conditional_config(num_steps=num_steps, checkpoint_every_steps=3,
-                                    log_every_steps=1)
+        config = helpers.tiny_config(DIGITS, conditional=True, num_steps=num_steps,
+                                     checkpoint_every_steps=3, log_every_steps=1)
         config.model.minibatch_stddev = 0
         config.model.stddev_by_class = True
         config.model.class_norm = True
@@ -112,7 +110,7 @@ def test_class_variety_layers_and_mode_seeking_train_and_resume_bit_for_bit(tmp_
         return config
 
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    helpers.train_in_new_process((variety_config(6), straight), (variety_config(3), stopped),
+    training.in_new_process((variety_config(6), straight), (variety_config(3), stopped),
                                  (variety_config(6), stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     # The generator's trained tables with a row per class: the class embedding, and a scale
@@ -163,12 +161,11 @@ def test_fake_labels_are_a_function_of_seed_and_step_and_leave_the_rest_alone():
         np.testing.assert_array_equal(part_a, part_b)
 
 
-def test_resume_refuses_to_switch_conditional(tmp_path):
-    train.train_and_evaluate(helpers.tiny_config("synthetic:digits:64", num_steps=2),
-                             str(tmp_path))
+def test_resume_refuses_to_switch_conditional(tmp_path, training):
+    training.run(helpers.tiny_config(DIGITS, num_steps=2), str(tmp_path))
     before = helpers.files_under(str(tmp_path))
     with pytest.raises(UserError, match="different model.*model.conditional: False -> True"):
-        train.train_and_evaluate(conditional_config(num_steps=4), str(tmp_path))
+        training.run(helpers.tiny_config(DIGITS, conditional=True, num_steps=4), str(tmp_path))
     assert helpers.files_under(str(tmp_path)) == before
 
 
@@ -181,13 +178,11 @@ def test_conditional_accuracy_counts_the_class_asked_for():
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(training):
     """A finished tiny conditional run on synthetic digits named by data.class_names."""
-    root = str(tmp_path_factory.mktemp("cond"))
-    config = conditional_config()
+    config = helpers.tiny_config(DIGITS, conditional=True)
     config.data.class_names = DIGIT_NAMES
-    train.train_and_evaluate(config, root)
-    return root
+    return training.finished(config)
 
 
 def test_sample_labels_by_name_and_index_into_npz_and_export(run, tmp_path):
@@ -234,7 +229,8 @@ def test_unlabelled_source_with_conditional_is_one_line(tmp_path, source):
                              f"--workdir={run_dir}", f"--config.data.source={spec}",
                              "--config.training.batch_size=4")
     helpers.assert_one_line_error(result, "model.conditional=True needs labels", *words)
-    assert not os.path.exists(run_dir / "checkpoints") or not os.listdir(run_dir / "checkpoints")
+    checkpoints = RunDir(run_dir).checkpoints
+    assert not os.path.exists(checkpoints) or not os.listdir(checkpoints)
 
 
 def test_sample_grid_of_one_class_or_two_is_near_square(run, tmp_path):

@@ -8,12 +8,12 @@ import glob
 import importlib
 import json
 import os
-import shutil
 
 import pytest
 
 from dcgan import config_check
 from dcgan.errors import UserError
+from dcgan.run.workdir import RunDir
 from tests import helpers
 
 TINY = {"model.noise_dim": 8, "model.gen_filters": 4, "model.disc_filters": 4,
@@ -42,12 +42,13 @@ def read_json(path):
 def run_files(run):
     """The run's files but the bookkeeping a refused command may touch: its log and lock."""
     files = helpers.files_under(run)
-    files.pop("train.log", None), files.pop(".lock", None)
+    for bookkeeping in (RunDir(run).log, RunDir(run).lock_file):
+        files.pop(os.path.relpath(bookkeeping, run), None)
     return files
 
 
 def history(run):
-    path = os.path.join(run, "config_history.jsonl")
+    path = RunDir(run).config_history
     if not os.path.exists(path):
         return []
     with open(path) as f:
@@ -55,10 +56,10 @@ def history(run):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, training):
     """A finished 2-step run of the tiny model on synthetic:digits, trained by the CLI."""
     root = str(tmp_path_factory.mktemp("trained") / "run")
-    result = helpers.run_cli("dcgan.main", *train_args(root))
+    result = training.command(*train_args(root))
     assert result.returncode == 0, result.stderr
     return root
 
@@ -66,9 +67,8 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def run(trained, tmp_path):
     """A copy of the trained run, free to resume or spoil."""
-    copy = str(tmp_path / "run")
-    shutil.copytree(trained, copy)
-    os.remove(os.path.join(copy, ".lock"))
+    copy = helpers.copy_run(trained, tmp_path / "run")
+    os.remove(RunDir(copy).lock_file)
     return copy
 
 
@@ -224,10 +224,9 @@ def test_classifier_checks_its_config_before_writing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", ["dcgan.main", "dcgan.sample", "dcgan.evaluate"])
 def test_a_corrupt_config_json_is_one_line_naming_it_and_the_fix(run, command):
-    config_path = os.path.join(run, "config.json")
+    config_path = RunDir(run).config
     with open(config_path, "w") as f:
         f.write('{"data": {"source": "synth')  # cut short by a full disk
     before = run_files(run)
@@ -240,16 +239,15 @@ def test_a_corrupt_config_json_is_one_line_naming_it_and_the_fix(run, command):
 
 
 def test_sample_checks_the_run_config(run):
-    config = read_json(os.path.join(run, "config.json"))
+    config = read_json(RunDir(run).config)
     config["model"]["upsample"] = "bilinear"  # edited by hand after training
-    workdir_config = os.path.join(run, "config.json")
+    workdir_config = RunDir(run).config
     with open(workdir_config, "w") as f:
         json.dump(config, f)
     result = helpers.run_cli("dcgan.sample", f"--workdir={run}")
     helpers.assert_one_line_error(result, workdir_config, "model.upsample='bilinear'")
 
 
-@pytest.mark.slow
 def test_resume_on_another_data_source_needs_allow_new_data(run, tmp_path):
     data = tmp_path / "digits.npz"
     helpers.write_npz(str(data), n=16)
@@ -265,40 +263,37 @@ def test_resume_on_another_data_source_needs_allow_new_data(run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert history(run) == [{"step": 2, "changes": {
         "data.source": ["synthetic:digits", f"npz:{data}"], "training.num_steps": [2, 4]}}]
-    assert read_json(os.path.join(run, "config.json"))["data"]["source"] == f"npz:{data}"
-    assert os.path.exists(os.path.join(run, "checkpoints", "ckpt-4.index"))
+    assert read_json(RunDir(run).config)["data"]["source"] == f"npz:{data}"
+    assert os.path.exists(os.path.join(RunDir(run).checkpoints, "ckpt-4.index"))
 
 
 def test_resume_with_another_seed_is_refused(run):
     result = helpers.run_cli("dcgan.main", *train_args(run, seed=1, training__num_steps=4))
     helpers.assert_one_line_error(result, "other data", "seed: 0 -> 1", "--allow_new_data")
-    assert not os.path.exists(os.path.join(run, "checkpoints", "ckpt-4.index"))
+    assert not os.path.exists(os.path.join(RunDir(run).checkpoints, "ckpt-4.index"))
 
 
-@pytest.mark.slow
 def test_resume_with_more_steps_is_recorded(run):
     result = helpers.run_cli("dcgan.main", *train_args(
         run, training__num_steps=4, optim__g_learning_rate=5e-5))
     assert result.returncode == 0, result.stderr
     assert history(run) == [{"step": 2, "changes": {"optim.g_learning_rate": [1e-4, 5e-5],
                                                     "training.num_steps": [2, 4]}}]
-    config = read_json(os.path.join(run, "config.json"))
+    config = read_json(RunDir(run).config)
     assert config["training"]["num_steps"] == 4 and config["resolved_precision"] == "float32"
 
 
-@pytest.mark.slow
 def test_an_invocation_with_nothing_to_train_leaves_the_record_alone(run):
-    before = read_json(os.path.join(run, "config.json"))
-    with open(os.path.join(run, "config.json"), "rb") as f:
+    before = read_json(RunDir(run).config)
+    with open(RunDir(run).config, "rb") as f:
         raw = f.read()
     result = helpers.run_cli("dcgan.main", *train_args(run, training__log_every_steps=1))
     assert result.returncode == 0, result.stderr
-    with open(os.path.join(run, "config.json"), "rb") as f:
+    with open(RunDir(run).config, "rb") as f:
         assert f.read() == raw
     assert before["training"]["log_every_steps"] == 2 and history(run) == []
 
 
-@pytest.mark.slow
 def test_a_resume_still_refuses_a_different_model(run):
     result = helpers.run_cli("dcgan.main", *train_args(
         run, model__gen_filters=8, training__num_steps=4))

@@ -6,7 +6,6 @@ virtual devices, and a process can only join a cluster, before TensorFlow initia
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +17,8 @@ import tensorflow as tf
 
 from configs import default
 from dcgan.errors import UserError
-from dcgan.training import distribute, train
+from dcgan.run.workdir import RunDir
+from dcgan.training import distribute
 from tests import helpers
 
 LOSSES = ("g_loss", "d_loss", "d_real", "d_fake")
@@ -55,14 +55,9 @@ def as_flags(config):
         if base[name] != value]
 
 
-def metrics(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
 def assert_same_training(run, reference):
     """Same losses at every logged step and the same final weights, within float tolerance."""
-    got, want = metrics(run), metrics(reference)
+    got, want = helpers.read_records(run), helpers.read_records(reference)
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for a, b in zip(got, want, strict=True):
         for name in LOSSES:
@@ -74,17 +69,14 @@ def assert_same_training(run, reference):
 
 
 @pytest.fixture(scope="module")
-def one_device_run(tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("one_device"))
-    train.train_and_evaluate(comparable_config(), workdir)
-    return workdir
+def one_device_run(training):
+    return training.finished(comparable_config())
 
 
-@pytest.mark.slow
-def test_mirrored_on_two_cpus_matches_one_device(one_device_run, tmp_path):
+def test_mirrored_on_two_cpus_matches_one_device(one_device_run, tmp_path, training):
     run = str(tmp_path / "mirrored")
-    result = helpers.run_cli(
-        "dcgan.main", *as_flags(comparable_config()), f"--workdir={run}",
+    result = training.command(
+        *as_flags(comparable_config()), f"--workdir={run}",
         "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2",
         timeout=CLUSTER_TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -92,15 +84,14 @@ def test_mirrored_on_two_cpus_matches_one_device(one_device_run, tmp_path):
     assert_same_training(run, one_device_run)
 
 
-@pytest.mark.slow
-def test_mirrored_conditional_run_matches_one_device(tmp_path):
+def test_mirrored_conditional_run_matches_one_device(tmp_path, training):
     """The labels and the generator's classes split over the replicas with their images."""
     config = comparable_config(num_steps=2)
     config.model.conditional = True
     reference, run = str(tmp_path / "one_device"), str(tmp_path / "mirrored")
-    train.train_and_evaluate(config, reference)
-    result = helpers.run_cli(
-        "dcgan.main", *as_flags(config), f"--workdir={run}",
+    training.run(config, reference)
+    result = training.command(
+        *as_flags(config), f"--workdir={run}",
         "--config.runtime.distribute=mirrored", "--config.runtime.virtual_cpu_devices=2",
         timeout=CLUSTER_TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -115,7 +106,7 @@ def test_mode_seeking_with_an_odd_batch_per_replica_is_one_line(tmp_path):
     assert result.returncode == 2
     helpers.assert_one_line_error(result, "training.mode_seeking", "an odd 9",
                                   "a multiple of 4")
-    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    assert not os.path.exists(RunDir(tmp_path / "run").checkpoints)
 
 
 def free_ports(n):
@@ -140,9 +131,8 @@ def run_cluster(workdirs, config):
     procs = {}
     try:
         for task, folder in workdirs.items():
-            env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
-                       TF_CONFIG=json.dumps({"cluster": cluster,
-                                             "task": {"type": task, "index": 0}}))
+            env = helpers.command_env(TF_CONFIG=json.dumps({"cluster": cluster,
+                                                            "task": {"type": task, "index": 0}}))
             procs[task] = subprocess.Popen(
                 [sys.executable, "-m", "dcgan.main", *as_flags(config), f"--workdir={folder}",
                  "--config.runtime.distribute=multi_worker"],
@@ -170,7 +160,6 @@ def train_on_cluster(workdir, config):
     return {task: output for task, (_, output) in results.items()}
 
 
-@pytest.mark.slow
 def test_two_workers_write_one_run_and_resume(one_device_run, tmp_path):
     run = str(tmp_path / "cluster")
     first = train_on_cluster(run, comparable_config(num_steps=2))
@@ -181,13 +170,13 @@ def test_two_workers_write_one_run_and_resume(one_device_run, tmp_path):
 
     # One run folder, written by the chief alone: one checkpoint series, one set of samples,
     # one metrics line per step, its log lines only; the worker's temporary saves are gone.
-    ckpt_dir = os.path.join(run, "checkpoints")
+    ckpt_dir = RunDir(run).checkpoints
     assert tf.train.latest_checkpoint(ckpt_dir).endswith("ckpt-4")
     assert sorted(os.listdir(ckpt_dir)) == ["checkpoint"] + [
         f"ckpt-{s}.{ext}" for s in (2, 4) for ext in ("data-00000-of-00001", "index")]
-    assert sorted(os.listdir(os.path.join(run, "samples"))) == [
-        "step_000002.png", "step_000004.png"]
-    with open(os.path.join(run, "train.log")) as f:
+    assert list(RunDir(run).sample_grids()) == [2, 4]
+    assert len(os.listdir(RunDir(run).samples)) == 2
+    with open(RunDir(run).log) as f:
         log = f.read()
     assert log.count("starting at step 0") == 1 and log.count("resuming at step 2") == 1
     # Together the workers trained on each global batch exactly as one device does, and the
@@ -195,18 +184,17 @@ def test_two_workers_write_one_run_and_resume(one_device_run, tmp_path):
     assert_same_training(run, one_device_run)
 
 
-@pytest.mark.slow
 def test_workers_that_cannot_see_the_checkpoint_stop_with_one_line(one_device_run, tmp_path):
     """The chief resumes from step 4 but the worker finds no checkpoint in its own folder."""
     chief, own = str(tmp_path / "chief"), str(tmp_path / "worker_only")
-    shutil.copytree(one_device_run, chief)
+    helpers.copy_run(one_device_run, chief)
     results = run_cluster({"chief": chief, "worker": own}, comparable_config(num_steps=6))
     for task, (code, output) in results.items():
         assert code == 2, f"{task} exited {code}:\n{output[-3000:]}"
         error = [line for line in output.splitlines() if line.startswith("error:")]
         assert len(error) == 1 and "resumed from different steps" in error[0], output[-3000:]
         assert "Traceback" not in output
-    assert tf.train.latest_checkpoint(os.path.join(chief, "checkpoints")).endswith("-4")
+    assert tf.train.latest_checkpoint(RunDir(chief).checkpoints).endswith("-4")
     assert not os.path.exists(own)
 
 

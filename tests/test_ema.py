@@ -1,13 +1,11 @@
 """The exponential moving average of the generator: where it starts, how it moves, resume."""
 
-import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from dcgan import seeds
-from dcgan.training import train
+from dcgan.run.workdir import RunDir
 from dcgan.training.state import TrainingState
 from tests import helpers
 
@@ -16,19 +14,18 @@ SOURCE = "synthetic:digits:64"
 
 def restored_gan(config, workdir):
     gan = TrainingState(config, "float32")
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    path = tf.train.latest_checkpoint(RunDir(workdir).checkpoints)
     gan.checkpoint.restore(path).assert_existing_objects_matched()
     return gan
 
 
-@pytest.mark.slow
-def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(tmp_path):
+def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(tmp_path, training):
     config = helpers.tiny_config(SOURCE, num_steps=1, checkpoint_every_steps=1)
     config.model.ema_decay = 0.999
     # As training does before building the GAN.
     tf.keras.utils.set_random_seed(seeds.fold(config.seed, seeds.WEIGHTS))
     initial = TrainingState(config, "float32").generator.get_weights()
-    train.train_and_evaluate(config, str(tmp_path))
+    training.run(config, str(tmp_path))
     gan = restored_gan(config, str(tmp_path))
     # The first update uses decay min(0.999, 1/10): a short run's average is not mostly the
     # random initial weights. Batch norm's moving statistics are averaged like the weights.
@@ -41,17 +38,16 @@ def test_ema_starts_at_the_initial_generator_and_follows_it_from_the_first_step(
     assert moved > 2  # the step changed the generator, so the check above means something
 
 
-@pytest.mark.slow
-def test_resume_continues_the_same_average(tmp_path):
+def test_resume_continues_the_same_average(tmp_path, training):
     tf.config.experimental.enable_op_determinism()
     config = helpers.tiny_config(SOURCE, num_steps=4, checkpoint_every_steps=2)
     config.model.ema_decay = 0.9
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    train.train_and_evaluate(config, straight)
+    training.run(config, straight)
     half = config.copy_and_resolve_references()
     half.training.num_steps = 2
-    train.train_and_evaluate(half, stopped)
-    train.train_and_evaluate(config, stopped)
+    training.run(half, stopped)
+    training.run(config, stopped)
     a = restored_gan(config, straight).ema_generator.get_weights()
     b = restored_gan(config, stopped).ema_generator.get_weights()
     # The training weights resume bit for bit (test_train.py); the average may differ in the

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -12,50 +11,43 @@ from dcgan import config_check
 from dcgan.data import input_pipeline
 from dcgan.errors import UserError
 from dcgan.quality import features
-from dcgan.training import train
+from dcgan.run.workdir import RunDir
 from tests import helpers, unwritable
 
 QUALITY = {"fid", "kid", "kid_stderr", "classifier_score", "precision", "recall"}
 CLASS_MEANS = {"class_precision", "class_recall", "class_fid", "class_spread"}
 
 
-def tiny_eval_config(data, clf, **training):
-    settings = dict(num_steps=4, eval_every_steps=2, eval_num_samples=16, eval_features=clf)
-    settings.update(training)
-    return helpers.tiny_config(f"idx:{data}", **settings)
+@pytest.fixture(scope="module")
+def scored_data(tmp_path_factory):
+    """Labelled IDX files and a classifier trained on them: {"data": folder, "clf": path}."""
+    data, clf = helpers.idx_with_classifier(str(tmp_path_factory.mktemp("eval")))
+    return {"data": data, "clf": clf}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(scored_data, training):
     """A 4-step run scored every 2 steps by a classifier trained on the same data."""
-    root = tmp_path_factory.mktemp("eval")
-    data, clf = helpers.idx_with_classifier(str(root))
-    workdir = str(root / "run")
-    train.train_and_evaluate(tiny_eval_config(data, clf), workdir)
-    return {"data": data, "clf": clf, "workdir": workdir}
-
-
-def read_records(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
+    workdir = training.finished(helpers.tiny_eval_config(scored_data["data"], scored_data["clf"]))
+    return {**scored_data, "workdir": workdir}
 
 
 def tensorboard_tags(workdir):
     tags = set()
-    for name in os.listdir(os.path.join(workdir, "tensorboard")):
+    for name in os.listdir(RunDir(workdir).tensorboard):
         for event in tf.compat.v1.train.summary_iterator(
-                os.path.join(workdir, "tensorboard", name)):
+                os.path.join(RunDir(workdir).tensorboard, name)):
             tags |= {value.tag for value in event.summary.value}
     return tags
 
 
 def read_best(workdir):
-    with open(os.path.join(workdir, "checkpoints", "best", "best.json")) as f:
+    with open(os.path.join(RunDir(workdir).best_checkpoint, "best.json")) as f:
         return json.load(f)
 
 
 def test_training_logs_quality_and_keeps_the_best_checkpoint(run):
-    records = read_records(run["workdir"])
+    records = helpers.read_records(run["workdir"])
     assert [r["step"] for r in records] == [2, 4]
     for record in records:
         assert QUALITY <= set(record) and "g_loss" in record
@@ -64,20 +56,19 @@ def test_training_logs_quality_and_keeps_the_best_checkpoint(run):
     best = read_best(run["workdir"])
     lowest = min(records, key=lambda r: r["fid"])
     assert best == {"step": lowest["step"], "fid": lowest["fid"]}
-    kept = tf.train.latest_checkpoint(os.path.join(run["workdir"], "checkpoints", "best"))
+    kept = tf.train.latest_checkpoint(RunDir(run["workdir"]).best_checkpoint)
     assert kept.endswith(f"ckpt-{best['step']}")
     assert {"quality/fid", "quality/recall"} <= tensorboard_tags(run["workdir"])
 
 
-def test_a_resumed_run_keeps_an_earlier_better_best(run, tmp_path):
-    workdir = str(tmp_path / "run")
-    shutil.copytree(run["workdir"], workdir)
-    best_dir = os.path.join(workdir, "checkpoints", "best")
+def test_a_resumed_run_keeps_an_earlier_better_best(run, tmp_path, training):
+    workdir = helpers.copy_run(run["workdir"], tmp_path / "run")
+    best_dir = RunDir(workdir).best_checkpoint
     earlier = {"step": read_best(workdir)["step"], "fid": 1e-9}  # no later score beats it
     with open(os.path.join(best_dir, "best.json"), "w") as f:
         json.dump(earlier, f)
-    train.train_and_evaluate(tiny_eval_config(run["data"], run["clf"], num_steps=6), workdir)
-    assert [r["step"] for r in read_records(workdir)] == [2, 4, 6]
+    training.run(helpers.tiny_eval_config(run["data"], run["clf"], num_steps=6), workdir)
+    assert [r["step"] for r in helpers.read_records(workdir)] == [2, 4, 6]
     assert read_best(workdir) == earlier
     assert tf.train.latest_checkpoint(best_dir).endswith(f"ckpt-{earlier['step']}")
 
@@ -87,7 +78,7 @@ def test_evaluate_scores_the_best_checkpoint_like_training_did(run):
                              "--checkpoint=best", "--real_baseline")
     assert result.returncode == 0, result.stderr
     assert "real baseline" in result.stdout and "classifier_score" in result.stdout
-    with open(os.path.join(run["workdir"], "eval.json")) as f:
+    with open(RunDir(run["workdir"]).eval_results) as f:
         report = json.load(f)
     best = read_best(run["workdir"])
     assert report["step"] == best["step"] and report["num_samples"] == 16
@@ -100,8 +91,7 @@ def test_evaluate_scores_the_best_checkpoint_like_training_did(run):
 
 
 def test_evaluate_of_a_read_only_run_prints_every_score(run, tmp_path):
-    workdir = str(tmp_path / "run")
-    shutil.copytree(run["workdir"], workdir)
+    workdir = helpers.copy_run(run["workdir"], tmp_path / "run")
     before = helpers.files_under(workdir)
     with unwritable.read_only(workdir):
         result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}")
@@ -109,18 +99,21 @@ def test_evaluate_of_a_read_only_run_prints_every_score(run, tmp_path):
     printed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
     assert QUALITY <= printed, result.stdout
     notes = [line for line in result.stderr.splitlines() if "could not write" in line]
-    assert len(notes) == 1 and "eval.json" in notes[0], result.stderr
+    eval_json = os.path.basename(RunDir(workdir).eval_results)
+    assert len(notes) == 1 and eval_json in notes[0], result.stderr
     assert helpers.files_under(workdir) == before
 
 
-def test_training_without_features_is_refused_before_training(run, tmp_path):
+def test_training_without_features_is_refused_before_training(scored_data, tmp_path):
+    from dcgan.training import train
+
     for spec, words in (("", "eval_features"), (str(tmp_path / "no.keras"), "not found")):
         with pytest.raises(UserError, match=words):
-            train.train_and_evaluate(tiny_eval_config(run["data"], spec), str(tmp_path))
+            train.train_and_evaluate(helpers.tiny_eval_config(scored_data["data"], spec),
+                                     str(tmp_path))
         assert not os.listdir(tmp_path)  # refused before the run folder is written
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (["--features={tmp}/missing.keras"], ["missing.keras", "not found", "dcgan.classifier"]),
     (["--features={tmp}/junk.keras"], ["junk.keras", "not a readable Keras model file"]),
@@ -157,12 +150,12 @@ def scorable_classes(data, num_samples, seed):
     return {str(k): int(real[k]) for k in range(10) if min(real[k], generated[k]) >= 2}
 
 
-def test_conditional_run_scores_the_class_asked_for_and_each_class(run, tmp_path):
-    config = tiny_eval_config(run["data"], run["clf"], num_steps=2)
+def test_conditional_run_scores_the_class_asked_for_and_each_class(run, tmp_path, training):
+    config = helpers.tiny_eval_config(run["data"], run["clf"], num_steps=2)
     config.model.conditional = True
     workdir = str(tmp_path / "cond")
-    train.train_and_evaluate(config, workdir)
-    record = read_records(workdir)[-1]
+    training.run(config, workdir)
+    record = helpers.read_records(workdir)[-1]
     assert QUALITY <= set(record) and 0.0 <= record["conditional_accuracy"] <= 1.0
     assert scorable_classes(config.data, 16, config.seed)  # else there is no class mean
     assert CLASS_MEANS <= set(record) and 0.0 <= record["class_recall"] <= 1.0
@@ -171,7 +164,7 @@ def test_conditional_run_scores_the_class_asked_for_and_each_class(run, tmp_path
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}", "--num_samples=20")
     assert result.returncode == 0, result.stderr
     assert "conditional accuracy per class: 0 " in result.stdout
-    with open(os.path.join(workdir, "eval.json")) as f:
+    with open(RunDir(workdir).eval_results) as f:
         scores = json.load(f)
     per_class = scores["conditional_accuracy_per_class"]
     assert list(per_class) == [str(k) for k in range(10)]  # IDX labels: named by number
@@ -205,7 +198,7 @@ def test_conditional_run_scores_the_class_asked_for_and_each_class(run, tmp_path
 
 
 @pytest.fixture(scope="module")
-def folder_run(run, tmp_path_factory):
+def folder_run(run, tmp_path_factory, training):
     """A 2-step run on a folder of pictures (no test split) that holds 8 of its 24 out."""
     root = tmp_path_factory.mktemp("folder")
     helpers.write_folder(str(root / "pictures"), n=24)
@@ -213,7 +206,7 @@ def folder_run(run, tmp_path_factory):
                                  eval_num_samples=8, eval_features=run["clf"])
     config.data.holdout = 8
     workdir = str(root / "run")
-    train.train_and_evaluate(config, workdir)
+    training.run(config, workdir)
     return {"workdir": workdir, "config": config}
 
 
@@ -228,15 +221,14 @@ def test_a_folder_run_is_scored_against_the_images_it_held_out(folder_run):
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={folder_run['workdir']}")
     assert result.returncode == 0, result.stderr
     assert "8 samples vs 8 held-out images (data.holdout" in result.stdout
-    with open(os.path.join(folder_run["workdir"], "eval.json")) as f:
+    with open(RunDir(folder_run["workdir"]).eval_results) as f:
         report = json.load(f)
     assert report["real_images"] == kind == features.HOLDOUT and report["num_real"] == 8
 
 
 def test_a_folder_run_without_holdout_says_it_scores_training_images(folder_run, tmp_path):
-    workdir = str(tmp_path / "run")
-    shutil.copytree(folder_run["workdir"], workdir)
-    config_file = os.path.join(workdir, "config.json")
+    workdir = helpers.copy_run(folder_run["workdir"], tmp_path / "run")
+    config_file = RunDir(workdir).config
     with open(config_file) as f:
         recorded = json.load(f)
     recorded["data"]["holdout"] = 0  # as if it had been trained on every picture
@@ -246,5 +238,5 @@ def test_a_folder_run_without_holdout_says_it_scores_training_images(folder_run,
     assert result.returncode == 0, result.stderr
     assert "8 samples vs 8 training images" in result.stdout
     assert "held-out" not in result.stdout
-    with open(os.path.join(workdir, "eval.json")) as f:
+    with open(RunDir(workdir).eval_results) as f:
         assert json.load(f)["real_images"] == features.TRAINING

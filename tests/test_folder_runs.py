@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dcgan.errors import UserError
-from dcgan.training import train
+from dcgan.run.workdir import RunDir
 from tests import helpers
 
 # The training flags of a tiny run from the command line.
@@ -68,12 +68,13 @@ def test_data_checks_come_before_tensorflow_and_before_any_file(tmp_path, case, 
     assert not run.exists()
 
 
-def test_a_resume_of_another_model_or_on_other_data_is_refused_before_tensorflow(tmp_path):
+def test_a_resume_of_another_model_or_on_other_data_is_refused_before_tensorflow(tmp_path,
+                                                                                  training):
     pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"], per_class=6)
     run = tmp_path / "run"
     command = ["--config=configs/folder128.py", f"--workdir={run}",
                f"--config.data.source=folder:{pictures}", *TINY, "--config.data.holdout=2"]
-    assert helpers.run_cli("dcgan.main", *command).returncode == 0
+    assert training.command(*command).returncode == 0
     before, env = helpers.files_under(str(run)), no_tensorflow(tmp_path)
     for change, words in (("--config.model.gen_filters=16", ["different model",
                                                              "gen_filters: 8 -> 16"]),
@@ -84,83 +85,77 @@ def test_a_resume_of_another_model_or_on_other_data_is_refused_before_tensorflow
     assert helpers.files_under(str(run)) == before
 
 
-def tiny_folder_config(pictures, conditional=False, num_steps=2):
-    config = helpers.tiny_config(f"folder:{pictures}", num_steps=num_steps)
-    config.data.image_size, config.data.channels = 32, 3
-    config.model.conditional = conditional
-    return config
-
-
-def test_a_resume_on_changed_files_needs_allow_new_data_and_is_recorded(tmp_path):
+def test_a_resume_on_changed_files_needs_allow_new_data_and_is_recorded(tmp_path, training):
     pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
     run = str(tmp_path / "run")
-    train.train_and_evaluate(tiny_folder_config(pictures), run)
+    training.run(helpers.tiny_folder_config(pictures), run)
     Image.new("RGB", (20, 20)).save(pictures / "dogs" / "new.png")
     (pictures / "cats" / "0.png").unlink()
-    more = tiny_folder_config(pictures, num_steps=4)
+    more = helpers.tiny_folder_config(pictures, num_steps=4)
     with pytest.raises(UserError, match=r"other files of the folder \(16 -> 16 files: 1 added "
                        r"\(dogs/new.png\); 1 removed \(cats/0.png\)\).*--allow_new_data"):
-        train.train_and_evaluate(more, run)
-    train.train_and_evaluate(more, run, allow_new_data=True)
-    with open(os.path.join(run, "config_history.jsonl")) as f:
+        training.run(more, run)
+    training.run(more, run, allow_new_data=True)
+    with open(RunDir(run).config_history) as f:
         (entry,) = [e for e in map(json.loads, f) if "data.files" in e["changes"]]
     assert entry["step"] == 2 and "1 added (dogs/new.png)" in entry["changes"]["data.files"]
-    with open(os.path.join(run, "data_files.json")) as f:
+    with open(RunDir(run).data_files) as f:
         assert ["dogs/new.png", os.path.getsize(pictures / "dogs" / "new.png")] in \
             json.load(f)["files"]
     more.training.num_steps = 6
-    train.train_and_evaluate(more, run)  # the recorded files are now these: no flag needed
+    training.run(more, run)  # the recorded files are now these: no flag needed
 
 
-def trained_holding_out(tmp_path, holdout):
+def trained_holding_out(training, tmp_path, holdout):
     """(pictures, run folder, config) of a run of 2 steps that held `holdout` pictures out;
     the config asks for 4 steps, so a resume trains on."""
     pictures = class_folders(tmp_path / "pictures", ["cats", "dogs"])
     run = str(tmp_path / "run")
-    config = tiny_folder_config(pictures)
+    config = helpers.tiny_folder_config(pictures)
     config.data.holdout = holdout
-    train.train_and_evaluate(config, run)
+    training.run(config, run)
     config.training.num_steps = 4
     return pictures, run, config
 
 
-def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data(tmp_path):
-    pictures, run, config = trained_holding_out(tmp_path, 4)
+def test_a_run_holding_pictures_out_refuses_files_added_even_with_allow_new_data(tmp_path,
+                                                                                 training):
+    pictures, run, config = trained_holding_out(training, tmp_path, 4)
     Image.new("RGB", (20, 20)).save(pictures / "aaa.png")  # first in the list: all move up one
     with pytest.raises(UserError, match=r"data.holdout=4 .*1 added \(aaa.png\).*not even "
                        r"--allow_new_data"):
-        train.train_and_evaluate(config, run, allow_new_data=True)
+        training.run(config, run, allow_new_data=True)
     (pictures / "aaa.png").unlink()
     Image.new("RGB", (24, 24), "red").save(pictures / "cats" / "0.png")  # same place, new file
-    train.train_and_evaluate(config, run, allow_new_data=True)
+    training.run(config, run, allow_new_data=True)
 
 
-def test_a_run_holding_pictures_out_refuses_more_held_out_or_another_seed(tmp_path):
+def test_a_run_holding_pictures_out_refuses_more_held_out_or_another_seed(tmp_path, training):
     """Held-out pictures D trained on would make the gap and the score wrong."""
-    _, run, config = trained_holding_out(tmp_path, 3)
+    _, run, config = trained_holding_out(training, tmp_path, 3)
     for field, value, words in (("holdout", 4, "data.holdout: 3 -> 4"),
                                 ("seed", 1, "seed: 0 -> 1")):
         changed = copy.deepcopy(config)
         (changed.data if field == "holdout" else changed)[field] = value
         with pytest.raises(UserError, match=f"{words}.*not even --allow_new_data.*at most 3"):
-            train.train_and_evaluate(changed, run, allow_new_data=True)
+            training.run(changed, run, allow_new_data=True)
     config.data.holdout = 2  # a part of the same held-out pictures: still never trained on
-    train.train_and_evaluate(config, run, allow_new_data=True)
+    training.run(config, run, allow_new_data=True)
 
 
-def test_a_conditional_resume_on_other_class_folders_is_refused(tmp_path):
+def test_a_conditional_resume_on_other_class_folders_is_refused(tmp_path, training):
     pictures = class_folders(tmp_path / "pictures", ["apps", "devices"])
     run = str(tmp_path / "run")
-    train.train_and_evaluate(tiny_folder_config(pictures, conditional=True), run)
+    training.run(helpers.tiny_folder_config(pictures, conditional=True), run)
     shutil.move(pictures / "devices", pictures / "aaa")  # two classes still, renumbered
-    with open(os.path.join(run, "classes.json")) as f:
+    with open(RunDir(run).classes) as f:
         before = f.read()
     for allow in (False, True):
         with pytest.raises(UserError, match=r"classes \['apps', 'devices'\].*\['aaa', 'apps'\] "
                            r"\(added aaa, removed devices\).*not even --allow_new_data"):
-            train.train_and_evaluate(tiny_folder_config(pictures, True, 4), run,
+            training.run(helpers.tiny_folder_config(pictures, True, num_steps=4), run,
                                      allow_new_data=allow)
-    with open(os.path.join(run, "classes.json")) as f:
+    with open(RunDir(run).classes) as f:
         assert f.read() == before
 
 
@@ -185,39 +180,37 @@ def realistic_folder(root, per_class=100):
     return root
 
 
-@pytest.mark.slow
 def test_a_realistic_folder_trains_conditionally_resumes_exactly_and_keeps_its_classes(
-        tmp_path, caplog):
+        tmp_path, caplog, training):
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
     pictures = realistic_folder(tmp_path / "pictures")
 
     def config(num_steps):
-        c = tiny_folder_config(pictures, conditional=True, num_steps=num_steps)
+        c = helpers.tiny_folder_config(pictures, conditional=True, num_steps=num_steps)
         c.data.holdout = 20
         c.training.checkpoint_every_steps = 2
         return c
 
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
     with caplog.at_level("INFO", logger="dcgan"):
-        train.train_and_evaluate(config(4), straight)
+        training.run(config(4), straight)
     messages = [r.getMessage() for r in caplog.records]
     assert any("skipped 3 unreadable file(s) of 303" in m for m in messages)
     assert any("5 path(s) to a file listed under another name" in m for m in messages)
     assert any("(280 images" in m for m in messages)  # 300 readable, 20 held out
-    train.train_and_evaluate(config(2), stopped)
-    train.train_and_evaluate(config(4), stopped)
+    training.run(config(2), stopped)
+    training.run(config(4), stopped)
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert a.keys() == b.keys() and len(a) > 20
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    with open(os.path.join(stopped, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = helpers.read_records(stopped)
     assert [r["step"] for r in records] == [2, 4] and "d_holdout" in records[-1]
-    with open(os.path.join(stopped, "classes.json")) as f:
+    with open(RunDir(stopped).classes) as f:
         assert json.load(f)["names"] == ["birds", "boats", "trees"]
 
     shutil.move(pictures / "trees", pictures / "forest")
     with pytest.raises(UserError, match=r"added forest, removed trees"):
-        train.train_and_evaluate(config(6), stopped, allow_new_data=True)
+        training.run(config(6), stopped, allow_new_data=True)

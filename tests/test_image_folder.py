@@ -1,6 +1,5 @@
 """Folders of real pictures: every PNG mode loads, unreadable files are skipped and counted."""
 
-import json
 import os
 import sys
 import threading
@@ -11,7 +10,6 @@ from PIL import Image
 
 from dcgan.data.input_pipeline import load_images
 from dcgan.errors import UserError
-from dcgan.training import train
 from tests import helpers
 
 
@@ -70,15 +68,14 @@ def test_a_folder_of_unreadable_files_is_one_line(tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_a_mixed_folder_with_corrupt_files_trains(tmp_path, caplog):
+def test_a_mixed_folder_with_corrupt_files_trains(tmp_path, caplog, training):
     folder = write_mixed_folder(tmp_path / "pictures")
     config = helpers.tiny_config(f"folder:{folder}", num_steps=2, batch_size=4)
     config.data.image_size, config.data.channels = 32, 3
     with caplog.at_level("WARNING", logger="dcgan"):
-        train.train_and_evaluate(config, str(tmp_path / "run"))
+        training.run(config, str(tmp_path / "run"))
     assert any("skipped 2 unreadable" in r.getMessage() for r in caplog.records)
-    with open(os.path.join(str(tmp_path / "run"), "metrics.jsonl")) as f:
-        assert [json.loads(line)["step"] for line in f] == [2]
+    assert [r["step"] for r in helpers.read_records(str(tmp_path / "run"))] == [2]
 
 
 def test_the_cache_is_built_once_reused_and_rebuilt_when_the_folder_changes(tmp_path, caplog):
@@ -108,16 +105,16 @@ def test_the_cache_is_built_once_reused_and_rebuilt_when_the_folder_changes(tmp_
     assert npy.stat().st_mtime_ns != built
 
 
-def test_a_resumed_run_reads_the_cache(tmp_path, caplog):
+def test_a_resumed_run_reads_the_cache(tmp_path, caplog, training):
     helpers.write_folder(str(tmp_path / "pictures"), n=12, size=40)
     config = helpers.tiny_config(f"folder:{tmp_path / 'pictures'}", num_steps=2)
     config.data.image_size, config.data.channels = 32, 3
     config.data.cache_dir = str(tmp_path / "cache")
     run = str(tmp_path / "run")
-    train.train_and_evaluate(config, run)
+    training.run(config, run)
     config.training.num_steps = 4
     with caplog.at_level("INFO", logger="dcgan"):
-        train.train_and_evaluate(config, run)
+        training.run(config, run)
     assert any("12 images read from the cache" in r.getMessage() for r in caplog.records)
 
 
@@ -208,17 +205,10 @@ def test_exif_orientation_turns_a_phone_picture_upright(tmp_path):
     assert image[28, 16, 2] > 150 and image[28, 16, 0] < 80  # bottom: blue
 
 
-def numbered_pngs(folder, count, start=0):
-    """PNGs each of one grey level (its number), to tell the images apart after loading."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(start, start + count):
-        Image.new("L", (8, 8), 10 * i).save(folder / f"{i:03d}.png")
-
-
 def test_symlinks_are_followed_and_a_file_counts_once(tmp_path, caplog):
     from dcgan.data.input_pipeline import select_images
 
-    numbered_pngs(tmp_path / "real", 10)
+    helpers.numbered_pngs(tmp_path / "real", 10)
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     (pictures / "linked_folder").symlink_to(tmp_path / "real")  # a linked sub-folder
@@ -235,9 +225,9 @@ def test_symlinks_are_followed_and_a_file_counts_once(tmp_path, caplog):
 
 def test_a_hard_link_counts_once_and_a_link_up_the_tree_is_not_followed(tmp_path, caplog):
     pictures = tmp_path / "pictures"
-    numbered_pngs(pictures, 6)
+    helpers.numbered_pngs(pictures, 6)
     os.link(pictures / "000.png", pictures / "hard.png")
-    numbered_pngs(tmp_path / "neighbour", 3, start=10)  # a run's grids, say
+    helpers.numbered_pngs(tmp_path / "neighbour", 3, start=10)  # a run's grids, say
     (pictures / "up").symlink_to("..")
     with caplog.at_level("INFO", logger="dcgan"):
         images = load_images(f"folder:{pictures}", 8, 1)
@@ -249,7 +239,7 @@ def test_a_hard_link_counts_once_and_a_link_up_the_tree_is_not_followed(tmp_path
 @pytest.mark.parametrize("cache", [False, True])
 def test_a_file_name_that_is_not_utf8_loads_and_is_named_escaped(tmp_path, caplog, cache):
     pictures = tmp_path / "pictures"
-    numbered_pngs(pictures, 3)
+    helpers.numbered_pngs(pictures, 3)
     folder = os.fsencode(pictures)
     Image.new("L", (8, 8), 200).save(os.path.join(folder, b"caf\xe9.png"))  # Latin-1 bytes
     with open(os.path.join(folder, b"bad\xffname.png"), "wb") as f:
@@ -265,7 +255,7 @@ def test_a_file_name_that_is_not_utf8_loads_and_is_named_escaped(tmp_path, caplo
 
 @pytest.mark.parametrize("cache", [False, True])
 def test_a_broken_link_is_skipped_with_one_warning(tmp_path, caplog, cache):
-    numbered_pngs(tmp_path / "pictures", 3)
+    helpers.numbered_pngs(tmp_path / "pictures", 3)
     (tmp_path / "pictures" / "gone.png").symlink_to(tmp_path / "nowhere.png")
     cache_dir = str(tmp_path / "cache") if cache else ""
     with caplog.at_level("WARNING", logger="dcgan"):
@@ -277,7 +267,7 @@ def test_a_broken_link_is_skipped_with_one_warning(tmp_path, caplog, cache):
 
 def test_a_named_pipe_with_an_image_name_is_skipped_not_waited_on(tmp_path, caplog):
     """Opening a pipe waits for a writer: loading the folder would hang, not fail."""
-    numbered_pngs(tmp_path / "pictures", 3)
+    helpers.numbered_pngs(tmp_path / "pictures", 3)
     pipe = tmp_path / "pictures" / "pipe.png"
     os.mkfifo(pipe)
     done = threading.Event()
@@ -306,7 +296,7 @@ def test_a_full_disk_leaves_no_partial_cache_file(tmp_path):
     """The kernel's own full disk: /dev/full fails every write with ENOSPC."""
     from dcgan.data import image_folder
 
-    numbered_pngs(tmp_path / "pictures", 3)
+    helpers.numbered_pngs(tmp_path / "pictures", 3)
     cache = tmp_path / "cache"
     cache.mkdir()
     target = image_folder.cache_path(str(cache), str(tmp_path / "pictures"), 8, 1)
@@ -321,7 +311,7 @@ def test_a_full_disk_leaves_no_partial_cache_file(tmp_path):
 def test_partial_cache_files_of_killed_builds_are_removed(tmp_path):
     import subprocess
 
-    numbered_pngs(tmp_path / "pictures", 3)
+    helpers.numbered_pngs(tmp_path / "pictures", 3)
     cache = tmp_path / "cache"
     cache.mkdir()
     gone = subprocess.Popen(["true"])
@@ -337,8 +327,8 @@ def test_partial_cache_files_of_killed_builds_are_removed(tmp_path):
 def test_a_stray_file_in_a_class_tree_is_named(tmp_path):
     from dcgan.data.input_pipeline import NoLabels, load_labelled_images
 
-    numbered_pngs(tmp_path / "pictures" / "cats", 2)
-    numbered_pngs(tmp_path / "pictures" / "dogs", 2)
+    helpers.numbered_pngs(tmp_path / "pictures" / "cats", 2)
+    helpers.numbered_pngs(tmp_path / "pictures" / "dogs", 2)
     Image.new("L", (8, 8)).save(tmp_path / "pictures" / "stray.png")
     with pytest.raises(NoLabels, match="1 image file.* outside the class sub-folders.*stray.png"):
         load_labelled_images(f"folder:{tmp_path / 'pictures'}", 8, 1)
@@ -348,8 +338,8 @@ def test_a_stray_file_in_a_class_tree_is_named(tmp_path):
 def test_a_class_folder_of_unreadable_files_is_named(tmp_path):
     from dcgan.data.input_pipeline import load_labelled_images
 
-    numbered_pngs(tmp_path / "pictures" / "cats", 2)
-    numbered_pngs(tmp_path / "pictures" / "dogs", 2)
+    helpers.numbered_pngs(tmp_path / "pictures" / "cats", 2)
+    helpers.numbered_pngs(tmp_path / "pictures" / "dogs", 2)
     (tmp_path / "pictures" / "fish").mkdir()
     (tmp_path / "pictures" / "fish" / "a.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(UserError, match="class folder.* fish hold no readable image"):
@@ -358,7 +348,7 @@ def test_a_class_folder_of_unreadable_files_is_named(tmp_path):
 
 def test_a_home_relative_folder_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    numbered_pngs(tmp_path / "pictures", 2)
+    helpers.numbered_pngs(tmp_path / "pictures", 2)
     assert len(load_images("folder:~/pictures", 8, 1)) == 2
 
 

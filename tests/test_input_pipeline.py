@@ -1,6 +1,5 @@
 """Data sources and the resumable batch stream, on small fixtures written per test."""
 
-import gzip
 import os
 import struct
 import time
@@ -15,14 +14,6 @@ from dcgan.data.input_pipeline import load_images, load_labelled_images, make_da
 from dcgan.data.sources import synthetic
 from dcgan.errors import UserError
 from tests import helpers
-
-
-def write_idx(path, array):
-    """Writes a uint8 array as an IDX file, gzip-compressed when the name ends in .gz."""
-    array = np.asarray(array, np.uint8)
-    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
-    data += struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
 
 
 def random_images(rng, n, height=28, width=28, channels=None):
@@ -40,10 +31,10 @@ def idx_dir(tmp_path):
         "test_y": rng.integers(0, 10, 3),
     }
     # Mixed compression and a name prefix, as downloads often have.
-    write_idx(tmp_path / "fashion-train-images-idx3-ubyte.gz", data["train_x"])
-    write_idx(tmp_path / "fashion-train-labels-idx1-ubyte.gz", data["train_y"])
-    write_idx(tmp_path / "t10k-images-idx3-ubyte", data["test_x"])
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte", data["test_y"])
+    helpers.write_idx_file(tmp_path / "fashion-train-images-idx3-ubyte.gz", data["train_x"])
+    helpers.write_idx_file(tmp_path / "fashion-train-labels-idx1-ubyte.gz", data["train_y"])
+    helpers.write_idx_file(tmp_path / "t10k-images-idx3-ubyte", data["test_x"])
+    helpers.write_idx_file(tmp_path / "t10k-labels-idx1-ubyte", data["test_y"])
     return tmp_path, data
 
 
@@ -73,8 +64,8 @@ def test_idx_resizes_and_makes_rgb(idx_dir):
 
 def test_idx_prefers_uncompressed_copy_and_labels_are_optional(tmp_path):
     raw = np.full((2, 28, 28), 7, np.uint8)
-    write_idx(tmp_path / "train-images-idx3-ubyte", raw)
-    write_idx(tmp_path / "train-images-idx3-ubyte.gz", raw + 1)
+    helpers.write_idx_file(tmp_path / "train-images-idx3-ubyte", raw)
+    helpers.write_idx_file(tmp_path / "train-images-idx3-ubyte.gz", raw + 1)
     images = load_images(f"idx:{tmp_path}", 28, 1)  # no label file: fine without labels
     assert (images == 7).all()
     with pytest.raises(UserError, match="train-labels"):
@@ -99,7 +90,7 @@ def test_corrupt_idx_file_is_named(tmp_path, name, content):
 
 def test_idx_truncated_gzip_member_is_named(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
-    write_idx(path, np.zeros((50, 28, 28), np.uint8))
+    helpers.write_idx_file(path, np.zeros((50, 28, 28), np.uint8))
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(UserError, match=str(path)):
         load_images(f"idx:{tmp_path}", 28, 1)
@@ -349,6 +340,6 @@ def test_synthetic_digits_other_sizes_and_rgb():
 
 def test_read_idx_returns_header_shape(tmp_path):
     path = tmp_path / "cube-idx3-ubyte"
-    write_idx(path, np.arange(24).reshape(2, 3, 4))
+    helpers.write_idx_file(path, np.arange(24).reshape(2, 3, 4))
     array = idx_files.read_idx(os.fspath(path))
     assert array.shape == (2, 3, 4) and array[1, 2, 3] == 23

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan.training import precision, train
+from dcgan.training import precision
 from dcgan.training import step as training_step
 from dcgan.training.state import TrainingState
 from tests import helpers
@@ -64,11 +64,10 @@ def test_float16_overflow_skips_the_step_and_lowers_each_scale():
                for o, n in zip(before, gan.generator.trainable_weights, strict=True))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("policy, jit", [("mixed_bfloat16", False), ("float32", True)])
-def test_reduced_precision_and_xla_train(tmp_path, policy, jit):
+def test_reduced_precision_and_xla_train(tmp_path, policy, jit, training):
     config = helpers.tiny_config(precision=policy, jit_compile=jit)
-    record = train.train_and_evaluate(config, str(tmp_path))
+    record = training.run(config, str(tmp_path))
     assert all(np.isfinite(v) for v in record.values())
     gan = TrainingState(config, policy)
     assert all(v.dtype == tf.float32 for v in gan.generator.trainable_variables)

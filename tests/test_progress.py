@@ -8,9 +8,8 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from dcgan import progress
+from dcgan.run.workdir import RunDir
 from tests import helpers
 
 NUM_STEPS = 12
@@ -27,10 +26,10 @@ ETA = r"ETA (\d+h)?(\d+m)?\d+s"
 def train_on_a_terminal(workdir, timeout=300):
     """Runs the training command with a pseudo-terminal as its stdout and stderr."""
     leader, follower = pty.openpty()
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "dcgan.main", *TINY, f"--workdir={workdir}"],
-        cwd=helpers.ROOT, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+        cwd=helpers.ROOT, env=helpers.command_env(), stdin=subprocess.DEVNULL, stdout=follower,
+        stderr=follower)
     os.close(follower)
     output = b""
     try:
@@ -50,8 +49,7 @@ def train_on_a_terminal(workdir, timeout=300):
     return process.returncode, output.decode(errors="replace")
 
 
-@pytest.mark.slow
-def test_terminal_shows_one_live_bar(tmp_path):
+def test_terminal_shows_one_live_bar(tmp_path, training):
     code, output = train_on_a_terminal(tmp_path / "run")
     assert code == 0, output
     # Every redraw starts with a carriage return and rewrites the same line.
@@ -65,19 +63,20 @@ def test_terminal_shows_one_live_bar(tmp_path):
     assert any(re.search(rf"step \d+/{NUM_STEPS} .*{ETA}", part) for part in redraws[:-1])
     # The bar stands in for the per-step log lines on screen; train.log still has them.
     assert "INFO step" not in output
-    log = (tmp_path / "run" / "train.log").read_text()
+    with open(RunDir(tmp_path / "run").log) as f:
+        log = f.read()
     assert re.search(rf"INFO step {NUM_STEPS}/{NUM_STEPS} 100%  {ETA}  g_loss", log), log
 
 
-def test_pipe_gets_plain_log_lines(tmp_path):
-    result = helpers.run_cli("dcgan.main", *TINY, f"--workdir={tmp_path / 'run'}")
+def test_pipe_gets_plain_log_lines(tmp_path, training):
+    result = training.command(*TINY, f"--workdir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stderr and "\x1b" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if "INFO step " in line]
     assert [re.search(r"step (\d+)/", line).group(1) for line in lines] == ["4", "8", "12"]
     for line in lines:
         assert re.search(rf"{ETA}  g_loss \S+  d_loss \S+  d_real \S+  d_fake \S+", line), line
-    assert "report" in result.stdout and (tmp_path / "run" / "report.png").exists()
+    assert "report" in result.stdout and os.path.exists(RunDir(tmp_path / "run").report)
 
 
 def test_counter_redraws_in_place_on_a_terminal():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dcgan.quality import features, random_features
+from dcgan.run.workdir import RunDir
 from tests import helpers
 
 VALIDATE = os.path.join(helpers.ROOT, "scripts", "validate_features.py")
@@ -108,27 +109,25 @@ def test_a_collapse_ranks_far_worse_than_a_blur_and_the_real_halves_lowest():
     assert results["collapse"]["recall"] < 0.5 * results["real"]["recall"]
 
 
-def test_a_run_on_pictures_is_scored_with_random_features_in_training_and_after(tmp_path):
-    from dcgan.training import train
-
+def test_a_run_on_pictures_is_scored_with_random_features_in_training_and_after(tmp_path,
+                                                                                 training):
     helpers.write_folder(str(tmp_path / "pictures"), n=24)
     config = helpers.tiny_config(f"folder:{tmp_path / 'pictures'}", num_steps=2,
                                  eval_every_steps=2, eval_num_samples=8,
                                  eval_features=features.RANDOM)
     config.data.image_size, config.data.channels, config.data.holdout = 32, 3, 8
-    workdir = tmp_path / "run"
-    train.train_and_evaluate(config, str(workdir))
-    with open(workdir / "metrics.jsonl") as f:
-        scored = [json.loads(line) for line in f if '"fid"' in line]
+    workdir = str(tmp_path / "run")
+    training.run(config, workdir)
+    scored = [record for record in helpers.read_records(workdir) if "fid" in record]
     assert len(scored) == 1 and scored[0]["step"] == 2
     assert {"fid", "kid", "precision", "recall"} <= set(scored[0])
     assert "classifier_score" not in scored[0]
-    assert (workdir / "checkpoints" / "best" / "best.json").exists()
+    assert os.path.exists(os.path.join(RunDir(workdir).best_checkpoint, "best.json"))
 
     result = helpers.run_cli("dcgan.evaluate", f"--workdir={workdir}", "--real_baseline")
     assert result.returncode == 0, result.stderr
     assert "fixed random network" in result.stdout
-    with open(workdir / "eval.json") as f:
+    with open(RunDir(workdir).eval_results) as f:
         report = json.load(f)
     assert report["features"] == "random"
     assert report["metrics"]["fid"] == pytest.approx(scored[0]["fid"], rel=1e-4)

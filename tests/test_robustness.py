@@ -8,7 +8,6 @@ them; the others run `train_and_evaluate` in this process, where the failure can
 import collections
 import glob
 import itertools
-import json
 import math
 import os
 import random
@@ -28,7 +27,8 @@ from tensorflow.core.util import event_pb2
 
 from dcgan.errors import UserError
 from dcgan.run import checkpoints
-from dcgan.training import recovery, train
+from dcgan.run.workdir import RunDir
+from dcgan.training import recovery
 from dcgan.training import step as training_step
 from tests import helpers
 
@@ -50,11 +50,10 @@ class Run:
     """A training process whose stderr is read line by line as it comes."""
 
     def __init__(self, data, workdir, *overrides):
-        env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dcgan.main", *cli_args(data, workdir, *overrides)],
-            cwd=helpers.ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
+            cwd=helpers.ROOT, env=helpers.command_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.changed = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -113,12 +112,11 @@ class Run:
 def latest_step(workdir):
     """The step a resume starts from: the newest checkpoint that reads back whole. A kill can
     land after a checkpoint is written whole but before the index names it (seen under load)."""
-    return checkpoints.step_of(checkpoints.newest_whole(os.path.join(workdir, "checkpoints")))
+    return checkpoints.step_of(checkpoints.newest_whole(RunDir(workdir).checkpoints))
 
 
 def metric_steps(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = helpers.read_records(workdir)
     for record in records:
         assert all(math.isfinite(v) for v in record.values()), record
     return [r["step"] for r in records]
@@ -127,7 +125,7 @@ def metric_steps(workdir):
 def tensorboard_steps(workdir):
     """Steps with summaries; fails if any (tag, step) was written twice."""
     seen = collections.Counter()
-    for path in glob.glob(os.path.join(workdir, "tensorboard", "**", "events.out.tfevents.*"),
+    for path in glob.glob(os.path.join(RunDir(workdir).tensorboard, "**", "events.out.tfevents.*"),
                           recursive=True):
         for raw in tf.data.TFRecordDataset(path):
             event = event_pb2.Event.FromString(raw.numpy())
@@ -144,9 +142,9 @@ def assert_whole_run(workdir, num_steps, sample_every):
     steps = list(range(1, num_steps + 1))
     assert metric_steps(workdir) == steps
     assert tensorboard_steps(workdir) == steps
-    samples = sorted(os.listdir(os.path.join(workdir, "samples")))
     expected = sorted({*range(sample_every, num_steps + 1, sample_every), num_steps})
-    assert samples == [f"step_{s:06d}.png" for s in expected]
+    assert list(RunDir(workdir).sample_grids()) == expected
+    assert len(os.listdir(RunDir(workdir).samples)) == len(expected)
 
 
 @pytest.fixture
@@ -157,7 +155,7 @@ def data(tmp_path):
 
 
 @pytest.fixture
-def start_run():
+def start_run(training):
     """Starts Runs; any still going when the test ends (it failed) is killed."""
     runs = []
 
@@ -172,7 +170,6 @@ def start_run():
             run.process.wait()
 
 
-@pytest.mark.slow
 def test_signals_and_kills_lose_nothing(tmp_path, data, start_run):
     """Ctrl-C, SIGTERM and kill -9 at random moments, each followed by a resume."""
     run_dir = str(tmp_path / "run")
@@ -193,7 +190,7 @@ def test_signals_and_kills_lose_nothing(tmp_path, data, start_run):
             assert refused.stderr.count("error: ") == 1, refused.stderr
             assert f"is in use by another training run (pid {run.process.pid})" in \
                 refused.stderr
-            with open(os.path.join(run_dir, "train.log")) as f:
+            with open(RunDir(run_dir).log) as f:
                 assert f.read().count("config:") == 1  # it wrote nothing there
         time.sleep(rng.uniform(0.0, 0.3))
         signalled = time.monotonic()
@@ -221,7 +218,6 @@ def test_signals_and_kills_lose_nothing(tmp_path, data, start_run):
     assert_whole_run(run_dir, final, 2)
 
 
-@pytest.mark.slow
 def test_a_second_signal_quits_at_once(tmp_path, data, start_run):
     """Even in the middle of a long training call (here 200 steps in one tf.function)."""
     run_dir = str(tmp_path / "run")
@@ -248,7 +244,7 @@ def tiny(data, **training):
 
 
 def all_weights(workdir):
-    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    reader = tf.train.load_checkpoint(RunDir(workdir).checkpoints)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
             if not name.startswith("_CHECKPOINTABLE_OBJECT_GRAPH")}
 
@@ -257,17 +253,16 @@ def learning_rate(workdir, optimizer="g_optimizer"):
     return float(all_weights(workdir)[f"{optimizer}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"])
 
 
-@pytest.mark.slow
-def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, caplog):
+def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, caplog, training):
     run_dir = str(tmp_path / "run")
-    ckpt = os.path.join(run_dir, "checkpoints")
-    train.train_and_evaluate(tiny(data, num_steps=6), run_dir)
+    ckpt = RunDir(run_dir).checkpoints
+    training.run(tiny(data, num_steps=6), run_dir)
 
     # A kill during the write of ckpt-6 left half its data.
     (data_file,) = glob.glob(os.path.join(ckpt, "ckpt-6.data-*"))
     with open(data_file, "r+b") as f:
         f.truncate(os.path.getsize(data_file) // 2)
-    train.train_and_evaluate(tiny(data, num_steps=8), run_dir)
+    training.run(tiny(data, num_steps=8), run_dir)
     assert "ckpt-6 cannot be read" in caplog.text and "older ckpt-4" in caplog.text
     assert sorted(os.listdir(os.path.join(ckpt, "damaged"))) == [
         "ckpt-6.data-00000-of-00001", "ckpt-6.index"]
@@ -280,7 +275,7 @@ def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, c
     os.makedirs(os.path.join(ckpt, "ckpt-10_temp"))
     shutil.copy(glob.glob(os.path.join(ckpt, "ckpt-8.data-*"))[0],
                 os.path.join(ckpt, "ckpt-10.data-00000-of-00001"))
-    train.train_and_evaluate(tiny(data, num_steps=10), run_dir)
+    training.run(tiny(data, num_steps=10), run_dir)
     assert "ckpt-8 cannot be read" in caplog.text and "older ckpt-6" in caplog.text
     assert_whole_run(run_dir, 10, 2)
     assert not glob.glob(os.path.join(ckpt, "*_temp"))
@@ -291,38 +286,37 @@ def test_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data, c
     before = helpers.files_under(ckpt)
     with pytest.raises(UserError, match="no checkpoint in .*checkpoints reads back whole "
                                         r"\(ckpt-10: "):
-        train.train_and_evaluate(tiny(data, num_steps=12), run_dir)
+        training.run(tiny(data, num_steps=12), run_dir)
     assert helpers.files_under(ckpt) == before
 
 
-@pytest.mark.slow
-def test_nan_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data, caplog):
+def test_nan_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data, caplog, training):
     run_dir = str(tmp_path / "run")
-    train.train_and_evaluate(tiny(data, num_steps=4), run_dir)
-    good = helpers.files_under(os.path.join(run_dir, "checkpoints"))
+    training.run(tiny(data, num_steps=4), run_dir)
+    good = helpers.files_under(RunDir(run_dir).checkpoints)
 
     # An absurd learning rate: step 5's update overflows, step 6's losses are NaN.
     wild = tiny(data, num_steps=8)
     wild.optim.g_learning_rate = wild.optim.d_learning_rate = 1e30
     with pytest.raises(recovery.Diverged, match=r"became NaN/Inf at step 6; the last good "
                                              r"checkpoint .*ckpt-4 is kept;.* from step 4"):
-        train.train_and_evaluate(wild, run_dir)
-    assert helpers.files_under(os.path.join(run_dir, "checkpoints")) == good
+        training.run(wild, run_dir)
+    assert helpers.files_under(RunDir(run_dir).checkpoints) == good
     assert metric_steps(run_dir) == [1, 2, 3, 4, 5]
     assert all(np.isfinite(v).all() for v in all_weights(run_dir).values())
 
     # Rolling back cannot save it either: each halving is still absurd.
     wild.training.on_nan = "rollback"
     with pytest.raises(recovery.Diverged, match="again after 3 rollbacks to .*ckpt-4"):
-        train.train_and_evaluate(wild, run_dir)
+        training.run(wild, run_dir)
     rollbacks = re.findall(r"rolled back to step 4 and halved the learning rates to g (\S+),",
                            caplog.text)
     assert [float(r) for r in rollbacks] == [5e29, 2.5e29, 1.25e29]
-    assert helpers.files_under(os.path.join(run_dir, "checkpoints")) == good
+    assert helpers.files_under(RunDir(run_dir).checkpoints) == good
     assert metric_steps(run_dir) == [1, 2, 3, 4, 5]
 
     # With the learning rates lowered again the run resumes from step 4 and finishes.
-    train.train_and_evaluate(tiny(data, num_steps=8), run_dir)
+    training.run(tiny(data, num_steps=8), run_dir)
     assert_whole_run(run_dir, 8, 2)
     assert learning_rate(run_dir) == pytest.approx(1e-4)
 
@@ -352,14 +346,14 @@ def nan_weight_once_at(monkeypatch, step):
     return fired
 
 
-@pytest.mark.slow
-def test_rollback_continues_with_halved_learning_rates(tmp_path, data, caplog, monkeypatch):
+def test_rollback_continues_with_halved_learning_rates(tmp_path, data, caplog, monkeypatch,
+                                                       training):
     run_dir = str(tmp_path / "run")
     # A generator weight becomes NaN at step 4 while its losses are still finite: the check of
     # the weights before the checkpoint of step 4 catches it.
     fired = nan_weight_once_at(monkeypatch, 4)
     config = tiny(data, num_steps=8, on_nan="rollback")
-    train.train_and_evaluate(config, run_dir)
+    training.run(config, run_dir)
     assert fired == [4]
     assert "the weights became NaN/Inf by step 4; rolled back to step 2" in caplog.text
     assert_whole_run(run_dir, 8, 2)
@@ -368,7 +362,7 @@ def test_rollback_continues_with_halved_learning_rates(tmp_path, data, caplog, m
 
     # The lowered rates are part of the run: a resume with the same config keeps them.
     monkeypatch.undo()
-    train.train_and_evaluate(tiny(data, num_steps=10, on_nan="rollback"), run_dir)
+    training.run(tiny(data, num_steps=10, on_nan="rollback"), run_dir)
     assert learning_rate(run_dir) == pytest.approx(5e-5)
     assert metric_steps(run_dir) == list(range(1, 11))
 
@@ -381,12 +375,11 @@ def file_size_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
-@pytest.mark.slow
 def test_full_disk_while_saving_is_a_clear_error_and_the_run_resumes(tmp_path, data,
-                                                                      file_size_limit):
+                                                                      file_size_limit, training):
     run_dir = str(tmp_path / "run")
-    ckpt = os.path.join(run_dir, "checkpoints")
-    train.train_and_evaluate(tiny(data, num_steps=2), run_dir)
+    ckpt = RunDir(run_dir).checkpoints
+    training.run(tiny(data, num_steps=2), run_dir)
     (data_file,) = glob.glob(os.path.join(ckpt, "ckpt-2.data-*"))
     before = helpers.files_under(ckpt)
 
@@ -394,24 +387,24 @@ def test_full_disk_while_saving_is_a_clear_error_and_the_run_resumes(tmp_path, d
     file_size_limit(os.path.getsize(data_file) // 2)
     with pytest.raises(UserError, match=r"cannot write checkpoint .*ckpt-4 \(File too large\);"
                                         r".* rerun the same command to resume from step 2"):
-        train.train_and_evaluate(tiny(data, num_steps=6), run_dir)
+        training.run(tiny(data, num_steps=6), run_dir)
     file_size_limit(resource.RLIM_INFINITY)
     assert helpers.files_under(ckpt) == before  # nothing half-written left behind
 
-    train.train_and_evaluate(tiny(data, num_steps=6), run_dir)
+    training.run(tiny(data, num_steps=6), run_dir)
     assert_whole_run(run_dir, 6, 2)
 
     # Full again, now for the next line of metrics.jsonl.
-    file_size_limit(os.path.getsize(os.path.join(run_dir, "metrics.jsonl")) + 10)
+    file_size_limit(os.path.getsize(RunDir(run_dir).metrics) + 10)
     with pytest.raises(UserError, match=r"cannot write .*\(File too large\);"
                                         r".* rerun the same command to resume from step 6"):
-        train.train_and_evaluate(tiny(data, num_steps=8), run_dir)
+        training.run(tiny(data, num_steps=8), run_dir)
     file_size_limit(resource.RLIM_INFINITY)
-    train.train_and_evaluate(tiny(data, num_steps=8), run_dir)
+    training.run(tiny(data, num_steps=8), run_dir)
     assert_whole_run(run_dir, 8, 2)  # the cut line of metrics is gone
 
 
-def test_a_divergence_under_a_huge_r1_weight_names_it(tmp_path, data):
+def test_a_divergence_under_a_huge_r1_weight_names_it(tmp_path, data, training):
     with pytest.raises(recovery.Diverged, match=r"lower training.r1_gamma \(now 1e\+30\) or "
                                                 r"optim.g_learning_rate"):
-        train.train_and_evaluate(tiny(data, num_steps=4, r1_gamma=1e30), str(tmp_path / "run"))
+        training.run(tiny(data, num_steps=4, r1_gamma=1e30), str(tmp_path / "run"))

@@ -14,6 +14,7 @@ import pytest
 
 from dcgan.errors import UserError
 from dcgan.run import checkpoints, sample_output, workdir
+from dcgan.run.workdir import RunDir
 from dcgan.training import train
 from tests import helpers, unwritable
 
@@ -49,12 +50,11 @@ np.savez(out_file, images=images, floats=floats)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(training):
     """A finished tiny run with an EMA generator: checkpoints at steps 2 and 4."""
-    root = str(tmp_path_factory.mktemp("run"))
     config = helpers.tiny_config()
     config.model.ema_decay = 0.5
-    train.train_and_evaluate(config, root)
+    root = training.finished(config)
     grid_noise = train.grid_noise(config.training.num_grid_images, config.model.noise_dim,
                                   config.seed)
     return {"root": root, "grid_noise": grid_noise.numpy(), "noise_dim": config.model.noise_dim}
@@ -70,18 +70,14 @@ def reference(run, tmp_path_factory):
         return {"images": arrays["images"], "noise": arrays["noise"], "peak": peak_mib(result)}
 
 
-def _env():
-    return dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-
-
 def sample(run, *args, script=None):
     """Run the sample command on the run; it must succeed without restore warnings."""
     if script is None:
         result = helpers.run_cli("dcgan.sample", f"--workdir={run['root']}", *args)
     else:
         result = subprocess.run([sys.executable, "-c", script, f"--workdir={run['root']}", *args],
-                                cwd=helpers.ROOT, env=_env(), capture_output=True, text=True,
-                                timeout=300)
+                                cwd=helpers.ROOT, env=helpers.command_env(), capture_output=True,
+                                text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for warning in UNRESTORED_WARNINGS:
         assert warning not in result.stderr
@@ -102,7 +98,6 @@ def tiles(grid, rows, columns, padding=2):
                      for r in range(rows) for c in range(columns)])[..., None]
 
 
-@pytest.mark.slow
 def test_npz_same_seed_same_images_in_flat_memory(run, reference, tmp_path):
     ten = reference
     assert ten["images"].dtype == np.uint8 and ten["images"].shape == (10, SIZE, SIZE, 1)
@@ -119,7 +114,6 @@ def test_npz_same_seed_same_images_in_flat_memory(run, reference, tmp_path):
         np.testing.assert_array_equal(many["images"][:10], ten["images"])
 
 
-@pytest.mark.slow
 def test_grid_and_export_round_trip_in_a_fresh_process(run, reference, tmp_path):
     grid_path, export = tmp_path / "grid.png", tmp_path / "export"
     result = sample(run, "--num_images=4", "--seed=3", f"--output={grid_path}",
@@ -135,7 +129,7 @@ def test_grid_and_export_round_trip_in_a_fresh_process(run, reference, tmp_path)
     reload = subprocess.run(
         [sys.executable, "-c", RELOAD, str(export), str(tmp_path / "noise.npy"),
          str(tmp_path / "out.npz")],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=helpers.command_env(), capture_output=True, text=True, timeout=300)
     assert reload.returncode == 0, reload.stderr
     with np.load(tmp_path / "out.npz") as out:
         images, floats = out["images"], out["floats"]
@@ -143,11 +137,10 @@ def test_grid_and_export_round_trip_in_a_fresh_process(run, reference, tmp_path)
     np.testing.assert_array_equal(images[:10], reference["images"])
     np.testing.assert_allclose((floats[:10] + 1) * 127.5, reference["images"], atol=0.51)
     # The EMA generator is the default: the export redraws the run's last training grid.
-    grid = iio.imread(os.path.join(run["root"], "samples", "step_000004.png"))
+    grid = iio.imread(RunDir(run["root"]).sample_grid(4))
     assert np.abs(images[64:].astype(int) - tiles(grid, 2, 2)).max() <= 1
 
 
-@pytest.mark.slow
 def test_folder_truncation_and_interpolation(run, reference, tmp_path):
     folder = tmp_path / "pngs"
     result = sample(run, "--num_images=4", "--seed=3", "--step=2", "--no_ema",
@@ -167,7 +160,7 @@ def test_folder_truncation_and_interpolation(run, reference, tmp_path):
     np.testing.assert_array_equal(t[kept], z[kept])  # only the entries beyond T are redrawn
 
     result = sample(run, "--interpolate=5", "--num_images=2", "--seed=3")
-    grid_path = os.path.join(run["root"], "samples", "interpolation_step000004_seed3.png")
+    grid_path = os.path.join(RunDir(run["root"]).samples, "interpolation_step000004_seed3.png")
     assert grid_path in result.stdout
     rows = tiles(iio.imread(grid_path), 2, 5).reshape(2, 5, SIZE, SIZE, 1)
     # Pair j walks from sample 2j to sample 2j+1 of the same seed.
@@ -188,13 +181,12 @@ def test_folder_truncation_and_interpolation(run, reference, tmp_path):
     ("unwritable_output", ["cannot write --output", "not a folder"]),
     ("unknown_output", ["--output=out.jpg", ".png", ".npz"]),
 ])
-@pytest.mark.slow
 def test_bad_input_is_one_line(run, tmp_path, case, words):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
     empty_run = tmp_path / "empty_run"
-    (empty_run / "checkpoints").mkdir(parents=True)
-    shutil.copy(os.path.join(run["root"], "config.json"), empty_run)
+    os.makedirs(RunDir(empty_run).checkpoints)
+    shutil.copy(RunDir(run["root"]).config, empty_run)
     workdir = f"--workdir={run['root']}"
     args = {
         "no_workdir": [],
@@ -216,23 +208,19 @@ def test_checkpoint_of_another_model_is_refused(run):
     """A config.json edited after training: the restore fails with one clear sentence."""
     config = workdir.read_config(run["root"])
     config.model.gen_filters = 8
-    checkpoint = os.path.join(run["root"], "checkpoints", "ckpt-4")
+    checkpoint = os.path.join(RunDir(run["root"]).checkpoints, "ckpt-4")
     with pytest.raises(UserError, match="ckpt-4 holds no ema generator matching the run's "
                                         "config.json"):
         checkpoints.restore_generator(config, checkpoint, use_ema=True)
 
 
-def numbered_pngs(folder):
-    return sorted(name for name in os.listdir(folder) if name.endswith(".png"))
-
-
-@pytest.mark.slow
 def test_interrupted_folder_output_holds_only_whole_images(run, tmp_path):
     folder = tmp_path / "pngs"
     process = subprocess.Popen(
         [sys.executable, "-m", "dcgan.sample", f"--workdir={run['root']}", "--num_images=200000",
          "--batch_size=16", f"--output={folder}"],
-        cwd=helpers.ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=helpers.ROOT, env=helpers.command_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not (folder.is_dir() and len(os.listdir(folder)) >= 40):
@@ -246,13 +234,12 @@ def test_interrupted_folder_output_holds_only_whole_images(run, tmp_path):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     names = sorted(os.listdir(folder))
-    assert names == numbered_pngs(folder), names  # no temporary file left behind
+    assert names == helpers.png_names(folder), names  # no temporary file left behind
     assert len(names) >= 40
     for name in names:  # a torn PNG would fail to decode
         assert iio.imread(folder / name).shape == (SIZE, SIZE), name
 
 
-@pytest.mark.slow
 def test_used_folder_is_refused_unless_overwrite(run, tmp_path):
     folder = tmp_path / "pngs"
     sample(run, "--num_images=5", "--seed=1", f"--output={folder}")
@@ -266,7 +253,7 @@ def test_used_folder_is_refused_unless_overwrite(run, tmp_path):
     assert helpers.files_under(str(folder)) == before
 
     sample(run, "--num_images=3", "--seed=2", f"--output={folder}", "--overwrite")
-    assert numbered_pngs(folder) == [f"{i:06d}.png" for i in range(3)]
+    assert helpers.png_names(folder) == [f"{i:06d}.png" for i in range(3)]
     assert (folder / "notes.txt").read_text() == "mine"  # not a file the command writes
     second = tmp_path / "second.npz"
     sample(run, "--num_images=3", "--seed=2", f"--output={second}")

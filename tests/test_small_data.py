@@ -1,6 +1,5 @@
 """Small data sets: a subset of the source, held-out images, and what the run logs of them."""
 
-import json
 import os
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 
 from dcgan.data import input_pipeline
 from dcgan.errors import UserError
+from dcgan.run.workdir import RunDir
 from dcgan.training import train
 from tests import helpers
 
@@ -56,18 +56,17 @@ def test_a_holdout_of_every_image_is_refused():
         input_pipeline.select_images(numbered(10), 0, holdout=10)
 
 
-def test_a_run_logs_d_on_held_out_and_trained_images_and_their_gap(tmp_path):
+def test_a_run_logs_d_on_held_out_and_trained_images_and_their_gap(tmp_path, training):
     from dcgan.run import run_report
 
     config = helpers.tiny_config("synthetic:digits:40", num_steps=2)
     config.data.max_images = 16
     config.data.holdout = 8
-    train.train_and_evaluate(config, str(tmp_path))
-    with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
-        (record,) = [json.loads(line) for line in f]
+    training.run(config, str(tmp_path))
+    (record,) = helpers.read_records(tmp_path)
     assert 0 <= record["d_holdout"] <= 1 and 0 <= record["d_trained"] <= 1
     assert record["d_gap"] == pytest.approx(record["d_trained"] - record["d_holdout"])
-    assert os.path.exists(os.path.join(str(tmp_path), "report.png"))
+    assert os.path.exists(RunDir(str(tmp_path)).report)
     assert run_report.gap_target(str(tmp_path)) == 0  # no target line: the gap steers nothing
 
 
@@ -78,8 +77,7 @@ def test_too_few_images_left_for_a_batch_is_one_line(tmp_path):
         train.train_and_evaluate(config, str(tmp_path))
 
 
-@pytest.mark.slow
-def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path):
+def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path, training):
     from configs import folder128
 
     helpers.write_folder(str(tmp_path / "pictures"), n=12, size=40)
@@ -93,11 +91,10 @@ def test_the_folder128_preset_trains_two_steps_when_made_tiny(tmp_path):
     t.log_every_steps = t.sample_every_steps = t.checkpoint_every_steps = 2
     t.precision = "float32"
     run = str(tmp_path / "run")
-    train.train_and_evaluate(config, run)
-    with open(os.path.join(run, "metrics.jsonl")) as f:
-        (record,) = [json.loads(line) for line in f]
+    training.run(config, run)
+    (record,) = helpers.read_records(run)
     assert {"augment_p", "d_sign_real", "d_holdout"} <= set(record)
-    assert os.path.exists(os.path.join(run, "samples", "step_000002.png"))
+    assert os.path.exists(RunDir(run).sample_grid(2))
 
 
 @pytest.mark.parametrize("max_images, holdout, trained", [(30, 30, 10), (1000, 0, 40)])

@@ -10,43 +10,43 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dcgan.errors import UserError
-from dcgan.training import evaluations, train
+from dcgan.run.workdir import RunDir
+from dcgan.training import evaluations
 from tests import helpers
 
 REQUIRED_METRICS = {"step", "g_loss", "d_loss", "d_real", "d_fake", "images_per_sec"}
 
 
 def assert_complete_run(workdir, num_steps, sample_every, image_shape):
-    ckpt = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    run = RunDir(workdir)
+    ckpt = tf.train.latest_checkpoint(run.checkpoints)
     assert ckpt is not None and ckpt.endswith(f"-{num_steps}")
-    samples = sorted(os.listdir(os.path.join(workdir, "samples")))
+    samples = sorted(os.listdir(run.samples))
     steps = range(sample_every, num_steps + 1, sample_every)
-    assert samples == [f"step_{s:06d}.png" for s in steps]
-    grid = iio.imread(os.path.join(workdir, "samples", samples[-1]))
+    assert [run.sample_grid(s) for s in steps] == [os.path.join(run.samples, n) for n in samples]
+    grid = iio.imread(run.sample_grid(steps[-1]))
     assert grid.dtype == np.uint8 and grid.shape[0] >= 2 * image_shape[0]
-    gif = iio.imread(os.path.join(workdir, "progress.gif"), index=None)
+    gif = iio.imread(run.progress_gif, index=None)
     assert gif.shape[0] == len(samples)
-    with open(os.path.join(workdir, "config.json")) as f:
+    with open(run.config) as f:
         assert json.load(f)["training"]["num_steps"] == num_steps
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = helpers.read_records(workdir)
     assert [r["step"] for r in records] == list(range(2, num_steps + 1, 2))
     for record in records:
         assert REQUIRED_METRICS <= set(record)
         assert 0.0 <= record["d_real"] <= 1.0 and 0.0 <= record["d_fake"] <= 1.0
         assert record["d_loss"] > 0 and record["g_loss"] > 0
-    assert os.listdir(os.path.join(workdir, "tensorboard"))
+    assert os.listdir(run.tensorboard)
 
 
-def test_trains_on_mock_tfds(tmp_path):
+def test_trains_on_mock_tfds(tmp_path, training):
     with tfds.testing.mock_data(num_examples=32):
-        train.train_and_evaluate(helpers.tiny_config("tfds:mnist"), str(tmp_path))
+        training.run(helpers.tiny_config("tfds:mnist"), str(tmp_path))
     assert_complete_run(str(tmp_path), 4, 2, (28, 28))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["idx", "folder", "npz", "synthetic"])
-def test_trains_on_each_local_source(tmp_path, scheme):
+def test_trains_on_each_local_source(tmp_path, scheme, training):
     data = tmp_path / "data"
     source = {
         "idx": lambda: (helpers.write_idx(str(data)), f"idx:{data}")[1],
@@ -58,27 +58,24 @@ def test_trains_on_each_local_source(tmp_path, scheme):
     if scheme == "folder":
         config.data.image_size, config.data.channels = 32, 3
     run = str(tmp_path / "run")
-    train.train_and_evaluate(config, run)
+    training.run(config, run)
     assert_complete_run(run, 4, 2, (config.data.image_size,) * 2)
 
 
-@pytest.mark.slow
-def test_resume_is_exact(tmp_path):
+def test_resume_is_exact(tmp_path, training):
     config = helpers.tiny_config(num_steps=6, checkpoint_every_steps=3)
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
     half = helpers.tiny_config(num_steps=3, checkpoint_every_steps=3)
     # The same workdir with more steps continues.
-    helpers.train_in_new_process((config, straight), (half, stopped), (config, stopped))
+    training.in_new_process((config, straight), (half, stopped), (config, stopped))
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert a.keys() == b.keys() and len(a) > 20
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    with open(os.path.join(stopped, "metrics.jsonl")) as f:
-        assert [json.loads(line)["step"] for line in f] == [2, 3, 4, 6]
+    assert [r["step"] for r in helpers.read_records(stopped)] == [2, 3, 4, 6]
 
 
-@pytest.mark.slow
-def test_lazy_r1_penalty_is_logged_changes_training_and_resumes_exactly(tmp_path):
+def test_lazy_r1_penalty_is_logged_changes_training_and_resumes_exactly(tmp_path, training):
     """training.r1_gamma: D's penalty is logged (d_r1, weighted by r1_every), it changes the
     weights, and a run stopped between two penalised steps resumes bit for bit."""
     def config(**training):
@@ -86,11 +83,10 @@ def test_lazy_r1_penalty_is_logged_changes_training_and_resumes_exactly(tmp_path
                                       "r1_every": 2, **training})
 
     plain, straight, stopped = (str(tmp_path / name) for name in ("plain", "straight", "stopped"))
-    helpers.train_in_new_process(
+    training.in_new_process(
         (config(), plain), (config(r1_gamma=10.0), straight),
         (config(r1_gamma=10.0, num_steps=3), stopped), (config(r1_gamma=10.0), stopped))
-    with open(os.path.join(straight, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = helpers.read_records(straight)
     assert [r["step"] for r in records] == [2, 4, 6]
     assert all(r["d_r1"] > 0 for r in records)
     a, b = helpers.training_state(plain), helpers.training_state(straight)
@@ -102,79 +98,75 @@ def test_lazy_r1_penalty_is_logged_changes_training_and_resumes_exactly(tmp_path
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-@pytest.mark.slow
-def test_resume_refuses_a_different_model(tmp_path):
-    train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
+def test_resume_refuses_a_different_model(tmp_path, training):
+    training.run(helpers.tiny_config(num_steps=2), str(tmp_path))
     before = helpers.files_under(str(tmp_path))
     config = helpers.tiny_config(num_steps=4)
     config.model.gen_filters = 8
     with pytest.raises(UserError, match="different model.*gen_filters"):
-        train.train_and_evaluate(config, str(tmp_path))
+        training.run(config, str(tmp_path))
     assert helpers.files_under(str(tmp_path)) == before
 
 
-@pytest.mark.slow
-def test_a_run_from_before_minibatch_stddev_existed_still_resumes(tmp_path):
-    train.train_and_evaluate(helpers.tiny_config(num_steps=2), str(tmp_path))
-    config_path = os.path.join(str(tmp_path), "config.json")
+def test_a_run_from_before_minibatch_stddev_existed_still_resumes(tmp_path, training):
+    training.run(helpers.tiny_config(num_steps=2), str(tmp_path))
+    config_path = RunDir(str(tmp_path)).config
     with open(config_path) as f:
         saved = json.load(f)
     del saved["model"]["minibatch_stddev"]  # as written before the field existed
     with open(config_path, "w") as f:
         json.dump(saved, f)
 
-    train.train_and_evaluate(helpers.tiny_config(num_steps=4), str(tmp_path))
+    training.run(helpers.tiny_config(num_steps=4), str(tmp_path))
 
-    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-4")
+    assert tf.train.latest_checkpoint(RunDir(tmp_path).checkpoints).endswith("-4")
     config = helpers.tiny_config(num_steps=6)
     config.model.minibatch_stddev = 0  # the run was trained without it: refused
     with pytest.raises(UserError, match="different model.*minibatch_stddev: -1 -> 0"):
-        train.train_and_evaluate(config, str(tmp_path))
+        training.run(config, str(tmp_path))
 
 
-@pytest.mark.slow
-def test_checkpoint_holds_models_not_data(tmp_path):
+def test_checkpoint_holds_models_not_data(tmp_path, training):
     """The data position comes from the step, so a checkpoint weighs about the models."""
     config = helpers.tiny_config(num_steps=2)
-    train.train_and_evaluate(config, str(tmp_path))
-    ckpt_dir = tmp_path / "checkpoints"
-    size = sum(p.stat().st_size for p in ckpt_dir.iterdir() if p.name.startswith("ckpt-2"))
+    training.run(config, str(tmp_path))
+    ckpt_dir = RunDir(tmp_path).checkpoints
+    size = sum(os.path.getsize(os.path.join(ckpt_dir, name)) for name in os.listdir(ckpt_dir)
+               if name.startswith("ckpt-2"))
     num_values = sum(v.size for v in helpers.training_state(str(tmp_path)).values())
     assert size < 4 * num_values * 1.5 + 100_000
 
 
-@pytest.mark.slow
-def test_a_time_budget_stops_the_run_and_resume_stays_exact(tmp_path):
+def test_a_time_budget_stops_the_run_and_resume_stays_exact(tmp_path, training):
     """training.max_seconds: a run stops by time, saved and logged, and counts across resumes."""
     tf.config.experimental.enable_op_determinism()
     budgeted = str(tmp_path / "budgeted")
     config = helpers.tiny_config(num_steps=10**6, max_seconds=3.0, log_every_steps=10**5,
                                  sample_every_steps=10**5, checkpoint_every_steps=10**5)
-    train.train_and_evaluate(config, budgeted)
-    ckpt = tf.train.latest_checkpoint(os.path.join(budgeted, "checkpoints"))
+    training.run(config, budgeted)
+    ckpt = tf.train.latest_checkpoint(RunDir(budgeted).checkpoints)
     stopped = int(ckpt.rsplit("-", 1)[1])
     assert 0 < stopped < 10**6
     reader = tf.train.load_checkpoint(ckpt)
     assert reader.get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE") >= 3.0
-    with open(os.path.join(budgeted, "metrics.jsonl")) as f:
-        assert [json.loads(line)["step"] for line in f] == [stopped]  # the last step is logged
-    assert os.path.exists(os.path.join(budgeted, "samples", f"step_{stopped:06d}.png"))
+    # The last step is logged.
+    assert [r["step"] for r in helpers.read_records(budgeted)] == [stopped]
+    assert os.path.exists(RunDir(budgeted).sample_grid(stopped))
 
     # The budget is spent: the same command trains nothing more.
-    train.train_and_evaluate(config, budgeted)
-    assert tf.train.latest_checkpoint(os.path.join(budgeted, "checkpoints")) == ckpt
+    training.run(config, budgeted)
+    assert tf.train.latest_checkpoint(RunDir(budgeted).checkpoints) == ckpt
 
     # Stopping by time changes nothing about the steps it trained.
     straight = str(tmp_path / "straight")
-    train.train_and_evaluate(helpers.tiny_config(num_steps=stopped), straight)
+    training.run(helpers.tiny_config(num_steps=stopped), straight)
     a, b = helpers.training_state(straight), helpers.training_state(budgeted)
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-@pytest.mark.slow
-def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path):
+def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path, training):
     """optim.schedule=linear_decay: the logged rates fall on the line, and a run stopped part
     way (here by a time budget) resumes onto the same line, bit for bit."""
     def config(**training):
@@ -185,11 +177,10 @@ def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path):
 
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
     # Stopped part way by a time budget, then run on.
-    helpers.train_in_new_process((config(), straight), (config(max_seconds=1e-6), stopped),
-                                 (config(), stopped))
+    training.in_new_process((config(), straight), (config(max_seconds=1e-6), stopped),
+                            (config(), stopped))
     base = config().optim.g_learning_rate
-    with open(os.path.join(straight, "metrics.jsonl")) as f:
-        rates = {r["step"]: r["g_learning_rate"] for r in map(json.loads, f)}
+    rates = {r["step"]: r["g_learning_rate"] for r in helpers.read_records(straight)}
     # Logged after step s, the rate is the one step s - 1 used: full until step 2 of 8, then
     # down the line to 1/6 of it for the last step.
     expected = {s: base * min(1.0, 1 - (s - 1 - 2) / 6) for s in (2, 4, 6, 8)}
@@ -197,21 +188,19 @@ def test_linear_decay_lowers_the_rates_to_zero_and_resumes_exactly(tmp_path):
     for s in rates:
         assert rates[s] == pytest.approx(expected[s], rel=1e-5), s
 
-    with open(os.path.join(stopped, "metrics.jsonl")) as f:
-        assert 0 < json.loads(f.readline())["step"] < 8  # stopped before the end
+    assert 0 < helpers.read_records(stopped)[0]["step"] < 8  # stopped before the end
     a, b = helpers.training_state(straight), helpers.training_state(stopped)
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def test_a_conditional_run_with_held_out_images_logs_d_on_both(tmp_path):
+def test_a_conditional_run_with_held_out_images_logs_d_on_both(tmp_path, training):
     config = helpers.tiny_config("synthetic:digits:40", num_steps=2)
     config.model.conditional = True
     config.data.holdout = 8
-    train.train_and_evaluate(config, str(tmp_path))
-    with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
-        (record,) = [json.loads(line) for line in f]
+    training.run(config, str(tmp_path))
+    (record,) = helpers.read_records(tmp_path)
     assert 0 < record["d_holdout"] < 1 and 0 < record["d_trained"] < 1
 
 
@@ -235,13 +224,12 @@ def test_d_trained_compares_a_random_sample_of_the_training_images_drawn_by_the_
     assert not np.array_equal(compared(seed=1)[0], chosen)
 
 
-def test_a_budget_of_a_second_trains_for_about_a_second_not_one_step(tmp_path):
+def test_a_budget_of_a_second_trains_for_about_a_second_not_one_step(tmp_path, training):
     """Tracing the step function takes longer than this budget; it is not counted."""
     config = helpers.tiny_config(num_steps=10**6, max_seconds=1.0, log_every_steps=10**5,
                                  sample_every_steps=10**5, checkpoint_every_steps=10**5)
-    train.train_and_evaluate(config, str(tmp_path))
-    with open(os.path.join(str(tmp_path), "metrics.jsonl")) as f:
-        (record,) = [json.loads(line) for line in f]
+    training.run(config, str(tmp_path))
+    (record,) = helpers.read_records(tmp_path)
     assert record["step"] > 5
-    reader = tf.train.load_checkpoint(os.path.join(str(tmp_path), "checkpoints"))
+    reader = tf.train.load_checkpoint(RunDir(str(tmp_path)).checkpoints)
     assert 1.0 <= reader.get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE") < 3.0

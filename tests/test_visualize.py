@@ -46,7 +46,7 @@ def test_grid_rejects_unsupported_channels():
 def test_save_grid_png_round_trip(tmp_path, channels):
     rng = np.random.default_rng(channels)
     images = rng.uniform(-1, 1, size=(5, 6, 6, channels)).astype(np.float32)
-    path = tmp_path / "nested" / "samples" / "step_000010.png"
+    path = tmp_path / "nested" / "folder" / "grid.png"
     grid = visualize.save_grid(images, path)
     loaded = iio.imread(path)
     np.testing.assert_array_equal(loaded, grid)
@@ -64,7 +64,7 @@ def _write_frames(tmp_path, count, size=(10, 12)):
 
 def test_write_gif_keeps_every_frame_and_loops(tmp_path):
     paths = _write_frames(tmp_path, 5)
-    gif = tmp_path / "out" / "progress.gif"
+    gif = tmp_path / "out" / "frames.gif"
     visualize.write_gif(paths, gif, duration=0.1)
     frames = iio.imread(gif, index=None)
     assert frames.shape[0] == 5
@@ -80,12 +80,12 @@ def test_write_gif_leaves_out_a_frame_of_another_size(tmp_path):
     paths = _write_frames(tmp_path, 2)
     odd = tmp_path / "odd.png"
     iio.imwrite(odd, np.zeros((30, 31), dtype=np.uint8))
-    gif = tmp_path / "progress.gif"
+    gif = tmp_path / "frames.gif"
     visualize.write_gif([paths[0], odd, paths[1]], gif)
     frames = iio.imread(gif, index=None)
     assert frames.shape[0] == 2 and frames.shape[1:3] == (10, 12)
     with pytest.raises(ValueError, match="at least one"):
-        visualize.write_gif([], tmp_path / "progress.gif")
+        visualize.write_gif([], tmp_path / "frames.gif")
 
 
 def _records(with_quality):
@@ -101,9 +101,9 @@ def _records(with_quality):
 
 @pytest.mark.parametrize("with_quality", [False, True])
 def test_plot_report_writes_png_and_closes_figures(tmp_path, with_quality):
-    grid_path = tmp_path / "samples" / "step_000900.png"
+    grid_path = tmp_path / "grids" / "grid.png"
     visualize.save_grid(np.zeros((4, 8, 8, 1), dtype=np.float32), grid_path)
-    out = tmp_path / "report" / "report.png"
+    out = tmp_path / "plots" / "plot.png"
     written = visualize.plot_report(_records(with_quality), out, 2 * np.log(2), np.log(2),
                                     last_grid_path=grid_path)
     assert written == str(out)
@@ -116,7 +116,7 @@ def test_plot_report_writes_png_and_closes_figures(tmp_path, with_quality):
 def test_plot_report_without_samples_or_optional_metrics(tmp_path):
     records = [{"step": s, "g_loss": 0.7, "d_loss": 1.4, "d_real": 0.5, "d_fake": 0.5}
                for s in range(3)]
-    out = tmp_path / "report.png"
+    out = tmp_path / "plot.png"
     visualize.plot_report(records, out, 2 * np.log(2), np.log(2))
     assert iio.imread(out).shape[0] > 100
     assert plt.get_fignums() == []
