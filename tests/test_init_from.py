@@ -12,7 +12,6 @@ import tensorflow as tf
 from dcgan import config_check, models
 from dcgan.errors import UserError
 from dcgan.run import workdir
-from dcgan.training import train
 from dcgan.training.state import TrainingState
 from tests import helpers
 
@@ -28,9 +27,9 @@ def source_config():
 
 
 @pytest.fixture(scope="module")
-def source_run(tmp_path_factory):
+def source_run(tmp_path_factory, training):
     run = str(tmp_path_factory.mktemp("source") / "run")
-    train.train_and_evaluate(source_config(), run)
+    training.run(source_config(), run)
     return run
 
 
@@ -62,9 +61,9 @@ def checkpoint(run, step):
 
 
 def test_a_new_run_starts_from_the_source_networks_exactly_and_from_nothing_else(
-        source_run, tmp_path):
+        source_run, tmp_path, training):
     run = str(tmp_path / "fine")
-    train.train_and_evaluate(fine_tune_config(source_run), run)
+    training.run(fine_tune_config(source_run), run)
     source = networks(workdir.read_config(source_run), checkpoint(source_run, 4))
     start = networks(workdir.read_config(run), checkpoint(run, 0))
     for part in source:
@@ -96,9 +95,9 @@ def test_a_new_run_starts_from_the_source_networks_exactly_and_from_nothing_else
         "step/.ATTRIBUTES/VARIABLE_VALUE")) == 2
 
 
-def test_a_checkpoint_or_the_best_one_is_picked_by_its_path(source_run, tmp_path):
+def test_a_checkpoint_or_the_best_one_is_picked_by_its_path(source_run, tmp_path, training):
     run = str(tmp_path / "fine")
-    train.train_and_evaluate(fine_tune_config(checkpoint(source_run, 2)), run)
+    training.run(fine_tune_config(checkpoint(source_run, 2)), run)
     with open(workdir.RunDir(run).config) as f:
         taken = json.load(f)["initialized_from"]
     assert taken["step"] == 2
@@ -108,7 +107,7 @@ def test_a_checkpoint_or_the_best_one_is_picked_by_its_path(source_run, tmp_path
         np.testing.assert_array_equal(ours, theirs)
     best = os.path.join(source_run, "checkpoints", "best")
     with pytest.raises(UserError, match="holds no checkpoint; it keeps one once"):
-        train.train_and_evaluate(fine_tune_config(best), str(tmp_path / "from_best"))
+        training.run(fine_tune_config(best), str(tmp_path / "from_best"))
 
 
 @pytest.mark.slow
@@ -187,13 +186,13 @@ def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
 
 
 def test_a_conditional_run_from_an_unconditional_one_starts_its_class_layers_fresh(
-        source_run, tmp_path, caplog):
+        source_run, tmp_path, caplog, training):
     config = fine_tune_config(source_run)
     config.model.conditional = True
     config.model.class_norm = True
     run = str(tmp_path / "conditional")
     with caplog.at_level(logging.INFO, logger="dcgan"):
-        train.train_and_evaluate(config, run)
+        training.run(config, run)
     fresh = [r.getMessage() for r in caplog.records if "start fresh" in r.getMessage()]
     assert fresh == ["training.init_from: class embedding, class projection, class scale and "
                      "shift start fresh (the source is unconditional); the rest is copied"]
@@ -213,9 +212,9 @@ def test_a_conditional_run_from_an_unconditional_one_starts_its_class_layers_fre
 
 @pytest.mark.parametrize("frozen", [1, 2])
 def test_freeze_d_layers_keeps_the_first_discriminator_blocks_as_copied(
-        source_run, tmp_path, frozen):
+        source_run, tmp_path, frozen, training):
     run = str(tmp_path / "frozen")
-    train.train_and_evaluate(fine_tune_config(source_run, freeze_d_layers=frozen), run)
+    training.run(fine_tune_config(source_run, freeze_d_layers=frozen), run)
     config = workdir.read_config(run)
     start, end = (networks(config, checkpoint(run, s))["discriminator"] for s in (0, 2))
     # 28 px: two blocks of a kernel and a bias each, then the logits' kernel and bias.
@@ -235,10 +234,10 @@ def test_init_lr_scale_lowers_both_learning_rates_of_a_run_started_from_another(
     assert rates[0.25] == pytest.approx({"g_learning_rate": 2.5e-5, "d_learning_rate": 2.5e-5})
 
 
-def test_ada_start_p_is_where_an_adaptive_p_starts(tmp_path):
+def test_ada_start_p_is_where_an_adaptive_p_starts(tmp_path, training):
     config = helpers.tiny_config(SOURCE, num_steps=1, log_every_steps=1, augment="translation",
                                  ada_target=0.6, ada_start_p=0.4)
-    train.train_and_evaluate(config, str(tmp_path))
+    training.run(config, str(tmp_path))
     with open(workdir.RunDir(str(tmp_path)).metrics) as f:
         logged = json.loads(f.readline())
     # One step of 8 images moves p by at most 8 / 500k from where it started.
@@ -298,16 +297,16 @@ def test_make_starter_refuses_a_budget_of_nothing_in_one_line(tmp_path):
 
 
 def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(
-        tmp_path, caplog):
+        tmp_path, caplog, training):
     source_config = helpers.tiny_config(SOURCE, num_steps=2)
     source_config.model.conditional = True
     source = str(tmp_path / "source")
-    train.train_and_evaluate(source_config, source)
+    training.run(source_config, source)
     config = fine_tune_config(source)
     config.model.conditional = True
     run = str(tmp_path / "fine")
     with caplog.at_level(logging.INFO, logger="dcgan"):
-        train.train_and_evaluate(config, run)
+        training.run(config, run)
     assert not [r for r in caplog.records if "start fresh" in r.getMessage()]
     theirs = networks(workdir.read_config(source), checkpoint(source, 2), num_classes=10)
     ours = networks(workdir.read_config(run), checkpoint(run, 0), num_classes=10)

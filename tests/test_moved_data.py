@@ -9,12 +9,11 @@ import pytest
 from PIL import Image
 
 from dcgan.run import workdir
-from dcgan.training import train
 from tests import helpers
 
 
 @pytest.fixture(scope="module")
-def relative_run(tmp_path_factory):
+def relative_run(tmp_path_factory, training):
     """A 2-step run on `folder:pictures`, typed relative to the folder it was started in."""
     root = tmp_path_factory.mktemp("moved")
     helpers.write_folder(str(root / "pictures"), n=16)
@@ -23,7 +22,7 @@ def relative_run(tmp_path_factory):
     here = os.getcwd()
     os.chdir(root)
     try:
-        train.train_and_evaluate(config, "run")
+        training.run(config, "run")
     finally:
         os.chdir(here)
     return root

@@ -7,7 +7,6 @@ import pytest
 
 from dcgan.data import image_folder, input_pipeline
 from dcgan.run import start_check, workdir
-from dcgan.training import train
 from tests import helpers
 
 
@@ -41,25 +40,25 @@ def folder_config(folder, **training):
     return config
 
 
-def run_as_main(config, root):
+def run_as_main(config, root, training):
     """What dcgan.main does: the checks, the lock, then the run with both handed on."""
     start = start_check.check_before_start(config, root, allow_new_data=False)
     lock = workdir.lock(root)
     try:
-        train.train_and_evaluate(config, root, start=start, lock=lock)
+        training.run(config, root, start=start, lock=lock)
     finally:
         lock.close()
 
 
-def test_a_folder_run_lists_and_decodes_once(tmp_path, counted):
+def test_a_folder_run_lists_and_decodes_once(tmp_path, counted, training):
     folder = tmp_path / "pictures"
     helpers.write_folder(str(folder), n=16)
-    run_as_main(folder_config(folder, num_steps=2), str(tmp_path / "run"))
+    run_as_main(folder_config(folder, num_steps=2), str(tmp_path / "run"), training)
     assert counted["scan"] == 1 and counted["decode"] == 16
     assert counted["select_images"] == 1 and counted["lock"] == 1
 
     counted.clear()  # a resume compares the config and the folder's files once too
-    run_as_main(folder_config(folder, num_steps=4), str(tmp_path / "run"))
+    run_as_main(folder_config(folder, num_steps=4), str(tmp_path / "run"), training)
     assert counted["scan"] == 1 and counted["decode"] == 16
     assert counted["check_change"] == 1 and counted["data_change"] == 1
     assert counted["select_images"] == 1 and counted["lock"] == 1

@@ -11,7 +11,6 @@ from configs import default
 from dcgan import config_check
 from dcgan.errors import UserError
 from dcgan.run import workdir
-from dcgan.training import train
 from tests import helpers
 
 # config.json of a tiny run as the first trainer recorded it: every field it knew of, and the
@@ -56,20 +55,20 @@ def test_a_config_json_that_is_no_config_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_old_run_folder_resumes_and_samples(tmp_path):
+def test_an_old_run_folder_resumes_and_samples(tmp_path, training):
     """A run whose config.json lacks every field added since the first version trains on with
     the settings it had, and samples."""
     root = str(tmp_path / "run")
     config = helpers.tiny_config(num_steps=2)
     config.model.ema_decay = 0.5
-    train.train_and_evaluate(config, root)
+    training.run(config, root)
     old_run_folder(root)  # as the first version would have recorded the same run
     result = helpers.run_cli("dcgan.sample", f"--workdir={root}", "--num_images=4",
                              f"--output={tmp_path / 'grid.png'}")
     assert result.returncode == 0, result.stderr
     assert os.path.getsize(tmp_path / "grid.png") > 0
     config.training.num_steps = 4
-    train.train_and_evaluate(config, root)
+    training.run(config, root)
     # The one change a resume sees is the one asked for: no added field differs from the
     # value the run had.
     with open(workdir.RunDir(root).config_history) as f:

@@ -11,7 +11,6 @@ from dcgan import config_check
 from dcgan.data import sources
 from dcgan.errors import UserError
 from dcgan.run import workdir
-from dcgan.training import train
 from tests import helpers
 
 
@@ -53,30 +52,30 @@ def stripes():
     del sources.KINDS[Stripes.kind]
 
 
-def test_a_kind_registered_in_one_file_trains_resumes_and_is_checked(stripes, tmp_path):
+def test_a_kind_registered_in_one_file_trains_resumes_and_is_checked(stripes, tmp_path, training):
     config = helpers.tiny_config("stripes:16", num_steps=2)
     config.data.holdout = 4
     config.model.conditional = True
     config_check.check_config(config, source_rule=sources.rule())  # the kind is a valid value
     run = str(tmp_path / "run")
-    train.train_and_evaluate(config, run)
+    training.run(config, run)
     assert os.listdir(workdir.RunDir(run).checkpoints)
     assert workdir.read_classes(run) == ["narrow", "wide"]
 
     # The kind says what "the same source" is: another spelling resumes without a flag.
     config.data.source, config.training.num_steps = "stripes:016", 4
-    train.train_and_evaluate(config, run)
+    training.run(config, run)
     with open(workdir.RunDir(run).config) as f:
         recorded = json.load(f)["data"]
     assert recorded["source"] == "stripes:16" and recorded["source_as_typed"] == "stripes:016"
     with pytest.raises(UserError, match="other data"):
         config.data.source = "stripes:20"
-        train.train_and_evaluate(config, run)
+        training.run(config, run)
 
     # Its count is checked before the start, as a folder's is.
     config = helpers.tiny_config("stripes:6")
     with pytest.raises(UserError, match="batch_size 8 is more than the 6 training images"):
-        train.train_and_evaluate(config, str(tmp_path / "small"))
+        training.run(config, str(tmp_path / "small"))
     assert not os.path.exists(tmp_path / "small")
 
 

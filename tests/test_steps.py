@@ -5,6 +5,7 @@ time trained."""
 import pytest
 import tensorflow as tf
 
+from dcgan.data import sources
 from dcgan.training import schedule, train
 from dcgan.training.state import TrainingState
 from tests import helpers
@@ -15,8 +16,8 @@ def make_steps(**training):
     gan = TrainingState(config, "float32")
     clock = schedule.Clock(gan.train_seconds, max_seconds=0)
     clock.start()
-    return train._Steps(config, tf.distribute.get_strategy(), gan, train.TrainingData(config),
-                        clock, start=0)
+    data = train.TrainingData(config, sources.parse(config.data.source))
+    return train._Steps(config, tf.distribute.get_strategy(), gan, data, clock, start=0)
 
 
 def test_calls_run_the_steps_asked_and_their_mean_is_summed_up_once():
