@@ -183,12 +183,8 @@ def _check_output(output, kind, config):
 
 
 def _default_output(root, step, kind):
-    name = f"{kind}_{'best_' if FLAGS.checkpoint == 'best' else ''}step{step:06d}_seed{FLAGS.seed}"
-    if FLAGS.truncation is not None:
-        name += f"_trunc{FLAGS.truncation:g}"
-    if FLAGS.no_ema:
-        name += "_noema"
-    return os.path.join(workdir.RunDir(root).samples, name + ".png")
+    return workdir.RunDir(root).sample_output(kind, step, FLAGS.checkpoint == "best", FLAGS.seed,
+                                              FLAGS.truncation, ema=not FLAGS.no_ema)
 
 
 def _write_samples(sampler, output, kind, chosen, class_names):

@@ -29,8 +29,6 @@ from dcgan.run import workdir
 
 log = logging.getLogger("dcgan")
 
-BEST_FILE = "best.json"
-DAMAGED_DIR = "damaged"  # under checkpoints/: unreadable checkpoints, kept for inspection
 EMA_KEY = "ema_generator"
 
 _NAME = re.compile(r"ckpt-(\d+)")
@@ -108,8 +106,9 @@ def newest_whole(folder, tidy=False, load=verify):
                         f"{reason(error)}); train again in a new --workdir")
     if tidy and os.path.isdir(folder):
         _remove_unfinished(folder)
-        if os.path.exists(os.path.join(folder, "checkpoint")):  # names nothing that exists
-            os.remove(os.path.join(folder, "checkpoint"))
+        state = workdir.RunDir.checkpoint_state(folder)
+        if os.path.exists(state):  # names nothing that exists
+            os.remove(state)
     return None
 
 
@@ -198,6 +197,7 @@ class CheckpointWriter:
     def __init__(self, checkpoint, run, chief, keep, before_save=None):
         self.checkpoint, self.chief, self.keep = checkpoint, chief, keep
         self.folder, self._best_folder = run.checkpoints, run.best_checkpoint
+        self._best_record = run.best_record
         self._before_save = before_save or (lambda: None)
         # Before the manager reads the state file, which tidying rewrites.
         self.resume_from = newest_whole(self.folder, tidy=chief)
@@ -226,7 +226,7 @@ class CheckpointWriter:
     def offer_best(self, step, fid):
         """Keep the state in checkpoints/best when `fid` is the lowest Frechet distance yet."""
         if self._best is None:
-            self._best = _Best(self.checkpoint, self._best_folder)
+            self._best = _Best(self.checkpoint, self._best_folder, self._best_record)
         if not fid < self._best.fid:
             return
         self._best.fid = fid
@@ -241,7 +241,7 @@ class CheckpointWriter:
         if self.chief:
             _save_rotating(manager, step, keep)
             return
-        tmp = os.path.join(manager.directory, f".worker_tmp_{os.getpid()}")
+        tmp = workdir.RunDir.worker_scratch(manager.directory, os.getpid())
         try:
             tf.train.CheckpointManager(manager.checkpoint, tmp, max_to_keep=1).save(step)
         finally:
@@ -254,9 +254,9 @@ class _Best:
     best.json ({step, fid}) carries the score across resumes.
     """
 
-    def __init__(self, checkpoint, folder):
+    def __init__(self, checkpoint, folder, record):
         self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=1)
-        self.path = os.path.join(folder, BEST_FILE)
+        self.path = record
         self.fid = math.inf
         if self.manager.latest_checkpoint and os.path.exists(self.path):
             try:
@@ -302,7 +302,7 @@ def _write_state(folder, latest, paths):
     """Write the state file as CheckpointManager does (a text proto), atomically."""
     lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
     lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in paths]
-    files.write_lines_atomically(os.path.join(folder, "checkpoint"),
+    files.write_lines_atomically(workdir.RunDir.checkpoint_state(folder),
                                  [f"{line}\n" for line in lines])
 
 
@@ -313,7 +313,7 @@ def _delete(prefix):
 
 def _tidy(folder, restored, damaged, found):
     if damaged:
-        aside = os.path.join(folder, DAMAGED_DIR)
+        aside = workdir.RunDir.damaged_checkpoints(folder)
         os.makedirs(aside, exist_ok=True)
         for prefix in damaged:
             for path in glob.glob(glob.escape(prefix) + ".*"):

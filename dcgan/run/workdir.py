@@ -51,6 +51,43 @@ class RunDir:
         """The checkpoint of lowest Frechet distance, in a folder of its own."""
         return os.path.join(self.checkpoints, "best")
 
+    @property
+    def best_record(self):
+        """{step, fid} of the best checkpoint, beside it: carries its score across resumes."""
+        return os.path.join(self.best_checkpoint, "best.json")
+
+    @property
+    def write_probe(self):
+        """The file `prepare` writes and deletes to learn that the folder can be written."""
+        return os.path.join(self.root, ".write_test")
+
+    @staticmethod
+    def checkpoint_state(checkpoint_folder):
+        """TensorFlow's state file naming the checkpoints of `checkpoint_folder` (checkpoints
+        or best_checkpoint)."""
+        return os.path.join(checkpoint_folder, "checkpoint")
+
+    @staticmethod
+    def damaged_checkpoints(checkpoint_folder):
+        """Where the unreadable checkpoints of `checkpoint_folder` are moved, kept for
+        inspection."""
+        return os.path.join(checkpoint_folder, "damaged")
+
+    @staticmethod
+    def worker_scratch(checkpoint_folder, pid):
+        """Where a non-chief worker of process `pid` saves its copy, deleted at once."""
+        return os.path.join(checkpoint_folder, f".worker_tmp_{pid}")
+
+    def sample_output(self, kind, step, best, seed, truncation, ema):
+        """`dcgan.sample`'s default output in samples: what was drawn (`kind`), from which
+        checkpoint and with which settings, so that two samplings never write over each other."""
+        name = f"{kind}_{'best_' if best else ''}step{step:06d}_seed{seed}"
+        if truncation is not None:
+            name += f"_trunc{truncation:g}"
+        if not ema:
+            name += "_noema"
+        return os.path.join(self.samples, name + ".png")
+
     def subfolders(self):
         """The folders a training run writes into, made before it starts."""
         return self.checkpoints, self.samples, self.tensorboard
@@ -140,7 +177,7 @@ def prepare(workdir):
     try:
         for folder in RunDir(workdir).subfolders():
             os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
+        probe = RunDir(workdir).write_probe
         with open(probe, "w") as f:
             f.write("ok")
         os.remove(probe)
