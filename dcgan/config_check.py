@@ -40,8 +40,13 @@ MIN_SCORING_SAMPLES = 4
 MAX_LABEL_SMOOTHING = 0.5
 # NumPy and Keras seed their generators with an unsigned 32-bit integer.
 SEED_LIMIT = 2**32
-# What workdir adds to a run's config.json beside the config's own fields.
-RECORDED_EXTRAS = ("resolved_precision", "initialized_from", "data.source_as_typed")
+# What workdir adds to a run's config.json beside the config's own fields: the precision
+# resolved when training starts (it needs TensorFlow); data.source as it was typed, beside the
+# resolved one; and the run a run's networks were copied from at its start (training.init_from).
+PRECISION_FIELD = "resolved_precision"
+AS_TYPED_FIELD = "data.source_as_typed"
+INITIALIZED_FROM = "initialized_from"
+RECORDED_EXTRAS = (PRECISION_FIELD, INITIALIZED_FROM, AS_TYPED_FIELD)
 
 
 def inception_weights(spec):

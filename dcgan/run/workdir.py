@@ -9,6 +9,7 @@ import re
 import ml_collections
 
 from dcgan import files
+from dcgan.config_check import AS_TYPED_FIELD, INITIALIZED_FROM, PRECISION_FIELD
 from dcgan.data import sources
 from dcgan.errors import UserError, file_in_place_of_folder, unwritable_workdir
 
@@ -161,15 +162,10 @@ ADDED_FIELDS = {
 # images are cached (data.cache_dir: the same images either way). None of them
 # changes the shapes in the checkpoint or the data it was trained on, so the run stays the same
 # run; the history says from which step it was trained differently.
-RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", "resolved_precision",
+RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", PRECISION_FIELD,
                     "data.class_names")
-# Resolved when training starts (it needs TensorFlow), after the other changes were checked.
-PRECISION_FIELD = "resolved_precision"
-# The record of how data.source was typed: never a change of the run.
-AS_TYPED_FIELD = "data.source_as_typed"
-# The record of the run a run's networks were copied from (training.init_from) at its start:
-# a resume keeps it, and it is never a change of the run.
-INITIALIZED_FROM = "initialized_from"
+# Records of how the run was typed and started, which a resume keeps: never a change of it.
+NOT_CHANGES = (AS_TYPED_FIELD, INITIALIZED_FROM)
 
 
 def prepare(workdir):
@@ -287,8 +283,7 @@ def check_change(root, saved, config_dict, allow_new_data):
     """
     old, new = _leaves(_recorded(saved.to_dict())), _leaves(_recorded(config_dict))
     changes = {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
-               if old.get(name) != new.get(name) and name != AS_TYPED_FIELD
-               and not _under(name, (INITIALIZED_FROM,))}
+               if old.get(name) != new.get(name) and not _under(name, NOT_CHANGES)}
     if "data.source" in changes and _same_source(*changes["data.source"]):
         del changes["data.source"]  # one folder or file, spelt another way
     # A field in none of these lists (a group added later) is refused too: it may shape the model.

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dcgan import files
+from dcgan import config_check, files
 from dcgan.errors import UserError, reason
 from dcgan.run import workdir
 
@@ -47,7 +47,7 @@ SHAPE_FIELDS = ("data.image_size", "data.channels", "model.noise_dim", "model.ge
                 "model.disc_filters", "model.kernel_size", "model.upsample",
                 "model.spectral_norm", "model.minibatch_stddev")
 # The key in config.json (beside the config's fields) that records what was copied.
-RECORD_KEY = workdir.INITIALIZED_FROM
+RECORD_KEY = config_check.INITIALIZED_FROM
 PARTS = ("generator", "discriminator", "ema_generator")
 
 

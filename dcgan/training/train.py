@@ -164,7 +164,7 @@ def _record_config(config, start, policy, resume_from, class_names, taken):
     the checks before the start found (start_check.Start), recorded; `taken`, what a new run
     copied from training.init_from."""
     root = start.run_dir.root
-    config_dict = dict(start.config_dict, resolved_precision=policy)
+    config_dict = {**start.config_dict, config_check.PRECISION_FIELD: policy}
     started_from = init_from.recorded(root, taken, resume_from)
     if started_from:
         config_dict[init_from.RECORD_KEY] = started_from
