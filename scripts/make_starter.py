@@ -16,7 +16,9 @@ them needs rsvg-convert (apt-get install librsvg2-bin). --theme=/usr/share/icons
 command, never shipped: they are the icons' derived work, under the theme's licence.
 
 Rerunning the same command resumes the run (the icon folder is reused): --minutes counts the
-training time of every invocation together, so a larger value trains on. Arguments after `--`
+training time of every invocation together, so a larger value trains on. --steps=N trains N
+steps instead, the same starter on any machine: the one measured in
+docs/measurements/transfer64.md is --steps=20500, an hour here. Arguments after `--`
 go to dcgan.main as they are, e.g. `-- --config.training.batch_size=32`.
 """
 
@@ -42,6 +44,8 @@ def define_flags():
                         "it is missing or empty, used as it is otherwise (default: WORKDIR-icons).")
     flags.DEFINE_integer("max_per_class", 0, "At most this many icons of each context (0: all).")
     flags.DEFINE_float("minutes", 60.0, "Minutes of training, summed over reruns.")
+    flags.DEFINE_integer("steps", 0, "Train this many steps instead of --minutes: the same "
+                         "starter on any machine (20,500 is an hour of a quiet 2-core CPU).")
     flags.DEFINE_integer("seed", 0, "The run's seed, and that of the --max_per_class draw.")
 
 
@@ -53,12 +57,14 @@ def has_files(folder):
     return os.path.isdir(folder) and any(files for _, _, files in os.walk(folder))
 
 
-def training_command(workdir, icons, minutes, seed, extra):
-    """dcgan.main's arguments: folder64.py on the icons, stopped by the time budget."""
+def training_command(workdir, icons, minutes, steps, seed, extra):
+    """dcgan.main's arguments: folder64.py on the icons, stopped after `steps` or, without
+    them, by the time budget."""
+    budget = ([f"--config.training.num_steps={steps}"] if steps else
+              [f"--config.training.max_seconds={minutes * 60:g}",
+               f"--config.training.num_steps={UNLIMITED_STEPS}"])
     return [sys.executable, "-m", "dcgan.main", f"--config={PRESET}", f"--workdir={workdir}",
-            f"--config.data.source=folder:{icons}",
-            f"--config.training.max_seconds={minutes * 60:g}",
-            f"--config.training.num_steps={UNLIMITED_STEPS}", f"--config.seed={seed}", *extra]
+            f"--config.data.source=folder:{icons}", *budget, f"--config.seed={seed}", *extra]
 
 
 def fine_tune_command(workdir):
@@ -71,6 +77,10 @@ def main(argv):
     if not FLAGS.workdir:
         print("error: --workdir is required: the starter's run folder, e.g. "
               "--workdir=runs/starter64", file=sys.stderr)
+        return 2
+    if FLAGS.steps < 0:
+        print(f"error: --steps={FLAGS.steps} must be positive, e.g. --steps=20500, or 0 to "
+              "train for --minutes", file=sys.stderr)
         return 2
     if FLAGS.minutes <= 0:
         print(f"error: --minutes={FLAGS.minutes:g} must be positive, e.g. --minutes=60",
@@ -93,8 +103,8 @@ def main(argv):
                                f"--seed={FLAGS.seed}"], env=env, check=False)
         if made.returncode:
             return made.returncode  # make_icon_set said why, in one line
-    trained = subprocess.run(training_command(workdir, icons, FLAGS.minutes, FLAGS.seed, extra),
-                             env=env, check=False)
+    command = training_command(workdir, icons, FLAGS.minutes, FLAGS.steps, FLAGS.seed, extra)
+    trained = subprocess.run(command, env=env, check=False)
     if trained.returncode:
         return trained.returncode
     print(f"starter in {workdir}; fine-tune your pictures from it with:\n  "

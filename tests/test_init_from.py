@@ -260,6 +260,10 @@ def test_fine_tuning_settings_that_mean_nothing_are_refused(fields, words):
 
 
 STARTER = os.path.join(helpers.ROOT, "scripts", "make_starter.py")
+# dcgan.main's flags after make_starter's `--`: networks small enough for a test.
+TINY_STARTER = ["--", "--config.model.gen_filters=4", "--config.model.disc_filters=4",
+                "--config.training.batch_size=8", "--config.data.holdout=4",
+                "--config.training.precision=float32"]
 
 
 def write_theme(root, count=16):
@@ -276,11 +280,8 @@ def write_theme(root, count=16):
 def test_make_starter_trains_a_starter_on_an_icon_theme_within_its_budget(tmp_path):
     theme, run = str(tmp_path / "theme"), str(tmp_path / "starter")
     write_theme(theme)
-    tiny = ["--", "--config.model.gen_filters=4", "--config.model.disc_filters=4",
-            "--config.training.batch_size=8", "--config.data.holdout=4",
-            "--config.training.precision=float32"]
     result = helpers.run_script(STARTER, f"--workdir={run}", f"--theme={theme}",
-                                "--minutes=0.02", *tiny)
+                                "--minutes=0.02", *TINY_STARTER)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"--config.training.init_from={run}" in result.stdout
     config = workdir.read_config(run)
@@ -288,6 +289,24 @@ def test_make_starter_trains_a_starter_on_an_icon_theme_within_its_budget(tmp_pa
     assert config["data"]["image_size"] == 64 and config["training"]["max_seconds"] == 1.2
     assert len(os.listdir(os.path.join(run + "-icons", "apps"))) == 8
     assert any(name.endswith(".index") for name in os.listdir(workdir.RunDir(run).checkpoints))
+
+
+@pytest.mark.slow
+def test_make_starter_trains_a_number_of_steps_when_given_one(tmp_path):
+    theme, run = str(tmp_path / "theme"), str(tmp_path / "starter")
+    write_theme(theme)
+    result = helpers.run_script(STARTER, f"--workdir={run}", f"--theme={theme}", "--steps=3",
+                                *TINY_STARTER)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = workdir.read_config(run)
+    assert config["training"]["num_steps"] == 3 and config["training"]["max_seconds"] == 0
+    assert "ckpt-3.index" in os.listdir(workdir.RunDir(run).checkpoints)
+
+
+def test_make_starter_refuses_a_negative_number_of_steps_in_one_line(tmp_path):
+    result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", "--steps=-1")
+    helpers.assert_one_line_error(result, "--steps=-1 must be positive")
+    assert not os.listdir(tmp_path)
 
 
 def test_make_starter_refuses_a_budget_of_nothing_in_one_line(tmp_path):
