@@ -6,7 +6,7 @@ draws the theme's icons at 64x64 into a folder (scripts/make_icon_set.py; by def
 WORKDIR-icons, one sub-folder per icon context), then trains configs/folder64.py on them for
 --minutes of training time, unconditional, and prints the command that fine-tunes from it:
 
-    python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine \
+    python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine \\
         --config.data.source=folder:~/Pictures/mine --config.training.init_from=runs/starter64
 
 The default theme is Papirus (Debian: apt-get install papirus-icon-theme; GPL-3, see
@@ -67,9 +67,13 @@ def training_command(workdir, icons, minutes, steps, seed, extra):
             f"--config.data.source=folder:{icons}", *budget, f"--config.seed={seed}", *extra]
 
 
-def fine_tune_command(workdir):
-    return ("python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine "
-            f"--config.data.source=folder:~/Pictures/mine --config.training.init_from={workdir}")
+def fine_tune_command(workdir, extra):
+    """The command that fine-tunes from the starter: with the starter's network settings, or
+    its networks would not fit."""
+    shape = [arg for arg in extra if arg.startswith("--config.model.")]
+    return " ".join(["python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine",
+                     "--config.data.source=folder:~/Pictures/mine",
+                     f"--config.training.init_from={workdir}", *shape])
 
 
 def main(argv):
@@ -95,6 +99,10 @@ def main(argv):
     # The package and configs/ from this checkout, wherever the command is run from.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    if os.path.exists(icons) and not os.path.isdir(icons):
+        print(f"error: --icons={icons} is a file; give a folder of pictures, or leave --icons "
+              "out to draw the theme into WORKDIR-icons", file=sys.stderr)
+        return 2
     if has_files(icons):
         print(f"using the pictures already in {icons}")
     else:
@@ -108,7 +116,7 @@ def main(argv):
     if trained.returncode:
         return trained.returncode
     print(f"starter in {workdir}; fine-tune your pictures from it with:\n  "
-          f"{fine_tune_command(workdir)}")
+          f"{fine_tune_command(workdir, extra)}")
     return 0
 
 

@@ -133,6 +133,34 @@ def test_resume_of_a_fine_tuned_run_is_exact_and_never_reads_the_source_again(
         assert json.load(f)["initialized_from"]["step"] == 4
 
 
+def test_a_resume_goes_on_from_its_own_start_whatever_init_from_says_now(
+        source_run, tmp_path, caplog, training):
+    run, elsewhere = str(tmp_path / "tuned"), str(tmp_path / "elsewhere")
+    training.run(fine_tune_config(source_run, init_lr_scale=0.5), run)
+    config = fine_tune_config(elsewhere, init_lr_scale=0.5)
+    config.training.num_steps = 3
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        training.run(config, run)
+    assert f"training.init_from={elsewhere} is not used: it is read when a run starts" \
+        in caplog.text
+    assert workdir.read_config(run).training.init_from == source_run
+    with open(workdir.RunDir(run).config_history) as f:
+        lines = [json.loads(line) for line in f]
+    assert [line["changes"] for line in lines[1:]] == [{"training.num_steps": [2, 3]}]
+    assert os.path.exists(checkpoint(run, 3) + ".index")
+
+
+def test_a_start_over_without_init_from_keeps_no_record_of_the_start_before(
+        source_run, tmp_path, training):
+    run = str(tmp_path / "run")
+    training.run(fine_tune_config(source_run), run)
+    shutil.rmtree(workdir.RunDir(run).checkpoints)  # as if killed before its first save
+    training.run(helpers.tiny_config(SOURCE, num_steps=2), run)
+    with open(workdir.RunDir(run).config) as f:
+        assert "initialized_from" not in json.load(f)
+    assert not os.path.exists(workdir.RunDir(run).config_history)
+
+
 @pytest.fixture(scope="module")
 def cli_runs(source_run, tmp_path_factory):
     """A run folder with no checkpoint, and a folder that is no run."""
@@ -148,9 +176,15 @@ def cli_runs(source_run, tmp_path_factory):
     ("not a run", "pictures", ["is not a run", "config.json not found"]),
     ("missing", "nowhere", ["no such run folder or checkpoint"]),
     ("no checkpoint", "unsaved", ["holds no checkpoint", "checkpoint_every_steps"]),
-    ("itself", "run", ["this run's own folder"]),
+    ("itself", "own", ["this run's own folder"]),
     ("other shapes", "source", ["model.gen_filters is 4 there and 8 here",
                                 "--config.model.gen_filters=4"]),
+    ("several shapes", "source", ["model.gen_filters is 4 there and 8 here, model.disc_filters "
+                                  "is 4 there and 8 here", "set --config.model.gen_filters=4 "
+                                  "--config.model.disc_filters=4 to copy them"]),
+    ("a file", "index file", ["is a file", "without its file ending"]),
+    ("not kept", "not kept", ["no such checkpoint", "keeps ckpt-2, ckpt-4"]),
+    ("itself before its start", "own", ["this run's own folder"]),
 ])
 def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_is_written(
         source_run, cli_runs, tmp_path, case, override, words):
@@ -160,14 +194,16 @@ def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_i
         shutil.rmtree(workdir.RunDir(run).checkpoints)
         os.makedirs(workdir.RunDir(run).checkpoints)
     before = helpers.files_under(run) if os.path.isdir(run) else None
-    source = source_run if override == "source" else run if case == "itself" else \
-        str(cli_runs / override)
+    named = {"source": source_run, "own": run, "not kept": checkpoint(source_run, 3),
+             "index file": checkpoint(source_run, 4) + ".index"}
+    source = named.get(override, str(cli_runs / override))
     result = helpers.run_cli(
         "dcgan.main", "--config=configs/demo.py", f"--workdir={run}",
         f"--config.data.source={SOURCE}", "--config.data.image_size=28",
         "--config.model.noise_dim=8", "--config.model.kernel_size=3",
-        f"--config.model.gen_filters={8 if case == 'other shapes' else 4}",
-        "--config.model.disc_filters=4", "--config.model.init=glorot_uniform",
+        f"--config.model.gen_filters={8 if case.endswith('shapes') else 4}",
+        f"--config.model.disc_filters={8 if case == 'several shapes' else 4}",
+        "--config.model.init=glorot_uniform",
         f"--config.training.init_from={source}")
     helpers.assert_one_line_error(result, *words)
     assert (helpers.files_under(run) if os.path.isdir(run) else None) == before
@@ -212,9 +248,12 @@ def test_a_conditional_run_from_an_unconditional_one_starts_its_class_layers_fre
 
 @pytest.mark.parametrize("frozen", [1, 2])
 def test_freeze_d_layers_keeps_the_first_discriminator_blocks_as_copied(
-        source_run, tmp_path, frozen, training):
+        source_run, tmp_path, frozen, training, caplog):
     run = str(tmp_path / "frozen")
-    training.run(fine_tune_config(source_run, freeze_d_layers=frozen), run)
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        training.run(fine_tune_config(source_run, freeze_d_layers=frozen), run)
+    assert f"fine-tuning: the discriminator's first {frozen} of 2 convolution blocks keep the " \
+        "copied weights (training.freeze_d_layers)" in caplog.text
     config = workdir.read_config(run)
     start, end = (networks(config, checkpoint(run, s))["discriminator"] for s in (0, 2))
     # 28 px: two blocks of a kernel and a bias each, then the logits' kernel and bias.
@@ -313,6 +352,14 @@ def test_make_starter_refuses_a_budget_of_nothing_in_one_line(tmp_path):
     result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", "--minutes=0")
     helpers.assert_one_line_error(result, "--minutes=0 must be positive")
     assert not os.listdir(tmp_path)
+
+
+def test_make_starter_refuses_icons_that_are_a_file_in_one_line(tmp_path):
+    icons = tmp_path / "icons.txt"
+    icons.write_text("not pictures")
+    result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", f"--icons={icons}")
+    helpers.assert_one_line_error(result, f"--icons={icons} is a file")
+    assert sorted(os.listdir(tmp_path)) == ["icons.txt"]
 
 
 def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(

@@ -14,12 +14,15 @@ reads config.json and compares it once.
 
 import collections
 import glob
+import logging
 import os
 
 from dcgan import config_check
 from dcgan.data import sources
 from dcgan.errors import UserError
 from dcgan.run import workdir
+
+log = logging.getLogger("dcgan")
 
 Start = collections.namedtuple("Start", "source run_dir config_dict saved changes data_change")
 Start.__doc__ = """What the checks before a run found, for the run to use rather than find again.
@@ -56,9 +59,11 @@ def check_before_start(config, root, allow_new_data):
             raise UserError(problem)
     source = sources.parse(data.source)
     run_dir = workdir.RunDir(root) if root else None
-    config_dict = workdir.recorded_config(config, source)
     resuming = _has_checkpoint(run_dir)
     saved = workdir.read_config(root) if resuming else None
+    if saved is not None:
+        _keep_where_it_started(config, saved)
+    config_dict = workdir.recorded_config(config, source)
     changes = None
     if saved is not None:  # another model, other data: refused before TensorFlow loads
         changes = workdir.check_change(root, saved, config_dict, allow_new_data)
@@ -74,6 +79,21 @@ def check_before_start(config, root, allow_new_data):
     data_change = workdir.data_change(root, source.identity(), allow_new_data, conditional,
                                       data.holdout) if resuming else None
     return Start(source, run_dir, config_dict, saved, changes, data_change)
+
+
+def _keep_where_it_started(config, saved):
+    """A resume goes on from its own checkpoint: the run it was started from stays the one
+    config.json names (its learning rates depend on it), whatever training.init_from says now."""
+    started, given = saved.training.init_from, config.training.init_from
+    if given and _place(given) != _place(started):
+        log.warning("training.init_from=%s is not used: it is read when a run starts, and this "
+                    "run resumes from its own checkpoint (it started from %s)", given,
+                    started or "random weights")
+    config.training.init_from = started
+
+
+def _place(path):
+    return os.path.realpath(os.path.expanduser(path)) if path else ""
 
 
 def _check_counts(data, training, count):

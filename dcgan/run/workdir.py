@@ -1,5 +1,6 @@
 """The run folder: the name of each of its files (RunDir), its config, its classes, its lock."""
 
+import contextlib
 import copy
 import fcntl
 import json
@@ -259,6 +260,9 @@ def record_config(root, config_dict, resumed_step, will_train, saved, changes):
     config_dict = _recorded(config_dict)
     if saved is None or resumed_step is None:
         files.write_json_atomically(path, config_dict)
+        # A start over (no checkpoint was saved) keeps no history of the attempt before it.
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(RunDir(root).config_history)
         return
     # The precision was not resolved yet when the changes were found: compared here.
     changes = {name: change for name, change in (changes or {}).items()
@@ -385,8 +389,8 @@ def data_change(root, identity, allow_new_data, conditional, holdout):
         raise UserError(f"workdir {root} holds data.holdout={holdout} pictures out, picked by "
                         f"their place in the folder's list, and the folder changed ({described}): "
                         "pictures held out so far would be trained on, so not even "
-                        "--allow_new_data can continue it: restore the files or use a new "
-                        "--workdir")
+                        "--allow_new_data can continue it: restore the files, or go on in a "
+                        f"new --workdir with --config.training.init_from={root}")
     if not allow_new_data:
         raise UserError(f"workdir {root} was trained on other files of the folder ({described}); "
                         f"{ALLOW_NEW_DATA}use a new --workdir")

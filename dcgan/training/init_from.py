@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +42,11 @@ from dcgan.run import workdir
 
 log = logging.getLogger("dcgan")
 
-# The settings that shape the networks' weights, compared in this order; the first that
-# differs is named. model.minibatch_stddev counts only as on (>= 0) or off (-1).
+# The settings that shape the networks' weights, compared in this order; all that differ
+# are named. model.minibatch_stddev counts only as on (>= 0) or off (-1).
 SHAPE_FIELDS = ("data.image_size", "data.channels", "model.noise_dim", "model.gen_filters",
                 "model.disc_filters", "model.kernel_size", "model.upsample",
-                "model.spectral_norm", "model.minibatch_stddev")
+                "model.spectral_norm", "model.minibatch_stddev", "model.skip_excitation")
 # The key in config.json (beside the config's fields) that records what was copied.
 RECORD_KEY = config_check.INITIALIZED_FROM
 PARTS = ("generator", "discriminator", "ema_generator")
@@ -101,25 +102,39 @@ def check_source(config, root):
     spec = config.training.init_from
     if not spec or (root and _indexes(workdir.RunDir(root).checkpoints)):
         return None
+    own = root and os.path.realpath(root)
+    if own and os.path.realpath(os.path.expanduser(spec)) == own:
+        raise _own_folder(spec, root)
     source = _locate(spec)
-    if root and os.path.realpath(source.run) == os.path.realpath(root):
-        raise UserError(f"training.init_from={spec} is this run's own folder (--workdir={root}); "
-                        "give another run to start from, or another --workdir")
+    if own and os.path.realpath(source.run) == own:
+        raise _own_folder(spec, root)
     if source.prefix is None and not _indexes(source.folder):
         hint = ("it keeps one once training.eval_every_steps > 0 has scored it; give the run "
                 "folder for its newest checkpoint" if os.path.basename(source.folder) == "best"
                 else "train it until its first save (training.checkpoint_every_steps)")
         raise UserError(f"training.init_from={spec}: {source.folder} holds no checkpoint; "
                         f"{hint}")
-    for field in SHAPE_FIELDS:
-        theirs, ours = _field(source.config, field), _field(config, field)
-        if field == "model.minibatch_stddev" and (theirs >= 0) == (ours >= 0):
-            continue
-        if theirs != ours:
-            raise UserError(f"training.init_from={spec} has other networks: {field} is "
-                            f"{theirs!r} there and {ours!r} here; set --config.{field}="
-                            f"{theirs!r} to copy them, or start without training.init_from")
+    differ = [(field, _field(source.config, field), _field(config, field))
+              for field in SHAPE_FIELDS if _differs(field, source.config, config)]
+    if differ:
+        found = ", ".join(f"{field} is {theirs!r} there and {ours!r} here"
+                          for field, theirs, ours in differ)
+        fix = " ".join(f"--config.{field}={theirs!r}" for field, theirs, _ in differ)
+        raise UserError(f"training.init_from={spec} has other networks: {found}; set {fix} to "
+                        "copy them, or start without training.init_from")
     return source
+
+
+def _own_folder(spec, root):
+    return UserError(f"training.init_from={spec} is this run's own folder (--workdir={root}); "
+                     "give another run to start from, or another --workdir")
+
+
+def _differs(field, theirs, ours):
+    theirs, ours = _field(theirs, field), _field(ours, field)
+    if field == "model.minibatch_stddev":
+        return (theirs >= 0) != (ours >= 0)
+    return theirs != ours
 
 
 def _locate(spec):
@@ -134,7 +149,17 @@ def _locate(spec):
                 os.path.isfile(paths.config):
             folder = paths.checkpoints if where in (run, paths.checkpoints) else where
             return Source(spec, run, folder, prefix, workdir.read_config(run))
+    if os.path.isfile(path):
+        prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
+        hint = f"give the checkpoint without its file ending ({prefix})" if prefix != path \
+            else "give a run folder written by dcgan.main or a checkpoint in it"
+        raise UserError(f"training.init_from={spec} is a file; {hint}")
     if not os.path.exists(where):
+        kept = sorted((os.path.basename(p)[:-len(".index")]
+                       for p in _indexes(os.path.dirname(path))), key=_step_of)
+        if kept:
+            raise UserError(f"training.init_from={spec}: no such checkpoint; "
+                            f"{os.path.dirname(path)} keeps {', '.join(kept)}")
         raise UserError(f"training.init_from={spec}: no such run folder or checkpoint; give a "
                         "run folder written by dcgan.main, its checkpoints/best, or a checkpoint "
                         "such as RUN/checkpoints/ckpt-1000")
@@ -185,7 +210,12 @@ def copy_networks(gan, source, num_classes):
             raise UserError(f"training.init_from={source.spec}: checkpoint {prefix} cannot be "
                             f"read ({reason(e)}); give another checkpoint of the run") from None
     else:
-        prefix = checkpoints.newest_whole(source.folder)  # falls back past torn ones
+        try:
+            prefix = checkpoints.newest_whole(source.folder)  # falls back past torn ones
+        except UserError:  # every checkpoint torn; said of the source, not of this run
+            raise UserError(f"training.init_from={source.spec}: no checkpoint in "
+                            f"{source.folder} reads back whole; start from another run") \
+                from None
         if prefix is None:
             raise UserError(f"training.init_from={source.spec}: {source.folder} holds no "
                             "checkpoint any more; give a run that has one")
@@ -313,6 +343,20 @@ def _why_fresh(source, num_classes):
     if len(classes) == num_classes:
         return f"model.class_norm is {source.config['model']['class_norm']} in the source"
     return f"the source has {len(classes)} classes, this run {num_classes}"
+
+
+def log_fine_tuning(config):
+    """One line saying what a new run's fine-tuning settings do, when it sets any."""
+    t, said = config.training, []
+    if t.freeze_d_layers:
+        said.append(f"the discriminator's first {t.freeze_d_layers} of "
+                    f"{config_check.discriminator_blocks(config.data.image_size)} convolution "
+                    "blocks keep the copied weights (training.freeze_d_layers)")
+    if t.init_lr_scale != 1:
+        said.append(f"both learning rates are multiplied by {t.init_lr_scale:g} "
+                    "(training.init_lr_scale)")
+    if said:
+        log.info("fine-tuning: %s", "; ".join(said))
 
 
 def trained_discriminator_variables(discriminator, frozen_blocks):

@@ -140,6 +140,8 @@ def _train(config, start, strategy, policy, lock, init_source):
         # A new run copies its networks once; a resume has its own checkpoints.
         taken = init_from.copy_networks(gan, init_source, data.num_classes) \
             if init_source and writer.resume_from is None else None
+        if taken:
+            init_from.log_fine_tuning(config)
         if chief:  # before restoring: a checkpoint of another model is refused, not loaded
             _record_config(config, start, policy, writer.resume_from, data.class_names, taken)
         _restore(gan, writer.resume_from)
