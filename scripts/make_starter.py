@@ -4,10 +4,12 @@
 
 draws the theme's icons at 64x64 into a folder (scripts/make_icon_set.py; by default
 WORKDIR-icons, one sub-folder per icon context), then trains configs/folder64.py on them for
---minutes of training time, unconditional, and prints the command that fine-tunes from it:
+--minutes of training time, unconditional, scoring it on 500 icons held out every 2,000 steps
+and keeping the best checkpoint, and prints the command that fine-tunes from that:
 
     python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine \\
-        --config.data.source=folder:~/Pictures/mine --config.training.init_from=runs/starter64
+        --config.data.source=folder:~/Pictures/mine \\
+        --config.training.init_from=runs/starter64/checkpoints/best
 
 The default theme is Papirus (Debian: apt-get install papirus-icon-theme; GPL-3, see
 /usr/share/doc/papirus-icon-theme/copyright), thousands of distinct SVG icons; rasterising
@@ -17,9 +19,8 @@ command, never shipped: they are the icons' derived work, under the theme's lice
 
 Rerunning the same command resumes the run (the icon folder is reused): --minutes counts the
 training time of every invocation together, so a larger value trains on. --steps=N trains N
-steps instead, the same starter on any machine: the one measured in
-docs/measurements/transfer64.md is --steps=20500, an hour here. Arguments after `--`
-go to dcgan.main as they are, e.g. `-- --config.training.batch_size=32`.
+steps instead, the same starter on any machine (20,500 are an hour of a quiet 2-core CPU).
+Arguments after `--` go to dcgan.main as they are, e.g. `-- --config.training.batch_size=32`.
 """
 
 import os
@@ -33,6 +34,10 @@ PRESET = os.path.join(ROOT, "configs", "folder64.py")
 ICON_SET = os.path.join(ROOT, "scripts", "make_icon_set.py")
 # Training stops by time, not by a number of steps.
 UNLIMITED_STEPS = 100_000_000
+# Scored on held-out icons every 2,000 steps, the run keeps its best checkpoint, which is the
+# starter: an hour on thousands of icons can collapse late (docs/measurements/transfer64.md).
+SCORING = ["--config.data.holdout=500", "--config.training.eval_every_steps=2000",
+           "--config.training.eval_features=random"]
 
 FLAGS = flags.FLAGS
 
@@ -64,7 +69,8 @@ def training_command(workdir, icons, minutes, steps, seed, extra):
               [f"--config.training.max_seconds={minutes * 60:g}",
                f"--config.training.num_steps={UNLIMITED_STEPS}"])
     return [sys.executable, "-m", "dcgan.main", f"--config={PRESET}", f"--workdir={workdir}",
-            f"--config.data.source=folder:{icons}", *budget, f"--config.seed={seed}", *extra]
+            f"--config.data.source=folder:{icons}", *budget, *SCORING, f"--config.seed={seed}",
+            *extra]
 
 
 def fine_tune_command(workdir, extra):
@@ -73,7 +79,13 @@ def fine_tune_command(workdir, extra):
     shape = [arg for arg in extra if arg.startswith("--config.model.")]
     return " ".join(["python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine",
                      "--config.data.source=folder:~/Pictures/mine",
-                     f"--config.training.init_from={workdir}", *shape])
+                     f"--config.training.init_from={best(workdir)}", *shape])
+
+
+def best(workdir):
+    from dcgan.run.workdir import RunDir
+
+    return RunDir(workdir).best_checkpoint
 
 
 def main(argv):

@@ -322,7 +322,7 @@ def test_make_starter_trains_a_starter_on_an_icon_theme_within_its_budget(tmp_pa
     result = helpers.run_script(STARTER, f"--workdir={run}", f"--theme={theme}",
                                 "--minutes=0.02", *TINY_STARTER)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"--config.training.init_from={run}" in result.stdout
+    assert f"--config.training.init_from={workdir.RunDir(run).best_checkpoint}" in result.stdout
     config = workdir.read_config(run)
     assert config["data"]["source"] == f"folder:{run}-icons"
     assert config["data"]["image_size"] == 64 and config["training"]["max_seconds"] == 1.2
@@ -340,6 +340,8 @@ def test_make_starter_trains_a_number_of_steps_when_given_one(tmp_path):
     config = workdir.read_config(run)
     assert config["training"]["num_steps"] == 3 and config["training"]["max_seconds"] == 0
     assert "ckpt-3.index" in os.listdir(workdir.RunDir(run).checkpoints)
+    # Scored as it trains, the starter keeps its best checkpoint: the one to fine-tune from.
+    assert "ckpt-3.index" in os.listdir(workdir.RunDir(run).best_checkpoint)
 
 
 def test_make_starter_refuses_a_negative_number_of_steps_in_one_line(tmp_path):
