@@ -29,6 +29,8 @@ import sys
 
 from absl import app, flags
 
+from dcgan.run.workdir import RunDir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESET = os.path.join(ROOT, "configs", "folder64.py")
 ICON_SET = os.path.join(ROOT, "scripts", "make_icon_set.py")
@@ -79,13 +81,8 @@ def fine_tune_command(workdir, extra):
     shape = [arg for arg in extra if arg.startswith("--config.model.")]
     return " ".join(["python -m dcgan.main --config=configs/folder64.py --workdir=runs/mine",
                      "--config.data.source=folder:~/Pictures/mine",
-                     f"--config.training.init_from={best(workdir)}", *shape])
-
-
-def best(workdir):
-    from dcgan.run.workdir import RunDir
-
-    return RunDir(workdir).best_checkpoint
+                     f"--config.training.init_from={RunDir(workdir).best_checkpoint}",
+                     *shape])
 
 
 def main(argv):

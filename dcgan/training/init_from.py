@@ -114,8 +114,10 @@ def check_source(config, root):
                 else "train it until its first save (training.checkpoint_every_steps)")
         raise UserError(f"training.init_from={spec}: {source.folder} holds no checkpoint; "
                         f"{hint}")
-    differ = [(field, _field(source.config, field), _field(config, field))
-              for field in SHAPE_FIELDS if _differs(field, source.config, config)]
+    values = [(field, _field(source.config, field), _field(config, field))
+              for field in SHAPE_FIELDS]
+    differ = [(field, theirs, ours) for field, theirs, ours in values
+              if _differs(field, theirs, ours)]
     if differ:
         found = ", ".join(f"{field} is {theirs!r} there and {ours!r} here"
                           for field, theirs, ours in differ)
@@ -131,7 +133,6 @@ def _own_folder(spec, root):
 
 
 def _differs(field, theirs, ours):
-    theirs, ours = _field(theirs, field), _field(ours, field)
     if field == "model.minibatch_stddev":
         return (theirs >= 0) != (ours >= 0)
     return theirs != ours
