@@ -50,9 +50,10 @@ def _exit_on_user_error(main):
     return wrapped
 
 
-def run_app(main):
+def run_app(main, takes_arguments=False):
     """Run an absl-flags main; bad flags, stray arguments and UserError become one line on
-    stderr and exit 2."""
+    stderr and exit 2. With `takes_arguments`, main reads the arguments left after the flags
+    (those after `--`) itself."""
     app.define_help_flags()
     if VERBOSE_FLAG not in flags.FLAGS:
         flags.DEFINE_bool(VERBOSE_FLAG, False, "Show TensorFlow's own log lines (hidden by "
@@ -70,7 +71,7 @@ def run_app(main):
             raise
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    if len(argv) > 1:
+    if len(argv) > 1 and not takes_arguments:
         print(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --name=value",
               file=sys.stderr)
         sys.exit(2)

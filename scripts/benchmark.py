@@ -29,7 +29,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+
+from dcgan import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -250,4 +252,4 @@ def main(argv):
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     define_flags()
-    app.run(main)
+    cli.run_app(main)

@@ -33,7 +33,9 @@ import shutil
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from dcgan import cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -299,4 +301,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run_app(main)

@@ -27,8 +27,9 @@ import os
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from dcgan import cli
 from dcgan.run.workdir import RunDir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,30 +89,24 @@ def fine_tune_command(workdir, extra):
 def main(argv):
     extra = argv[1:]
     if not FLAGS.workdir:
-        print("error: --workdir is required: the starter's run folder, e.g. "
-              "--workdir=runs/starter64", file=sys.stderr)
-        return 2
+        raise cli.UserError("--workdir is required: the starter's run folder, e.g. "
+                            "--workdir=runs/starter64")
     if FLAGS.steps < 0:
-        print(f"error: --steps={FLAGS.steps} must be positive, e.g. --steps=20500, or 0 to "
-              "train for --minutes", file=sys.stderr)
-        return 2
+        raise cli.UserError(f"--steps={FLAGS.steps} must be positive, e.g. --steps=20500, or 0 "
+                            "to train for --minutes")
     if FLAGS.minutes <= 0:
-        print(f"error: --minutes={FLAGS.minutes:g} must be positive, e.g. --minutes=60",
-              file=sys.stderr)
-        return 2
+        raise cli.UserError(f"--minutes={FLAGS.minutes:g} must be positive, e.g. --minutes=60")
     if any(not arg.startswith("--") for arg in extra):
-        print(f"error: unexpected argument(s) {' '.join(extra)}; give dcgan.main's flags after "
-              "`--`, e.g. -- --config.training.batch_size=32", file=sys.stderr)
-        return 2
+        raise cli.UserError(f"unexpected argument(s) {' '.join(extra)}; give dcgan.main's flags "
+                            "after `--`, e.g. -- --config.training.batch_size=32")
     workdir = os.path.abspath(os.path.expanduser(FLAGS.workdir))
     icons = icon_folder(workdir, FLAGS.icons)
     # The package and configs/ from this checkout, wherever the command is run from.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     if os.path.exists(icons) and not os.path.isdir(icons):
-        print(f"error: --icons={icons} is a file; give a folder of pictures, or leave --icons "
-              "out to draw the theme into WORKDIR-icons", file=sys.stderr)
-        return 2
+        raise cli.UserError(f"--icons={icons} is a file; give a folder of pictures, or leave "
+                            "--icons out to draw the theme into WORKDIR-icons")
     if has_files(icons):
         print(f"using the pictures already in {icons}")
     else:
@@ -131,4 +126,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run_app(main, takes_arguments=True)

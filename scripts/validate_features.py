@@ -20,7 +20,9 @@ noise and blur compare is not a rule: a network may fairly find either the worse
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from dcgan import cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -153,4 +155,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run_app(main)
