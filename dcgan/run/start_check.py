@@ -13,9 +13,7 @@ reads config.json and compares it once.
 """
 
 import collections
-import glob
 import logging
-import os
 
 from dcgan import config_check
 from dcgan.data import sources
@@ -59,7 +57,7 @@ def check_before_start(config, root, allow_new_data):
             raise UserError(problem)
     source = sources.parse(data.source)
     run_dir = workdir.RunDir(root) if root else None
-    resuming = _has_checkpoint(run_dir)
+    resuming = bool(run_dir and run_dir.checkpoint_indexes(run_dir.checkpoints))
     saved = workdir.read_config(root) if resuming else None
     if saved is not None:
         _keep_where_it_started(config, saved)
@@ -85,15 +83,11 @@ def _keep_where_it_started(config, saved):
     """A resume goes on from its own checkpoint: the run it was started from stays the one
     config.json names (its learning rates depend on it), whatever training.init_from says now."""
     started, given = saved.training.init_from, config.training.init_from
-    if given and _place(given) != _place(started):
+    if given and workdir.place(given) != workdir.place(started):
         log.warning("training.init_from=%s is not used: it is read when a run starts, and this "
                     "run resumes from its own checkpoint (it started from %s)", given,
                     started or "random weights")
     config.training.init_from = started
-
-
-def _place(path):
-    return os.path.realpath(os.path.expanduser(path)) if path else ""
 
 
 def _check_counts(data, training, count):
@@ -121,10 +115,3 @@ def _check_counts(data, training, count):
         where=f"{count} image files in {data.source}{held}", more=more)
     if problem:
         raise UserError(problem)
-
-
-def _has_checkpoint(run_dir):
-    """Whether the run folder holds a checkpoint (its index is written last), found without
-    TensorFlow."""
-    return bool(run_dir) and bool(glob.glob(os.path.join(
-        glob.escape(run_dir.checkpoints), "ckpt-*.index")))

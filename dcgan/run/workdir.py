@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import fcntl
+import glob
 import json
 import os
 import re
@@ -68,6 +69,12 @@ class RunDir:
         """TensorFlow's state file naming the checkpoints of `checkpoint_folder` (checkpoints
         or best_checkpoint)."""
         return os.path.join(checkpoint_folder, "checkpoint")
+
+    @staticmethod
+    def checkpoint_indexes(checkpoint_folder):
+        """The index files of the checkpoints in `checkpoint_folder` (an index is written
+        last, so each is a checkpoint saved whole or torn later), found without TensorFlow."""
+        return glob.glob(os.path.join(glob.escape(checkpoint_folder), "ckpt-*.index"))
 
     @staticmethod
     def damaged_checkpoints(checkpoint_folder):
@@ -167,6 +174,12 @@ RESUMABLE_FIELDS = ("optim", "training", "runtime", "data.cache_dir", PRECISION_
                     "data.class_names")
 # Records of how the run was typed and started, which a resume keeps: never a change of it.
 NOT_CHANGES = (AS_TYPED_FIELD, INITIALIZED_FROM)
+
+
+def place(path):
+    """Where `path` leads, `~` expanded and links followed, to tell two spellings of one folder
+    apart from two folders; '' for no path."""
+    return os.path.realpath(os.path.expanduser(path)) if path else ""
 
 
 def prepare(workdir):

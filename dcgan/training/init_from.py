@@ -25,7 +25,6 @@ The checks that need no TensorFlow (`check_source`) run before anything is writt
 leaves out the discriminator layers a fine-tuning run freezes (FreezeD, Mo et al. 2020).
 """
 
-import glob
 import hashlib
 import json
 import logging
@@ -75,7 +74,8 @@ class Source:
         """The step of the checkpoint that will be copied, read from its file name only."""
         if self.prefix:
             return _step_of(self.prefix)
-        steps = [_step_of(p[:-len(".index")]) for p in _indexes(self.folder)]
+        steps = [_step_of(p[:-len(".index")])
+                 for p in workdir.RunDir.checkpoint_indexes(self.folder)]
         return max(s for s in steps if s is not None)
 
     def describe(self):
@@ -100,15 +100,15 @@ def check_source(config, root):
             or has networks of other shapes.
     """
     spec = config.training.init_from
-    if not spec or (root and _indexes(workdir.RunDir(root).checkpoints)):
+    if not spec or (root and workdir.RunDir.checkpoint_indexes(workdir.RunDir(root).checkpoints)):
         return None
-    own = root and os.path.realpath(root)
-    if own and os.path.realpath(os.path.expanduser(spec)) == own:
+    own = workdir.place(root)
+    if own and workdir.place(spec) == own:
         raise _own_folder(spec, root)
     source = _locate(spec)
-    if own and os.path.realpath(source.run) == own:
+    if own and workdir.place(source.run) == own:
         raise _own_folder(spec, root)
-    if source.prefix is None and not _indexes(source.folder):
+    if source.prefix is None and not workdir.RunDir.checkpoint_indexes(source.folder):
         hint = ("it keeps one once training.eval_every_steps > 0 has scored it; give the run "
                 "folder for its newest checkpoint" if os.path.basename(source.folder) == "best"
                 else "train it until its first save (training.checkpoint_every_steps)")
@@ -156,8 +156,8 @@ def _locate(spec):
             else "give a run folder written by dcgan.main or a checkpoint in it"
         raise UserError(f"training.init_from={spec} is a file; {hint}")
     if not os.path.exists(where):
-        kept = sorted((os.path.basename(p)[:-len(".index")]
-                       for p in _indexes(os.path.dirname(path))), key=_step_of)
+        kept = sorted((os.path.basename(p)[:-len(".index")] for p in
+                       workdir.RunDir.checkpoint_indexes(os.path.dirname(path))), key=_step_of)
         if kept:
             raise UserError(f"training.init_from={spec}: no such checkpoint; "
                             f"{os.path.dirname(path)} keeps {', '.join(kept)}")
@@ -166,10 +166,6 @@ def _locate(spec):
                         "such as RUN/checkpoints/ckpt-1000")
     raise UserError(f"training.init_from={spec} is not a run: {workdir.RunDir(where).config} "
                     "not found; give a run folder written by dcgan.main")
-
-
-def _indexes(folder):
-    return glob.glob(os.path.join(glob.escape(folder), "ckpt-*.index"))
 
 
 def _step_of(prefix):
