@@ -163,11 +163,16 @@ def test_a_start_over_without_init_from_keeps_no_record_of_the_start_before(
 
 @pytest.fixture(scope="module")
 def cli_runs(source_run, tmp_path_factory):
-    """A run folder with no checkpoint, and a folder that is no run."""
+    """A run folder with no checkpoint, one whose config.json is cut short, and a folder that is
+    no run."""
     root = tmp_path_factory.mktemp("cli")
     unsaved = root / "unsaved"
     os.makedirs(workdir.RunDir(str(unsaved)).checkpoints)
     shutil.copy(workdir.RunDir(source_run).config, workdir.RunDir(str(unsaved)).config)
+    broken = root / "broken"
+    shutil.copytree(source_run, broken)
+    with open(workdir.RunDir(str(broken)).config, "r+") as f:
+        f.truncate(20)
     os.makedirs(root / "pictures")
     return root
 
@@ -185,6 +190,8 @@ def cli_runs(source_run, tmp_path_factory):
     ("a file", "index file", ["is a file", "without its file ending"]),
     ("not kept", "not kept", ["no such checkpoint", "keeps ckpt-2, ckpt-4"]),
     ("itself before its start", "own", ["this run's own folder"]),
+    ("its config cut short", "broken", ["training.init_from=", "config.json",
+                                        "restore it, or start from another run"]),
 ])
 def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_is_written(
         source_run, cli_runs, tmp_path, case, override, words):

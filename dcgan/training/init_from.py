@@ -149,7 +149,7 @@ def _locate(spec):
         if where in (run, paths.checkpoints, paths.best_checkpoint) and \
                 os.path.isfile(paths.config):
             folder = paths.checkpoints if where in (run, paths.checkpoints) else where
-            return Source(spec, run, folder, prefix, workdir.read_config(run))
+            return Source(spec, run, folder, prefix, _source_config(spec, run))
     if os.path.isfile(path):
         prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
         hint = f"give the checkpoint without its file ending ({prefix})" if prefix != path \
@@ -166,6 +166,17 @@ def _locate(spec):
                         "such as RUN/checkpoints/ckpt-1000")
     raise UserError(f"training.init_from={spec} is not a run: {workdir.RunDir(where).config} "
                     "not found; give a run folder written by dcgan.main")
+
+
+def _source_config(spec, run):
+    """The source run's config.json; the advice of a broken one is about the source, which
+    this run does not change."""
+    try:
+        return workdir.read_config(run)
+    except UserError as e:
+        raise UserError(f"training.init_from={spec}: {str(e).split(';')[0]}; its networks "
+                        "cannot be built without it: restore it, or start from another run") \
+            from None
 
 
 def _step_of(prefix):
