@@ -35,7 +35,7 @@ def main(argv):
     if FLAGS.dry_run:
         print(config)
         if init_source:
-            print(init_source.describe())
+            print(init_source.describe(config.model.conditional))
         return 0
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")

@@ -228,6 +228,19 @@ def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_dry_run_of_a_conditional_run_from_an_unconditional_one_says_its_class_layers_start_fresh(
+        source_run, tmp_path):
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}", "--dry_run",
+        f"--config.data.source={SOURCE}", "--config.model.noise_dim=8",
+        "--config.model.kernel_size=3", "--config.model.gen_filters=4",
+        "--config.model.disc_filters=4", "--config.model.conditional=True",
+        f"--config.training.init_from={source_run}")
+    assert result.returncode == 0, result.stderr
+    assert "; its class layers start fresh (the source is unconditional)" in result.stdout
+    assert not os.path.exists(tmp_path / "run")
+
+
 def test_a_conditional_run_from_an_unconditional_one_starts_its_class_layers_fresh(
         source_run, tmp_path, caplog, training):
     config = fine_tune_config(source_run)

@@ -78,12 +78,23 @@ class Source:
                  for p in workdir.RunDir.checkpoint_indexes(self.folder)]
         return max(s for s in steps if s is not None)
 
-    def describe(self):
+    def describe(self, conditional):
+        """What a --dry_run says the new run (conditional or not) will copy."""
         which = os.path.basename(self.prefix) if self.prefix else \
             "best checkpoint" if os.path.basename(self.folder) == "best" else "newest checkpoint"
+        classes = workdir.classes_of_run(self.run, self.config)
+        if conditional and not classes:
+            layers = "; its class layers start fresh (the source is unconditional)"
+        elif conditional:
+            layers = (f"; its class layers are copied if its classes number the source's "
+                      f"{len(classes)}, and start fresh otherwise")
+        elif classes:
+            layers = "; the source's class layers are left out (this run is unconditional)"
+        else:
+            layers = ""
         return (f"training.init_from: copies the generator, discriminator and EMA generator of "
                 f"{self.run} ({which}, step {self.newest_step()}); this run starts at step 0 "
-                "with its own optimizers, augmentation, data and seed")
+                f"with its own optimizers, augmentation, data and seed{layers}")
 
 
 def check_source(config, root):
