@@ -40,6 +40,8 @@ def main(argv):
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
     run_dir = start.run_dir
+    if init_source:  # reads its checkpoint (loading TensorFlow): a torn one leaves no run folder
+        init_source = init_source.read_whole()
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(

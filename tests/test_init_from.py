@@ -1,5 +1,6 @@
 """Starting a run from another run's networks (training.init_from), and fine-tuning settings."""
 
+import glob
 import json
 import logging
 import os
@@ -163,8 +164,8 @@ def test_a_start_over_without_init_from_keeps_no_record_of_the_start_before(
 
 @pytest.fixture(scope="module")
 def cli_runs(source_run, tmp_path_factory):
-    """A run folder with no checkpoint, one whose config.json is cut short, and a folder that is
-    no run."""
+    """A run folder with no checkpoint, one whose config.json is cut short, one whose
+    checkpoints are all torn, and a folder that is no run."""
     root = tmp_path_factory.mktemp("cli")
     unsaved = root / "unsaved"
     os.makedirs(workdir.RunDir(str(unsaved)).checkpoints)
@@ -173,6 +174,11 @@ def cli_runs(source_run, tmp_path_factory):
     shutil.copytree(source_run, broken)
     with open(workdir.RunDir(str(broken)).config, "r+") as f:
         f.truncate(20)
+    torn = root / "torn"
+    shutil.copytree(source_run, torn)
+    for data in glob.glob(str(torn / "checkpoints" / "ckpt-*.data-*")):
+        with open(data, "r+b") as f:
+            f.truncate(8)
     os.makedirs(root / "pictures")
     return root
 
@@ -190,6 +196,10 @@ def cli_runs(source_run, tmp_path_factory):
     ("a file", "index file", ["is a file", "without its file ending"]),
     ("not kept", "not kept", ["no such checkpoint", "keeps ckpt-2, ckpt-4"]),
     ("itself before its start", "own", ["this run's own folder"]),
+    ("every checkpoint torn", "torn", ["no checkpoint in", "reads back whole",
+                                       "start from another run"]),
+    ("the checkpoint named torn", "torn ckpt-4", ["checkpoint", "ckpt-4 cannot be read",
+                                                  "give another checkpoint of the run"]),
     ("its config cut short", "broken", ["training.init_from=", "config.json",
                                         "restore it, or start from another run"]),
 ])
@@ -202,7 +212,8 @@ def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_i
         os.makedirs(workdir.RunDir(run).checkpoints)
     before = helpers.files_under(run) if os.path.isdir(run) else None
     named = {"source": source_run, "own": run, "not kept": checkpoint(source_run, 3),
-             "index file": checkpoint(source_run, 4) + ".index"}
+             "index file": checkpoint(source_run, 4) + ".index",
+             "torn ckpt-4": checkpoint(str(cli_runs / "torn"), 4)}
     source = named.get(override, str(cli_runs / override))
     result = helpers.run_cli(
         "dcgan.main", "--config=configs/demo.py", f"--workdir={run}",

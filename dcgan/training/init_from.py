@@ -20,18 +20,19 @@ same number of classes; otherwise they start fresh, and the generator's first la
 noise with the source's weights and the class with zeros, so it first draws what the source
 drew.
 
-The checks that need no TensorFlow (`check_source`) run before anything is written; the copy
-(`copy_networks`) runs once the run's networks are built. `trained_discriminator_variables`
+The checks that need no TensorFlow (`check_source`) run before anything is written, and so does
+reading the source's checkpoint back whole (`Source.read_whole`); the copy (`copy_networks`)
+runs once the run's networks are built. `trained_discriminator_variables`
 leaves out the discriminator layers a fine-tuning run freezes (FreezeD, Mo et al. 2020).
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import random
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,7 +52,7 @@ RECORD_KEY = config_check.INITIALIZED_FROM
 PARTS = ("generator", "discriminator", "ema_generator")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Source:
     """The run a new run copies its networks from, as found before TensorFlow loads.
 
@@ -77,6 +78,34 @@ class Source:
         steps = [_step_of(p[:-len(".index")])
                  for p in workdir.RunDir.checkpoint_indexes(self.folder)]
         return max(s for s in steps if s is not None)
+
+    def read_whole(self):
+        """This source with the checkpoint to copy picked and read back whole, once; needs
+        TensorFlow. Done before the new run's folder is made, so that a torn source leaves
+        nothing behind.
+
+        Raises:
+            UserError: the checkpoint asked for, or every one of the folder, is torn.
+        """
+        from dcgan.run import checkpoints
+
+        if self.prefix:
+            try:
+                checkpoints.verify(self.prefix)
+            except Exception as e:  # noqa: BLE001 - torn files raise anything (checkpoints)
+                raise UserError(f"training.init_from={self.spec}: checkpoint {self.prefix} "
+                                f"cannot be read ({reason(e)}); give another checkpoint of the "
+                                "run") from None
+            return self
+        try:
+            prefix = checkpoints.newest_whole(self.folder)  # falls back past torn ones
+        except UserError:  # every checkpoint torn; said of the source, not of this run
+            raise UserError(f"training.init_from={self.spec}: no checkpoint in {self.folder} "
+                            "reads back whole; start from another run") from None
+        if prefix is None:
+            raise UserError(f"training.init_from={self.spec}: {self.folder} holds no "
+                            "checkpoint any more; give a run that has one")
+        return dataclasses.replace(self, prefix=prefix)
 
     def describe(self, conditional):
         """What a --dry_run says the new run (conditional or not) will copy."""
@@ -210,34 +239,18 @@ def copy_networks(gan, source, num_classes):
 
     Args:
         gan: the new run's training state, before its first step.
-        source: what check_source returned.
+        source: what check_source returned, after Source.read_whole.
         num_classes: the new run's number of classes (0: unconditional).
 
     Returns:
         {"checkpoint", "step", "weights_sha256"}, for config.json and its history.
 
     Raises:
-        UserError: the source's checkpoints cannot be read.
+        UserError: the source's networks are not those its config.json describes.
     """
     from dcgan.run import checkpoints
 
     prefix = source.prefix
-    if prefix:
-        try:
-            checkpoints.verify(prefix)
-        except Exception as e:  # noqa: BLE001 - torn files raise anything, as in checkpoints
-            raise UserError(f"training.init_from={source.spec}: checkpoint {prefix} cannot be "
-                            f"read ({reason(e)}); give another checkpoint of the run") from None
-    else:
-        try:
-            prefix = checkpoints.newest_whole(source.folder)  # falls back past torn ones
-        except UserError:  # every checkpoint torn; said of the source, not of this run
-            raise UserError(f"training.init_from={source.spec}: no checkpoint in "
-                            f"{source.folder} reads back whole; start from another run") \
-                from None
-        if prefix is None:
-            raise UserError(f"training.init_from={source.spec}: {source.folder} holds no "
-                            "checkpoint any more; give a run that has one")
     theirs = _source_networks(source, prefix)
     digest = hashlib.sha256()
     fresh = set()

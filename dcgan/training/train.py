@@ -95,12 +95,13 @@ def train_and_evaluate(config, root, allow_new_data=False, start=None, lock=None
         start: what start_check.check_before_start found; checked here when not given.
         lock: the run folder's lock (workdir.lock) when the caller holds it; else the chief
             takes it here.
-        init_source: the run to copy the networks of (init_from.check_source), checked with
-            `start`; checked here when `start` is not given.
+        init_source: the run to copy the networks of (init_from.check_source, then
+            Source.read_whole), checked with `start`; checked here when `start` is not given.
     """
     if start is None:
         start = start_check.check_before_start(config, root, allow_new_data)
         init_source = init_from.check_source(config, root)
+        init_source = init_source and init_source.read_whole()
     strategy = distribute.make_strategy(config.runtime.distribute,
                                         config.runtime.virtual_cpu_devices)
     problem = config_check.batch_size_problem(config.training.batch_size,
