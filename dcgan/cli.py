@@ -32,7 +32,7 @@ from absl import app, flags
 from dcgan import config_check
 from dcgan.errors import UserError, first_line, unwritable_workdir
 
-__all__ = ["UserError", "run_app", "require_config", "log_to_file"]
+__all__ = ["UserError", "run_app", "require_config", "check_config_overrides", "log_to_file"]
 
 VERBOSE_FLAG = "verbose"
 
@@ -94,12 +94,13 @@ def _expand_home_in_paths():
             flags.FLAGS[name].value = os.path.expanduser(flags.FLAGS[name].value)
 
 
-def _flag_problem(error):
-    """One line saying what is wrong with the command line, or None for an unexpected error."""
+def _flag_problem(error, flag_values=flags.FLAGS):
+    """One line saying what is wrong with the command line (sys.argv, parsed into
+    `flag_values`), or None for an unexpected error."""
     problem = _config_file_problem(error)
     if problem:
         return problem
-    misspelt = _unknown_config_override()
+    misspelt = _unknown_config_override(flag_values)
     if misspelt and isinstance(error, (flags.Error, AttributeError, KeyError)):
         return misspelt
     if isinstance(error, flags.Error):
@@ -116,14 +117,14 @@ def _flag_problem(error):
     return None
 
 
-def _unknown_config_override():
+def _unknown_config_override(flag_values):
     """'unknown config field ...; did you mean ...' for the first --config.FIELD=VALUE of the
     command line that names no field of its loaded config, else None."""
     files = dict(arg[2:].partition("=")[::2] for arg in sys.argv[1:] if arg.startswith("--"))
     for arg in sys.argv[1:]:
         name = arg.lstrip("-").partition("=")[0]
         flag, dot, field = name.partition(".")
-        parser = flags.FLAGS[flag].parser if flag in flags.FLAGS else None
+        parser = flag_values[flag].parser if flag in flag_values else None
         if not dot or not arg.startswith("--") or not files.get(flag) or \
                 type(parser).__name__ != "ConfigFileFlagParser":
             continue
@@ -242,6 +243,33 @@ def require_config(flag_values, name, source_rule=None):
         raise UserError(f"cannot load --{name}={filename}: {first_line(e)}") from None
     config_check.check_config(config, origin=f"--{name}={filename}", source_rule=source_rule)
     return config
+
+
+def check_config_overrides(config_file, overrides, source_rule=None):
+    """Load `config_file` with `overrides` (--config.FIELD=VALUE) and check the config as
+    dcgan.main would, without running it: for a command that hands them on to dcgan.main later
+    and should refuse them before its own slow work.
+
+    Raises:
+        UserError: one line, the same problem dcgan.main would name.
+    """
+    from ml_collections import config_flags
+
+    argv = ["check", f"--config={config_file}", *overrides]
+    values, held = flags.FlagValues(), sys.argv
+    sys.argv = argv  # ml_collections defines a flag for each override it finds in sys.argv
+    try:
+        config_flags.DEFINE_config_file("config", config_file, flag_values=values,
+                                        lock_config=True)
+        values(argv)
+    except Exception as e:  # noqa: BLE001 - a config file can raise anything while it loads
+        problem = _flag_problem(e, values)
+        if problem is None:
+            raise
+        raise UserError(problem) from None
+    finally:
+        sys.argv = held
+    return require_config(values, "config", source_rule)
 
 
 def log_to_file(path):

@@ -1,6 +1,6 @@
 """A labelled folder of square PNG pictures made from a desktop icon theme.
 
-    python scripts/make_icon_set.py --theme=/usr/share/icons/Papirus --size=64 \
+    python scripts/make_icon_set.py --theme=/usr/share/icons/Papirus --size=64 \\
         --output=~/icons/papirus64 --max_per_class=300
 
 writes OUTPUT/<context>/<icon name>.png, one sub-folder per icon context of the theme (apps,

@@ -30,6 +30,7 @@ import sys
 from absl import flags
 
 from dcgan import cli
+from dcgan.data import sources
 from dcgan.run.workdir import RunDir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,6 +100,9 @@ def main(argv):
     if any(not arg.startswith("--") for arg in extra):
         raise cli.UserError(f"unexpected argument(s) {' '.join(extra)}; give dcgan.main's flags "
                             "after `--`, e.g. -- --config.training.batch_size=32")
+    if any(arg.startswith("--config=") for arg in extra):
+        raise cli.UserError("make_starter.py trains configs/folder64.py, the preset of 64 px "
+                            "starters; give its fields after `--` as --config.FIELD=VALUE")
     workdir = os.path.abspath(os.path.expanduser(FLAGS.workdir))
     icons = icon_folder(workdir, FLAGS.icons)
     # The package and configs/ from this checkout, wherever the command is run from.
@@ -107,6 +111,11 @@ def main(argv):
     if os.path.exists(icons) and not os.path.isdir(icons):
         raise cli.UserError(f"--icons={icons} is a file; give a folder of pictures, or leave "
                             "--icons out to draw the theme into WORKDIR-icons")
+    # The command's config settings, checked before the icons are drawn: a misspelt field
+    # costs a second, not the drawing.
+    command = training_command(workdir, icons, FLAGS.minutes, FLAGS.steps, FLAGS.seed, extra)
+    cli.check_config_overrides(PRESET, [arg for arg in command if arg.startswith("--config.")],
+                               sources.rule())
     if has_files(icons):
         print(f"using the pictures already in {icons}")
     else:
@@ -115,9 +124,8 @@ def main(argv):
                                f"--seed={FLAGS.seed}"], env=env, check=False)
         if made.returncode:
             return made.returncode  # make_icon_set said why, in one line
-    command = training_command(workdir, icons, FLAGS.minutes, FLAGS.steps, FLAGS.seed, extra)
     trained = subprocess.run(command, env=env, check=False)
-    if trained.returncode:
+    if trained.returncode or "--dry_run" in extra:
         return trained.returncode
     print(f"starter in {workdir}; fine-tune your pictures from it with:\n  "
           f"{fine_tune_command(workdir, extra)}")

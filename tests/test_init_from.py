@@ -395,6 +395,33 @@ def test_make_starter_refuses_icons_that_are_a_file_in_one_line(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["icons.txt"]
 
 
+@pytest.mark.parametrize("extra, words", [
+    ("--config.model.gen_filter=8", ["unknown config field 'model.gen_filter'",
+                                     "did you mean model.gen_filters?"]),
+    ("--config.training.batch_size=0", ["training.batch_size=0 is not valid"]),
+    ("--config=configs/folder32.py", ["trains configs/folder64.py",
+                                      "give its fields after `--` as --config.FIELD=VALUE"]),
+])
+def test_make_starter_refuses_settings_for_dcgan_main_before_drawing_an_icon(
+        tmp_path, extra, words):
+    theme = str(tmp_path / "theme")
+    write_theme(theme)
+    result = helpers.run_script(STARTER, f"--workdir={tmp_path / 'starter'}", f"--theme={theme}",
+                                "--", extra)
+    helpers.assert_one_line_error(result, *words)
+    assert sorted(os.listdir(tmp_path)) == ["theme"]  # no icons drawn, no run folder
+
+
+def test_make_starter_dry_run_checks_and_says_no_starter_is_ready(tmp_path):
+    theme, run = str(tmp_path / "theme"), str(tmp_path / "starter")
+    write_theme(theme)
+    result = helpers.run_script(STARTER, f"--workdir={run}", f"--theme={theme}", "--steps=3",
+                                *TINY_STARTER, "--dry_run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "image_size: 64" in result.stdout
+    assert "starter in" not in result.stdout and not os.path.exists(run)
+
+
 def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(
         tmp_path, caplog, training):
     source_config = helpers.tiny_config(SOURCE, num_steps=2)
