@@ -164,8 +164,8 @@ def test_a_start_over_without_init_from_keeps_no_record_of_the_start_before(
 
 @pytest.fixture(scope="module")
 def cli_runs(source_run, tmp_path_factory):
-    """A run folder with no checkpoint, one whose config.json is cut short, one whose
-    checkpoints are all torn, and a folder that is no run."""
+    """A run folder with no checkpoint, ones whose config.json is cut short or lacks or garbles
+    a network setting, one whose checkpoints are all torn, and a folder that is no run."""
     root = tmp_path_factory.mktemp("cli")
     unsaved = root / "unsaved"
     os.makedirs(workdir.RunDir(str(unsaved)).checkpoints)
@@ -174,6 +174,15 @@ def cli_runs(source_run, tmp_path_factory):
     shutil.copytree(source_run, broken)
     with open(workdir.RunDir(str(broken)).config, "r+") as f:
         f.truncate(20)
+    for name, change in (("lacking", lambda c: c["model"].pop("upsample")),
+                         ("wordy", lambda c: c["model"].update(gen_filters="four")),
+                         ("groupless", lambda c: c.pop("data"))):
+        shutil.copytree(source_run, root / name)
+        with open(workdir.RunDir(str(root / name)).config) as f:
+            config = json.load(f)
+        change(config)
+        with open(workdir.RunDir(str(root / name)).config, "w") as f:
+            json.dump(config, f)
     torn = root / "torn"
     shutil.copytree(source_run, torn)
     for data in glob.glob(str(torn / "checkpoints" / "ckpt-*.data-*")):
@@ -202,6 +211,12 @@ def cli_runs(source_run, tmp_path_factory):
                                                   "give another checkpoint of the run"]),
     ("its config cut short", "broken", ["training.init_from=", "config.json",
                                         "restore it, or start from another run"]),
+    ("a network setting missing from its config", "lacking", [
+        "config.json has no model.upsample", "restore it, or start from another run"]),
+    ("a network setting of the wrong kind", "wordy", [
+        "config.json has model.gen_filters='four'", "restore it, or start from another run"]),
+    ("a group missing from its config", "groupless", [
+        "config.json has no data.image_size", "restore it, or start from another run"]),
 ])
 def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_is_written(
         source_run, cli_runs, tmp_path, case, override, words):

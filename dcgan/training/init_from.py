@@ -212,11 +212,25 @@ def _source_config(spec, run):
     """The source run's config.json; the advice of a broken one is about the source, which
     this run does not change."""
     try:
-        return workdir.read_config(run)
+        config = workdir.read_config(run)
     except UserError as e:
         raise UserError(f"training.init_from={spec}: {str(e).split(';')[0]}; its networks "
                         "cannot be built without it: restore it, or start from another run") \
             from None
+    for field in SHAPE_FIELDS:  # what the networks are built from, as config_check allows it
+        group, name = field.split(".")
+        section = config.get(group)
+        value = section.get(name, _MISSING) if hasattr(section, "get") else _MISSING
+        test, allowed = config_check.RULES[field]
+        if value is _MISSING or not test(value):
+            said = "has no " + field if value is _MISSING else f"has {field}={value!r}"
+            raise UserError(f"training.init_from={spec}: {workdir.RunDir(run).config} {said} "
+                            f"({allowed} expected); its networks cannot be built from it: "
+                            "restore it, or start from another run")
+    return config
+
+
+_MISSING = object()
 
 
 def _step_of(prefix):
