@@ -437,6 +437,22 @@ def test_make_starter_dry_run_checks_and_says_no_starter_is_ready(tmp_path):
     assert "starter in" not in result.stdout and not os.path.exists(run)
 
 
+def test_a_conditional_run_from_one_with_other_classes_of_the_same_number_starts_them_fresh(
+        tmp_path, caplog, training):
+    source_config = helpers.tiny_config(SOURCE, num_steps=2)
+    source_config.model.conditional = True
+    source = str(tmp_path / "source")
+    training.run(source_config, source)
+    other = [f"kind{k}" for k in range(10)]  # as if trained on ten other class folders
+    workdir.record_classes(source, other)
+    config = fine_tune_config(source)
+    config.model.conditional = True
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        training.run(config, str(tmp_path / "fine"))
+    fresh = [r.getMessage() for r in caplog.records if "start fresh" in r.getMessage()]
+    assert len(fresh) == 1 and "the source's classes are 0 kind0, 1 kind1" in fresh[0], fresh
+
+
 def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(
         tmp_path, caplog, training):
     source_config = helpers.tiny_config(SOURCE, num_steps=2)

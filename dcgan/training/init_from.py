@@ -16,9 +16,9 @@ taken (the checkpoint, its step, a SHA-256 of the weights) is kept in config.jso
 The networks must have the same shapes (SHAPE_FIELDS); a setting without weights of its own
 (dropout, init, EMA decay) may differ. The class layers of a conditional run (the class
 embedding, the projection, the class scale and shift) are copied only from a source with the
-same number of classes; otherwise they start fresh, and the generator's first layer reads the
-noise with the source's weights and the class with zeros, so it first draws what the source
-drew.
+same classes (the same names in the same order); otherwise they start fresh, and the
+generator's first layer reads the noise with the source's weights and the class with zeros, so
+it first draws what the source drew.
 
 The checks that need no TensorFlow (`check_source`) run before anything is written, and so does
 reading the source's checkpoint back whole (`Source.read_whole`); the copy (`copy_networks`)
@@ -37,6 +37,7 @@ import re
 import numpy as np
 
 from dcgan import config_check, files
+from dcgan.data import classes
 from dcgan.errors import UserError, reason
 from dcgan.run import workdir
 
@@ -111,13 +112,13 @@ class Source:
         """What a --dry_run says the new run (conditional or not) will copy."""
         which = os.path.basename(self.prefix) if self.prefix else \
             "best checkpoint" if os.path.basename(self.folder) == "best" else "newest checkpoint"
-        classes = workdir.classes_of_run(self.run, self.config)
-        if conditional and not classes:
+        theirs = workdir.classes_of_run(self.run, self.config)
+        if conditional and not theirs:
             layers = "; its class layers start fresh (the source is unconditional)"
         elif conditional:
-            layers = (f"; its class layers are copied if its classes number the source's "
-                      f"{len(classes)}, and start fresh otherwise")
-        elif classes:
+            layers = (f"; its class layers are copied if its classes are the source's "
+                      f"({classes.describe(theirs)}), and start fresh otherwise")
+        elif theirs:
             layers = "; the source's class layers are left out (this run is unconditional)"
         else:
             layers = ""
@@ -244,7 +245,7 @@ def _field(config, dotted):
     return config[group][name]
 
 
-def copy_networks(gan, source, num_classes):
+def copy_networks(gan, source, class_names):
     """Load the source's networks into `gan` (a new run's TrainingState); returns the record.
 
     Only the networks change: the step, optimizers, augmentation p and random states stay
@@ -254,7 +255,8 @@ def copy_networks(gan, source, num_classes):
     Args:
         gan: the new run's training state, before its first step.
         source: what check_source returned, after Source.read_whole.
-        num_classes: the new run's number of classes (0: unconditional).
+        class_names: the new run's class names (None or empty: unconditional); the class
+            layers are copied only from a source with the same names in the same order.
 
     Returns:
         {"checkpoint", "step", "weights_sha256"}, for config.json and its history.
@@ -266,6 +268,8 @@ def copy_networks(gan, source, num_classes):
 
     prefix = source.prefix
     theirs = _source_networks(source, prefix)
+    source_classes = workdir.classes_of_run(source.run, source.config)
+    same_classes = list(source_classes or ()) == list(class_names or ())
     digest = hashlib.sha256()
     fresh = set()
     for name in PARTS:
@@ -273,11 +277,11 @@ def copy_networks(gan, source, num_classes):
         if target is None:
             continue
         found = theirs["generator"] if theirs[name] is None else theirs[name]
-        fresh |= _copy_model(found, target, digest)
+        fresh |= _copy_model(found, target, digest, same_classes)
     if fresh:
         log.info("training.init_from: %s start fresh (%s); the rest is copied",
-                 ", ".join(sorted(fresh)), _why_fresh(source, num_classes))
-    elif not num_classes and workdir.classes_of_run(source.run, source.config):
+                 ", ".join(sorted(fresh)), _why_fresh(source, source_classes, class_names))
+    elif not class_names and source_classes:
         log.info("training.init_from: the source's class layers are left out (this run is "
                  "unconditional); the rest is copied")
     step = checkpoints.step_of(prefix)
@@ -346,9 +350,10 @@ def _split(model):
             [layer for layer in layers if _class_layer(layer)])
 
 
-def _copy_model(source, target, digest):
-    """Copy `source`'s weights into `target`, layer by layer; returns the names of the class
-    layers left fresh. The weights copied are added to `digest`."""
+def _copy_model(source, target, digest, same_classes):
+    """Copy `source`'s weights into `target`, layer by layer, the class layers only for
+    `same_classes`; returns the names of the class layers left fresh. The weights copied are
+    added to `digest`."""
     (body_from, classes_from), (body_to, classes_to) = (_split(model)
                                                         for model in (source, target))
     for old, new in zip(body_from, body_to, strict=True):
@@ -367,7 +372,7 @@ def _copy_model(source, target, digest):
     fresh = set()
     ordered_to = sorted(classes_to, key=lambda layer: type(layer).__name__)
     ordered_from = sorted(classes_from, key=lambda layer: type(layer).__name__)
-    if [tuple(v.shape) for layer in ordered_from for v in layer.weights] == \
+    if same_classes and [tuple(v.shape) for layer in ordered_from for v in layer.weights] == \
             [tuple(v.shape) for layer in ordered_to for v in layer.weights]:
         for old_layer, new_layer in zip(ordered_from, ordered_to, strict=True):
             for old, new in zip(old_layer.weights, new_layer.weights, strict=True):
@@ -382,13 +387,15 @@ def _copy_model(source, target, digest):
 _CLASS_LAYER_NAMES = {"ClassScaleShift": "class scale and shift"}
 
 
-def _why_fresh(source, num_classes):
-    classes = workdir.classes_of_run(source.run, source.config)
-    if not classes:
+def _why_fresh(source, source_classes, class_names):
+    if not source_classes:
         return "the source is unconditional"
-    if len(classes) == num_classes:
-        return f"model.class_norm is {source.config['model']['class_norm']} in the source"
-    return f"the source has {len(classes)} classes, this run {num_classes}"
+    if len(source_classes) != len(class_names):
+        return f"the source has {len(source_classes)} classes, this run {len(class_names)}"
+    if list(source_classes) != list(class_names):
+        return (f"the source's classes are {classes.describe(source_classes)}, this run's "
+                f"{classes.describe(class_names)}")
+    return f"model.class_norm is {source.config['model']['class_norm']} in the source"
 
 
 def log_fine_tuning(config):

@@ -139,7 +139,7 @@ def _train(config, start, strategy, policy, lock, init_source):
         writer = checkpoints.CheckpointWriter(gan.checkpoint, run_dir, chief,
                                               t.keep_checkpoints, before_save=clock.stamp)
         # A new run copies its networks once; a resume has its own checkpoints.
-        taken = init_from.copy_networks(gan, init_source, data.num_classes) \
+        taken = init_from.copy_networks(gan, init_source, data.class_names) \
             if init_source and writer.resume_from is None else None
         if taken:
             init_from.log_fine_tuning(config)
