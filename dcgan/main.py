@@ -32,6 +32,8 @@ def main(argv):
     from dcgan.training import init_from
 
     init_source = init_from.check_source(config, FLAGS.workdir)  # the run to copy networks of
+    if init_source:  # reads its checkpoint (loading TensorFlow): a torn one leaves no run folder
+        init_source = init_source.read_whole()
     if FLAGS.dry_run:
         print(config)
         if init_source:
@@ -40,8 +42,6 @@ def main(argv):
     if not FLAGS.workdir:
         raise cli.UserError("--workdir is required: the folder for checkpoints, samples and logs")
     run_dir = start.run_dir
-    if init_source:  # reads its checkpoint (loading TensorFlow): a torn one leaves no run folder
-        init_source = init_source.read_whole()
     # A second run on the same workdir is refused at once, before it writes a line there (in a
     # cluster the chief takes the lock later, in train_and_evaluate). Held until exit.
     run_lock = None if config.runtime.distribute == "multi_worker" else workdir.lock(

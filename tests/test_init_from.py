@@ -254,6 +254,16 @@ def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_dry_run_reads_the_source_checkpoint_and_refuses_a_torn_one(cli_runs, tmp_path):
+    result = helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}", "--dry_run",
+        f"--config.data.source={SOURCE}", "--config.model.noise_dim=8",
+        "--config.model.kernel_size=3", "--config.model.gen_filters=4",
+        "--config.model.disc_filters=4", f"--config.training.init_from={cli_runs / 'torn'}")
+    helpers.assert_one_line_error(result, "reads back whole")
+    assert not os.path.exists(tmp_path / "run")
+
+
 def test_dry_run_of_a_conditional_run_from_an_unconditional_one_says_its_class_layers_start_fresh(
         source_run, tmp_path):
     result = helpers.run_cli(

@@ -21,8 +21,8 @@ generator's first layer reads the noise with the source's weights and the class 
 it first draws what the source drew.
 
 The checks that need no TensorFlow (`check_source`) run before anything is written, and so does
-reading the source's checkpoint back whole (`Source.read_whole`); the copy (`copy_networks`)
-runs once the run's networks are built. `trained_discriminator_variables`
+reading the source's checkpoint back whole (`Source.read_whole`, also in a --dry_run); the copy
+(`copy_networks`) runs once the run's networks are built. `trained_discriminator_variables`
 leaves out the discriminator layers a fine-tuning run freezes (FreezeD, Mo et al. 2020).
 """
 
@@ -64,6 +64,7 @@ class Source:
             checkpoints/best).
         prefix: the checkpoint asked for by name, or None for the newest whole one in `folder`.
         config: the source run's config.json (a dict).
+        whole: the checkpoint to copy, read back whole (read_whole); None before that.
     """
 
     spec: str
@@ -71,11 +72,12 @@ class Source:
     folder: str
     prefix: str | None
     config: dict
+    whole: str | None = None
 
     def newest_step(self):
         """The step of the checkpoint that will be copied, read from its file name only."""
-        if self.prefix:
-            return _step_of(self.prefix)
+        if self.whole or self.prefix:
+            return _step_of(self.whole or self.prefix)
         steps = [_step_of(p[:-len(".index")])
                  for p in workdir.RunDir.checkpoint_indexes(self.folder)]
         return max(s for s in steps if s is not None)
@@ -97,7 +99,7 @@ class Source:
                 raise UserError(f"training.init_from={self.spec}: checkpoint {self.prefix} "
                                 f"cannot be read ({reason(e)}); give another checkpoint of the "
                                 "run") from None
-            return self
+            return dataclasses.replace(self, whole=self.prefix)
         try:
             prefix = checkpoints.newest_whole(self.folder)  # falls back past torn ones
         except UserError:  # every checkpoint torn; said of the source, not of this run
@@ -106,7 +108,7 @@ class Source:
         if prefix is None:
             raise UserError(f"training.init_from={self.spec}: {self.folder} holds no "
                             "checkpoint any more; give a run that has one")
-        return dataclasses.replace(self, prefix=prefix)
+        return dataclasses.replace(self, whole=prefix)
 
     def describe(self, conditional):
         """What a --dry_run says the new run (conditional or not) will copy."""
@@ -266,7 +268,7 @@ def copy_networks(gan, source, class_names):
     """
     from dcgan.run import checkpoints
 
-    prefix = source.prefix
+    prefix = source.whole
     theirs = _source_networks(source, prefix)
     source_classes = workdir.classes_of_run(source.run, source.config)
     same_classes = list(source_classes or ()) == list(class_names or ())
