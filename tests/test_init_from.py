@@ -242,12 +242,17 @@ def test_a_source_that_cannot_be_copied_is_refused_in_one_line_before_anything_i
     assert (helpers.files_under(run) if os.path.isdir(run) else None) == before
 
 
-def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
-    result = helpers.run_cli(
-        "dcgan.main", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}", "--dry_run",
+def dry_run(run, source, *overrides):
+    """`dcgan.main --dry_run` of a tiny run in `run` started from `source`."""
+    return helpers.run_cli(
+        "dcgan.main", "--config=configs/demo.py", f"--workdir={run}", "--dry_run",
         f"--config.data.source={SOURCE}", "--config.model.noise_dim=8",
         "--config.model.kernel_size=3", "--config.model.gen_filters=4",
-        "--config.model.disc_filters=4", f"--config.training.init_from={source_run}")
+        "--config.model.disc_filters=4", f"--config.training.init_from={source}", *overrides)
+
+
+def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
+    result = dry_run(tmp_path / "run", source_run)
     assert result.returncode == 0, result.stderr
     assert f"copies the generator, discriminator and EMA generator of {source_run} (newest " \
         "checkpoint, step 4)" in result.stdout
@@ -255,23 +260,14 @@ def test_dry_run_names_the_checkpoint_it_would_copy(source_run, tmp_path):
 
 
 def test_dry_run_reads_the_source_checkpoint_and_refuses_a_torn_one(cli_runs, tmp_path):
-    result = helpers.run_cli(
-        "dcgan.main", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}", "--dry_run",
-        f"--config.data.source={SOURCE}", "--config.model.noise_dim=8",
-        "--config.model.kernel_size=3", "--config.model.gen_filters=4",
-        "--config.model.disc_filters=4", f"--config.training.init_from={cli_runs / 'torn'}")
+    result = dry_run(tmp_path / "run", cli_runs / "torn")
     helpers.assert_one_line_error(result, "reads back whole")
     assert not os.path.exists(tmp_path / "run")
 
 
 def test_dry_run_of_a_conditional_run_from_an_unconditional_one_says_its_class_layers_start_fresh(
         source_run, tmp_path):
-    result = helpers.run_cli(
-        "dcgan.main", "--config=configs/demo.py", f"--workdir={tmp_path / 'run'}", "--dry_run",
-        f"--config.data.source={SOURCE}", "--config.model.noise_dim=8",
-        "--config.model.kernel_size=3", "--config.model.gen_filters=4",
-        "--config.model.disc_filters=4", "--config.model.conditional=True",
-        f"--config.training.init_from={source_run}")
+    result = dry_run(tmp_path / "run", source_run, "--config.model.conditional=True")
     assert result.returncode == 0, result.stderr
     assert "; its class layers start fresh (the source is unconditional)" in result.stdout
     assert not os.path.exists(tmp_path / "run")
@@ -447,12 +443,18 @@ def test_make_starter_dry_run_checks_and_says_no_starter_is_ready(tmp_path):
     assert "starter in" not in result.stdout and not os.path.exists(run)
 
 
+def conditional_source(tmp_path, training):
+    """A tiny conditional run of two steps on the ten digit classes; returns its folder."""
+    config = helpers.tiny_config(SOURCE, num_steps=2)
+    config.model.conditional = True
+    source = str(tmp_path / "source")
+    training.run(config, source)
+    return source
+
+
 def test_a_conditional_run_from_one_with_other_classes_of_the_same_number_starts_them_fresh(
         tmp_path, caplog, training):
-    source_config = helpers.tiny_config(SOURCE, num_steps=2)
-    source_config.model.conditional = True
-    source = str(tmp_path / "source")
-    training.run(source_config, source)
+    source = conditional_source(tmp_path, training)
     other = [f"kind{k}" for k in range(10)]  # as if trained on ten other class folders
     workdir.record_classes(source, other)
     config = fine_tune_config(source)
@@ -465,10 +467,7 @@ def test_a_conditional_run_from_one_with_other_classes_of_the_same_number_starts
 
 def test_a_conditional_run_from_one_with_the_same_classes_copies_its_class_layers_too(
         tmp_path, caplog, training):
-    source_config = helpers.tiny_config(SOURCE, num_steps=2)
-    source_config.model.conditional = True
-    source = str(tmp_path / "source")
-    training.run(source_config, source)
+    source = conditional_source(tmp_path, training)
     config = fine_tune_config(source)
     config.model.conditional = True
     run = str(tmp_path / "fine")
