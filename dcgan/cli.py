@@ -59,6 +59,10 @@ def run_app(main, takes_arguments=False):
         flags.DEFINE_bool(VERBOSE_FLAG, False, "Show TensorFlow's own log lines (hidden by "
                           "default: start-up notices, no-GPU and graph-optimizer messages).")
     _list_own_flags_in_help(main)
+    repeated = _repeated_config_file(sys.argv)
+    if repeated:
+        print(f"error: {repeated}", file=sys.stderr)
+        sys.exit(2)
     try:
         argv = flags.FLAGS(sys.argv)
     except SystemExit:
@@ -81,6 +85,20 @@ def run_app(main, takes_arguments=False):
     if not flags.FLAGS[VERBOSE_FLAG].value:
         _quiet_tensorflow()
     sys.exit(_exit_on_user_error(main)(argv))
+
+
+def _repeated_config_file(argv, flag_values=flags.FLAGS):
+    """One line when a config file flag (--config=FILE) is given more than once, else None:
+    ml_collections would keep the last file without a word, or fail over its overrides."""
+    given = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+    for name in flag_values:
+        if type(flag_values[name].parser).__name__ != "ConfigFileFlagParser":
+            continue
+        files = [arg.partition("=")[2] for arg in given if arg.startswith(f"--{name}=")]
+        if len(files) > 1:
+            return (f"--{name} is given {len(files)} times ({', '.join(files)}); give one "
+                    f"preset and change its fields with --{name}.FIELD=VALUE")
+    return None
 
 
 # Flags that name files or folders. A shell leaves `~` alone after `=`, so `--workdir=~/runs`

@@ -31,7 +31,7 @@ def main(argv):
     start = start_check.check_before_start(config, FLAGS.workdir, FLAGS.allow_new_data)
     from dcgan.training import init_from
 
-    init_source = init_from.check_source(config, FLAGS.workdir)  # the run to copy networks of
+    init_source = init_from.check_source(config, start)  # the run to copy networks of
     if init_source:  # reads its checkpoint (loading TensorFlow): a torn one leaves no run folder
         init_source = init_source.read_whole()
     if FLAGS.dry_run:

@@ -114,8 +114,11 @@ def main(argv):
     # The command's config settings, checked before the icons are drawn: a misspelt field
     # costs a second, not the drawing.
     command = training_command(workdir, icons, FLAGS.minutes, FLAGS.steps, FLAGS.seed, extra)
-    cli.check_config_overrides(PRESET, [arg for arg in command if arg.startswith("--config.")],
-                               sources.rule())
+    try:
+        cli.check_config_overrides(PRESET, [arg for arg in command if arg.startswith("--config.")],
+                                   sources.rule())
+    except cli.UserError as e:  # its hints name dcgan.main's flags, which go after `--` here
+        raise cli.UserError(str(e).replace("--dry_run", "-- --dry_run")) from None
     if has_files(icons):
         print(f"using the pictures already in {icons}")
     else:

@@ -97,6 +97,15 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path, training):
     iio.imread(run.sample_grid(2))
 
 
+def test_two_presets_are_refused_in_one_line(tmp_path):
+    result = helpers.run_cli("dcgan.main", "--config=configs/folder64.py",
+                             "--config=configs/mnist.py", "--config.data.image_size=32",
+                             f"--workdir={tmp_path / 'run'}")
+    helpers.assert_one_line_error(result, "--config is given 2 times",
+                                  "configs/folder64.py, configs/mnist.py", "--config.FIELD=VALUE")
+    assert not os.path.exists(tmp_path / "run")
+
+
 @pytest.mark.parametrize("module", ["dcgan.main", "dcgan.sample", "dcgan.evaluate",
                                     "dcgan.classifier", "dcgan.report"])
 def test_every_command_refuses_stray_arguments(module):

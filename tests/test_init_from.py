@@ -107,7 +107,10 @@ def test_a_checkpoint_or_the_best_one_is_picked_by_its_path(source_run, tmp_path
     for theirs, ours in zip(source["discriminator"], start["discriminator"], strict=True):
         np.testing.assert_array_equal(ours, theirs)
     best = os.path.join(source_run, "checkpoints", "best")
-    with pytest.raises(UserError, match="holds no checkpoint; it keeps one once"):
+    with pytest.raises(UserError, match="best does not exist; it keeps one once"):
+        training.run(fine_tune_config(best), str(tmp_path / "from_best"))
+    os.makedirs(best)
+    with pytest.raises(UserError, match="best holds no checkpoint; it keeps one once"):
         training.run(fine_tune_config(best), str(tmp_path / "from_best"))
 
 
@@ -418,7 +421,8 @@ def test_make_starter_refuses_icons_that_are_a_file_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("extra, words", [
     ("--config.model.gen_filter=8", ["unknown config field 'model.gen_filter'",
-                                     "did you mean model.gen_filters?"]),
+                                     "did you mean model.gen_filters?",
+                                     "-- --dry_run lists the fields"]),
     ("--config.training.batch_size=0", ["training.batch_size=0 is not valid"]),
     ("--config=configs/folder32.py", ["trains configs/folder64.py",
                                       "give its fields after `--` as --config.FIELD=VALUE"]),

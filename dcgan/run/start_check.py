@@ -22,13 +22,15 @@ from dcgan.run import workdir
 
 log = logging.getLogger("dcgan")
 
-Start = collections.namedtuple("Start", "source run_dir config_dict saved changes data_change")
+Start = collections.namedtuple("Start", "source run_dir resuming config_dict saved changes "
+                               "data_change")
 Start.__doc__ = """What the checks before a run found, for the run to use rather than find again.
 
 source: the parsed sources.Source (a folder's listing inside); run_dir: the RunDir, or None;
-config_dict: the config as config.json records it (workdir.recorded_config); saved: the run's
-config.json when it holds a checkpoint, else None; changes: what check_change found against
-it; data_change: what workdir.data_change found in a folder's files, or None."""
+resuming: the run folder holds a checkpoint; config_dict: the config as config.json records it
+(workdir.recorded_config); saved: the run's config.json when it holds a checkpoint, else None;
+changes: what check_change found against it; data_change: what workdir.data_change found in a
+folder's files, or None."""
 
 
 def check_before_start(config, root, allow_new_data):
@@ -76,7 +78,7 @@ def check_before_start(config, root, allow_new_data):
                         f"labels; {source.no_labels_hint} (or set model.conditional=False)")
     data_change = workdir.data_change(root, source.identity(), allow_new_data, conditional,
                                       data.holdout) if resuming else None
-    return Start(source, run_dir, config_dict, saved, changes, data_change)
+    return Start(source, run_dir, resuming, config_dict, saved, changes, data_change)
 
 
 def _keep_where_it_started(config, saved):

@@ -129,22 +129,24 @@ class Source:
                 f"with its own optimizers, augmentation, data and seed{layers}")
 
 
-def check_source(config, root):
+def check_source(config, start):
     """The source a new run copies from, checked without TensorFlow; None when there is none.
 
-    None too when `root` already holds a checkpoint: a resume never reads the source.
+    None too when the run folder already holds a checkpoint: a resume never reads the source.
 
     Args:
         config: a checked config (config_check.check_config).
-        root: the run folder (may not exist yet, or be None for a --dry_run without one).
+        start: what start_check.check_before_start found: the run folder (which may not exist
+            yet, or be None for a --dry_run without one) and whether it resumes.
 
     Raises:
         UserError: one line: the source is not a run, has no checkpoint, is the run itself,
             or has networks of other shapes.
     """
     spec = config.training.init_from
-    if not spec or (root and workdir.RunDir.checkpoint_indexes(workdir.RunDir(root).checkpoints)):
+    if not spec or start.resuming:
         return None
+    root = start.run_dir and start.run_dir.root
     own = workdir.place(root)
     if own and workdir.place(spec) == own:
         raise _own_folder(spec, root)
@@ -155,8 +157,8 @@ def check_source(config, root):
         hint = ("it keeps one once training.eval_every_steps > 0 has scored it; give the run "
                 "folder for its newest checkpoint" if os.path.basename(source.folder) == "best"
                 else "train it until its first save (training.checkpoint_every_steps)")
-        raise UserError(f"training.init_from={spec}: {source.folder} holds no checkpoint; "
-                        f"{hint}")
+        found = "holds no checkpoint" if os.path.isdir(source.folder) else "does not exist"
+        raise UserError(f"training.init_from={spec}: {source.folder} {found}; {hint}")
     values = [(field, _field(source.config, field), _field(config, field))
               for field in SHAPE_FIELDS]
     differ = [(field, theirs, ours) for field, theirs, ours in values

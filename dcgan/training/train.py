@@ -100,7 +100,7 @@ def train_and_evaluate(config, root, allow_new_data=False, start=None, lock=None
     """
     if start is None:
         start = start_check.check_before_start(config, root, allow_new_data)
-        init_source = init_from.check_source(config, root)
+        init_source = init_from.check_source(config, start)
         init_source = init_source and init_source.read_whole()
     strategy = distribute.make_strategy(config.runtime.distribute,
                                         config.runtime.virtual_cpu_devices)
