@@ -1,11 +1,15 @@
 """The Frechet distance a perfect generator would score against a run's 100 held-out Breeze
 icons: K of the other 1,223 real Breeze icons (drawn at random; the run's training icons among
-them) against them, for several K, with the same random-network features as dcgan-evaluate --features=random.
+them) against them, for several K, with the same random-network features as
+dcgan-evaluate --features=random.
 
     python floor.py OUT.json RUN_SEED0 RUN_SEED1
 """
-import json, sys
+import json
+import sys
+
 import numpy as np
+
 from dcgan.quality import features
 from dcgan.run import workdir
 

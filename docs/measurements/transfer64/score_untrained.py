@@ -47,6 +47,7 @@ for run in runs:
     generator, weights = checkpoints.restore_generator(config, path)
     scores = scorer.score(generator)
     results["runs"][os.path.normpath(run)] = {
-        "step": step, "weights": weights, "reference": key, **{k: float(v) for k, v in scores.items()}}
+        "step": step, "weights": weights, "reference": key,
+        **{k: float(v) for k, v in scores.items()}}
     print(run, step, round(scores["fid"], 3), round(scores["recall"], 3), flush=True)
     json.dump(results, open(out_path, "w"), indent=1)
