@@ -87,12 +87,18 @@ def run_app(main, takes_arguments=False):
     sys.exit(_exit_on_user_error(main)(argv))
 
 
+def _is_config_file_parser(parser):
+    """Whether `parser` is ml_collections' parser of a --config=FILE flag (by name: the class
+    is private to ml_collections)."""
+    return type(parser).__name__ == "ConfigFileFlagParser"
+
+
 def _repeated_config_file(argv, flag_values=flags.FLAGS):
     """One line when a config file flag (--config=FILE) is given more than once, else None:
     ml_collections would keep the last file without a word, or fail over its overrides."""
     given = argv[1:argv.index("--")] if "--" in argv else argv[1:]
     for name in flag_values:
-        if type(flag_values[name].parser).__name__ != "ConfigFileFlagParser":
+        if not _is_config_file_parser(flag_values[name].parser):
             continue
         files = [arg.partition("=")[2] for arg in given if arg.startswith(f"--{name}=")]
         if len(files) > 1:
@@ -144,7 +150,7 @@ def _unknown_config_override(flag_values):
         flag, dot, field = name.partition(".")
         parser = flag_values[flag].parser if flag in flag_values else None
         if not dot or not arg.startswith("--") or not files.get(flag) or \
-                type(parser).__name__ != "ConfigFileFlagParser":
+                not _is_config_file_parser(parser):
             continue
         try:  # the overrides failed, so the flag holds no config: loaded again, without them
             config = parser.parse(files[flag])
@@ -169,7 +175,7 @@ def _config_file_problem(error):
         error = error.__cause__ or error.__context__
     frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
     loading = [i for i, frame in enumerate(frames)
-               if type(frame.f_locals.get("self")).__name__ == "ConfigFileFlagParser"]
+               if _is_config_file_parser(frame.f_locals.get("self"))]
     if not loading:
         return None
     frame = frames[loading[-1]]

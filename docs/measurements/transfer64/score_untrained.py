@@ -30,9 +30,10 @@ for run in runs:
     key = f"seed{seed}_n{data.max_images}"
     if key not in cache:
         images = input_pipeline.load_images(data.source, 64, 3)
-        order = np.random.default_rng(seed).permutation(len(images))
-        trained = set(order[data.holdout:data.holdout + data.max_images].tolist())
-        untrained = images[[i for i in range(len(images)) if i not in trained]]
+        # The run's own split (input_pipeline.select_images), with the positions as labels.
+        _, trained, _, _ = input_pipeline.select_images(
+            images, seed, data.max_images, data.holdout, labels=np.arange(len(images)))
+        untrained = np.delete(images, trained, axis=0)
         scorer = features.Scorer(extractor, untrained, 2000, config.model.noise_dim, seed)
         cache[key] = scorer
         half = np.random.default_rng(seed).permutation(len(untrained))
